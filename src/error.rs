@@ -1,0 +1,50 @@
+//! The library's one error type.
+//!
+//! Every fallible operation in the safe API returns [`Error`]; the C boundary turns it into a
+//! `bg_status` in exactly one place (`ffi::status`). Messages here may reach logs, so they must
+//! never carry a one-time code, a password or a URL with credentials.
+
+/// What went wrong, or which verification outcome denied access.
+///
+/// The three verification outcomes are errors on purpose: `verify(..).is_ok()` is the only
+/// way to read success, so a caller cannot mistake a denial for a grant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The submitted code does not match the pending one (or is not six ASCII digits).
+    #[error("invalid code")]
+    Invalid,
+    /// The pending code is older than its time to live.
+    #[error("code expired")]
+    Expired,
+    /// No code is pending.
+    #[error("no pending code")]
+    NoPendingOtp,
+    /// A required argument was missing.
+    #[error("a required argument was missing")]
+    Null,
+    /// The caller's output buffer cannot hold the result.
+    #[error("output buffer too small")]
+    BufferTooSmall,
+    /// An argument was malformed: bad UTF-8, an unknown key, a value out of range.
+    #[error("invalid argument: {0}")]
+    Argument(String),
+    /// A delivery was requested that the configuration does not allow.
+    #[error("not configured: {0}")]
+    NotConfigured(&'static str),
+    /// A wait ran out of time.
+    #[error("timed out")]
+    Timeout,
+    /// Something that should not happen did (a caught panic, a failing OS random source).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+    /// The delivery queue was full; the job was dropped and counted.
+    #[error("the delivery queue is full")]
+    QueueFull,
+    /// The shared slot could not be reached, timed out, refused a command or held a bad record.
+    /// For `verify` this is a denial.
+    #[error("slot backend: {0}")]
+    Backend(String),
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,133 @@
+//! Routes the library's `log` records to a C callback, or to stderr by default.
+//!
+//! Owns the callback, its `user_data` and the level filter. Only the C ABI installs this
+//! logger; the Rust API leaves logging to the host's own. The callback runs on whichever thread
+//! logged, worker threads included. After `bg_set_logger` returns, the old callback is never
+//! called again and no call to it is still running. Records logged from inside the callback are
+//! dropped rather than fed back into it.
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_void, CString};
+use std::io::Write;
+use std::sync::Once;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use parking_lot::RecursiveRwLock;
+
+use crate::error::{Error, Result};
+
+/// Log callback: `level` is 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is a
+/// NUL-terminated UTF-8 string valid only during the call; `user_data` is what was passed to
+/// `bg_set_logger`. Called from the caller's thread and from the library's delivery threads,
+/// possibly from several at once; it must not call `bg_set_logger` or `fork()`.
+#[allow(non_camel_case_types)]
+pub type bg_log_fn =
+    Option<unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void)>;
+
+struct Sink {
+    callback: unsafe extern "C" fn(i32, *const c_char, *mut c_void),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the header tells callers that `user_data` is handed to the callback on any thread;
+// the library never dereferences it.
+unsafe impl Send for Sink {}
+unsafe impl Sync for Sink {}
+
+/// `None`: the default stderr logger.
+/// Reader-biased, so a callback that logs again (whose record is then dropped) or calls other
+/// exports cannot deadlock behind a waiting `bg_set_logger`.
+static SINK: RecursiveRwLock<Option<Sink>> = RecursiveRwLock::new(None);
+
+thread_local! {
+    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+}
+
+struct FfiLogger;
+
+static LOGGER: FfiLogger = FfiLogger;
+static INSTALL: Once = Once::new();
+
+/// Makes this the `log` crate's logger, once, with the default level (warn).
+pub fn install() {
+    INSTALL.call_once(|| {
+        if log::set_logger(&LOGGER).is_ok() {
+            log::set_max_level(LevelFilter::Warn);
+        }
+    });
+}
+
+fn filter(max_level: i32) -> Option<LevelFilter> {
+    Some(match max_level {
+        0 => LevelFilter::Off,
+        1 => LevelFilter::Error,
+        2 => LevelFilter::Warn,
+        3 => LevelFilter::Info,
+        4 => LevelFilter::Debug,
+        5 => LevelFilter::Trace,
+        _ => return None,
+    })
+}
+
+/// Replaces the callback (`None`: stderr) and the level filter (0 off … 5 trace).
+pub fn set(callback: bg_log_fn, user_data: *mut c_void, max_level: i32) -> Result<()> {
+    let level =
+        filter(max_level).ok_or_else(|| Error::Argument("max_level must be 0 to 5".into()))?;
+    if IN_CALLBACK.get() {
+        return Err(Error::Argument(
+            "bg_set_logger cannot be called from the log callback".into(),
+        ));
+    }
+    install();
+    // Taking the write lock waits for calls in progress on other threads to return.
+    *SINK.write() = callback.map(|callback| Sink {
+        callback,
+        user_data,
+    });
+    log::set_max_level(level);
+    Ok(())
+}
+
+impl Log for FfiLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) || IN_CALLBACK.get() {
+            return;
+        }
+        let text = record.args().to_string();
+        let sink = SINK.read();
+        match &*sink {
+            Some(sink) => {
+                let message = CString::new(text.replace('\0', "\\0")).unwrap_or_default();
+                IN_CALLBACK.set(true);
+                // SAFETY: the callback and user_data were given by the caller for this purpose;
+                // the message outlives the call.
+                unsafe { (sink.callback)(record.level() as i32, message.as_ptr(), sink.user_data) };
+                IN_CALLBACK.set(false);
+            }
+            None => {
+                let label = match record.level() {
+                    Level::Error => "error",
+                    Level::Warn => "warn",
+                    Level::Info => "info",
+                    Level::Debug => "debug",
+                    Level::Trace => "trace",
+                };
+                let _ = writeln!(std::io::stderr().lock(), "breakglass: {label}: {text}");
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+pub(crate) fn fork_hold() {
+    crate::sys::fork_lock_rw(&SINK);
+}
+
+pub(crate) fn fork_release() {
+    crate::sys::fork_unlock_rw(&SINK);
+}

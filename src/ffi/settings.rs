@@ -1,0 +1,65 @@
+//! Exports for configuration: `bg_configure`, `bg_configure_from_env`.
+
+use std::ffi::c_char;
+
+use super::cstr::{self, CInput};
+use super::panic::guard;
+use super::status::{bg_status, map_error, status_of};
+use crate::config;
+
+/// Longest key accepted, in bytes.
+const MAX_KEY: usize = 64;
+/// Longest value accepted, in bytes (a long alert_emails list fits).
+const MAX_VALUE: usize = 65_536;
+
+/// Sets the configuration key `key` to `value`; `value == NULL` restores the key's default.
+///
+/// Keys: `otp_ttl_seconds` (1–86400, default 600), `mailer` (`smtp://[user[:pass]@]host[:port]
+/// [?tls=required|opportunistic]`, `smtps://…`, `file:///abs/dir`, `sendmail`,
+/// `sendmail:///path`), `from_email`, `otp_email`, `alert_emails` (comma-separated; "" means
+/// set but empty), `alert_webhook_url` (http or https), `alert_webhook_secret`, `dev_otp_log`
+/// (`true`/`false`), `delivery_timeout_ms` (1–600000, default 10000), `slot_url`
+/// (`redis://…` or `rediss://…`; unset: the in-process slot), `slot_key` (default
+/// `breakglass:otp`), `slot_timeout_ms` (1–60000, default 1000), `slot_wait_replicas` (0–64).
+///
+/// Returns `BG_ERR_NULL` when `key` is NULL, and `BG_ERR_ARGUMENT` for an unknown key, bad
+/// UTF-8, an over-long string or a bad value; then nothing changes. Values are copied; the
+/// strings are only read during the call. Thread-safe; a setting applies to codes generated
+/// and deliveries queued after the call.
+#[no_mangle]
+pub unsafe extern "C" fn bg_configure(key: *const c_char, value: *const c_char) -> bg_status {
+    guard(|| {
+        let key = match unsafe { cstr::read_str(key, MAX_KEY, "the key") } {
+            Ok(k) => k,
+            Err(e) => return map_error(&e),
+        };
+        let value = match unsafe { cstr::read(value, MAX_VALUE) } {
+            CInput::Null => None,
+            CInput::TooLong(_) => return bg_status::BG_ERR_ARGUMENT,
+            CInput::Text(b) => match std::str::from_utf8(b) {
+                Ok(v) => Some(v),
+                Err(_) => return bg_status::BG_ERR_ARGUMENT,
+            },
+        };
+        let result = config::configure(key, value);
+        if let Err(e) = &result {
+            log::warn!("bg_configure({key}): {e}");
+        }
+        status_of(result)
+    })
+}
+
+/// Applies `BREAKGLASS_<KEY>` (the key in upper case, e.g. `BREAKGLASS_OTP_TTL_SECONDS`) for
+/// every key that `bg_configure` accepts and the environment sets. All of them apply, or, when
+/// any is bad (`BG_ERR_ARGUMENT`), none. Thread-safe, but reads the environment: do not call it
+/// while another thread changes the environment.
+#[no_mangle]
+pub extern "C" fn bg_configure_from_env() -> bg_status {
+    guard(|| {
+        let result = config::configure_from_env();
+        if let Err(e) = &result {
+            log::warn!("bg_configure_from_env: {e}");
+        }
+        status_of(result)
+    })
+}

@@ -1,0 +1,34 @@
+//! libbreakglass: the second factor and the alarm of an emergency ("break-glass") login.
+//!
+//! It issues a six-digit one-time code held in one slot (in this process, or in Redis/Valkey
+//! for a fleet of replicas), verifies it at most once, expires it after a TTL, emails it to the
+//! break-glass address, and after a successful break-glass login raises the alarm by email and
+//! webhook, on background threads.
+//!
+//! The safe Rust API is below; the C ABI (`bg_*`, see `include/breakglass.h`) lives in [`ffi`]
+//! and is a thin shell over it. The Rust API leaves logging to the host's `log` logger.
+//!
+//! ```no_run
+//! breakglass::configure("mailer", Some("file:///var/spool/breakglass")).unwrap();
+//! let code = breakglass::generate().unwrap();
+//! assert!(breakglass::verify(code.as_str().as_bytes()).is_ok());
+//! breakglass::alert(Some(b"203.0.113.7"));
+//! breakglass::flush(std::time::Duration::from_secs(30)).unwrap();
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod config;
+mod error;
+pub mod ffi;
+pub mod notify;
+pub mod otp;
+mod sys;
+
+pub use config::{configure, configure_from_env};
+pub use error::{Error, Result};
+pub use notify::{alert, flush, send_otp, stats, Stats};
+pub use otp::{clear, generate, verify, Otp};
+
+/// The crate's version, as `bg_version` reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,237 @@
+//! The texts of every email and of the webhook payload.
+//!
+//! Owns how untrusted text (the `ip` argument) is made safe: escaped for headers and bodies,
+//! JSON-escaped in the payload, and bounded in length. It must never let a control character
+//! reach a header, and never include a code anywhere but the OTP email's body.
+
+use std::time::{Duration, SystemTime};
+
+use lettre::address::Envelope;
+use lettre::message::{header::ContentType, Mailbox, Message};
+use zeroize::Zeroizing;
+
+use crate::otp::Otp;
+
+/// Longest `ip` text kept, in characters; longer input is cut and marked.
+pub const MAX_IP_CHARS: usize = 256;
+
+/// One email ready for any transport: its envelope and its formatted bytes.
+pub struct Outgoing {
+    /// The recipient, for log lines.
+    pub to: Mailbox,
+    /// SMTP envelope.
+    pub envelope: Envelope,
+    /// The whole message; wiped on drop because an OTP email carries the code.
+    pub bytes: Zeroizing<Vec<u8>>,
+}
+
+/// What an alert says, fixed when it is raised.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// The caller's text, lossily decoded and cut to [`MAX_IP_CHARS`]: for JSON.
+    pub ip: String,
+    /// The same with control characters escaped: for email headers and bodies.
+    pub ip_escaped: String,
+    /// RFC 3339 UTC time the alert was raised.
+    pub timestamp: String,
+    /// This machine's host name.
+    pub host: String,
+    /// Jobs dropped for a full queue since the previous alert went out.
+    pub dropped_before: u64,
+}
+
+impl Alert {
+    /// An alert raised now. `ip` is untrusted bytes; `None` (a NULL pointer) becomes "unknown".
+    pub fn new(ip: Option<&[u8]>, dropped_before: u64) -> Alert {
+        let ip = match ip {
+            None => "unknown".to_owned(),
+            Some(bytes) => {
+                let text = String::from_utf8_lossy(bytes);
+                if text.chars().count() > MAX_IP_CHARS {
+                    let cut: String = text.chars().take(MAX_IP_CHARS).collect();
+                    format!("{cut}...(truncated)")
+                } else {
+                    text.into_owned()
+                }
+            }
+        };
+        Alert {
+            ip_escaped: escape_controls(&ip),
+            ip,
+            timestamp: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            host: crate::sys::hostname(),
+            dropped_before,
+        }
+    }
+
+    /// The one-line description used as the webhook `message` and in the email body.
+    pub fn summary(&self, ip: &str) -> String {
+        let mut text = format!(
+            "Break-glass login from {ip} on host {} at {}",
+            escape_controls(&self.host),
+            self.timestamp
+        );
+        if self.dropped_before > 0 {
+            text.push_str(&format!(
+                "; {} earlier notification(s) were dropped because the delivery queue was full",
+                self.dropped_before
+            ));
+        }
+        text
+    }
+
+    /// The webhook body: exactly the five documented fields.
+    pub fn json(&self) -> String {
+        serde_json::json!({
+            "event": "break_glass_login",
+            "ip": self.ip,
+            "timestamp": self.timestamp,
+            "severity": "critical",
+            "message": self.summary(&self.ip),
+        })
+        .to_string()
+    }
+}
+
+/// Replaces every control character (CR, LF, NUL, DEL, C1, ...) with a visible `\u{..}`.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn build(from: &Mailbox, to: &Mailbox, subject: &str, body: String) -> Result<Outgoing, String> {
+    let message = Message::builder()
+        .from(from.clone())
+        .to(to.clone())
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| format!("cannot build the message: {e}"))?;
+    Ok(Outgoing {
+        to: to.clone(),
+        envelope: message.envelope().clone(),
+        bytes: Zeroizing::new(message.formatted()),
+    })
+}
+
+/// The email that carries a one-time code.
+pub fn otp_email(
+    from: &Mailbox,
+    to: &Mailbox,
+    code: &Otp,
+    ttl: Duration,
+) -> Result<Outgoing, String> {
+    let secs = ttl.as_secs();
+    let validity = if secs % 60 == 0 {
+        format!("{} minute(s)", secs / 60)
+    } else {
+        format!("{secs} second(s)")
+    };
+    let body = Zeroizing::new(format!(
+        "Your break-glass one-time code is: {}\n\n\
+         It is valid for {validity} from when it was issued and can be used once.\n\
+         If you did not ask for it, someone is trying the emergency login: \
+         treat this as an incident.\n",
+        code.as_str()
+    ));
+    build(from, to, "Break-glass one-time code", body.to_string())
+}
+
+/// One alert email for one recipient.
+pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoing, String> {
+    let subject = format!(
+        "[BREAK-GLASS] Emergency login from {} on {} at {}",
+        alert.ip_escaped,
+        escape_controls(&alert.host),
+        alert.timestamp
+    );
+    let body = format!(
+        "{}.\n\n\
+         IP address: {}\nHost: {}\nTime (UTC): {}\n\n\
+         The emergency (break-glass) login was used. If this was not a planned recovery, \
+         treat it as an incident now.\n",
+        alert.summary(&alert.ip_escaped),
+        alert.ip_escaped,
+        escape_controls(&alert.host),
+        alert.timestamp
+    );
+    build(from, to, &subject, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_escaped() {
+        assert_eq!(
+            escape_controls("1.2.3.4\r\nBcc: x"),
+            "1.2.3.4\\u{d}\\u{a}Bcc: x"
+        );
+        assert_eq!(escape_controls("a\u{0}b\u{7f}"), "a\\u{0}b\\u{7f}");
+    }
+
+    #[test]
+    fn header_injection_through_ip_cannot_add_a_header() {
+        let alert = Alert::new(Some(b"10.0.0.1\r\nBcc: evil@example.com\r\n"), 0);
+        let from: Mailbox = "bg@example.com".parse().unwrap();
+        let to: Mailbox = "ops@example.com".parse().unwrap();
+        let mail = alert_email(&from, &to, &alert).unwrap();
+        let text = String::from_utf8_lossy(&mail.bytes);
+        let headers = text.split("\r\n\r\n").next().unwrap();
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{headers}"
+        );
+        assert_eq!(mail.envelope.to().len(), 1);
+    }
+
+    #[test]
+    fn json_has_exactly_the_documented_fields() {
+        let alert = Alert::new(Some(b"\"quoted\"\n\xff"), 3);
+        let v: serde_json::Value = serde_json::from_str(&alert.json()).unwrap();
+        let obj = v.as_object().unwrap();
+        let mut keys: Vec<_> = obj.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["event", "ip", "message", "severity", "timestamp"]);
+        assert_eq!(obj["ip"], "\"quoted\"\n\u{fffd}");
+        assert_eq!(obj["event"], "break_glass_login");
+        assert_eq!(obj["severity"], "critical");
+        assert!(obj["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 earlier notification"));
+        assert!(obj["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn null_and_long_ips() {
+        assert_eq!(Alert::new(None, 0).ip, "unknown");
+        let long = vec![b'9'; 10_000];
+        let alert = Alert::new(Some(&long), 0);
+        assert!(alert.ip.len() < 300 && alert.ip.ends_with("(truncated)"));
+    }
+
+    #[test]
+    fn otp_email_states_code_and_validity() {
+        let from: Mailbox = "bg@example.com".parse().unwrap();
+        let to: Mailbox = "admin@example.com".parse().unwrap();
+        let code = Otp::parse(b"424242").unwrap();
+        let mail = otp_email(&from, &to, &code, Duration::from_secs(600)).unwrap();
+        let text = String::from_utf8_lossy(&mail.bytes);
+        assert!(
+            text.contains("424242") && text.contains("10 minute(s)"),
+            "{text}"
+        );
+        assert!(text.contains("Subject: Break-glass one-time code"));
+    }
+}

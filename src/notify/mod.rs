@@ -1,0 +1,239 @@
+//! Delivery: the OTP email and the break-glass alarm (alert emails and the webhook).
+//!
+//! Owns what each call queues and how outcomes are counted and logged. Every call here returns
+//! at once; the network is only touched on the queue's worker threads. It must never let a
+//! delivery failure reach the caller of `alert`, never drop a job without counting and logging
+//! it, and never log a code unless `dev_otp_log` is on.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{self, Settings};
+use crate::error::{Error, Result};
+use crate::otp::Otp;
+
+mod email;
+mod message;
+mod queue;
+mod retry;
+mod stats;
+mod webhook;
+
+pub use message::{escape_controls, Alert, MAX_IP_CHARS};
+pub use queue::{LANE_CAPACITY, MAIL_WORKERS, WEBHOOK_WORKERS};
+pub use stats::Stats;
+pub use webhook::{signature, SIGNATURE_HEADER};
+
+use queue::{Admission, Job, Work};
+use stats::{Counters, COUNTERS};
+
+/// Queues the email that carries `code` to `otp_email`.
+///
+/// `code` must be six ASCII digits. With `dev_otp_log` on, the code is also logged at warn
+/// level, even when email is not configured.
+pub fn send_otp(code: &[u8]) -> Result<()> {
+    let code = Otp::parse(code)
+        .ok_or_else(|| Error::Argument("the code must be six ASCII digits".into()))?;
+    let s = config::current();
+    if s.dev_otp_log {
+        log::warn!(
+            "break-glass one-time code: {} (dev_otp_log is on: never in production)",
+            code.as_str()
+        );
+    }
+    if s.mailer.is_none() || s.from_email.is_none() || s.otp_email.is_none() {
+        return Err(Error::NotConfigured(
+            "sending a code needs mailer, from_email and otp_email",
+        ));
+    }
+    let settings = s.clone();
+    let work: Work = Box::new(move || send_otp_now(&settings, &code));
+    match queue::current().push(
+        Job {
+            mail: Some(work),
+            webhook: None,
+        },
+        0,
+    ) {
+        Admission::Queued => Ok(()),
+        Admission::Dropped { total } => {
+            log_drop(total);
+            Err(Error::QueueFull)
+        }
+    }
+}
+
+fn send_otp_now(s: &Settings, code: &Otp) {
+    let (Some(mailer), Some(from), Some(to)) = (&s.mailer, &s.from_email, &s.otp_email) else {
+        return;
+    };
+    let mail = match message::otp_email(from, to, code, s.otp_ttl) {
+        Ok(m) => m,
+        Err(why) => {
+            Counters::bump(&COUNTERS.emails_failed);
+            log::error!("one-time code email to {}: {why}", to.email);
+            return;
+        }
+    };
+    let result = email::deliver(mailer, s.delivery_timeout, std::slice::from_ref(&mail));
+    count_mail("one-time code email", mailer, &[mail], result);
+}
+
+/// Raises the break-glass alarm: one email per `alert_emails` recipient and one webhook POST.
+///
+/// `ip` is untrusted text; `None` stands for a missing argument and is reported as "unknown".
+/// Never fails: what cannot be delivered is logged at error level and counted.
+pub fn alert(ip: Option<&[u8]>) {
+    let s = config::current();
+    let q = queue::current();
+    let alert = Arc::new(Alert::new(ip, q.take_dropped_since_alert()));
+    let carried = alert.dropped_before;
+    log::warn!(
+        "break-glass login from {} on {}: raising the alarm",
+        alert.ip_escaped,
+        alert.host
+    );
+
+    let mail = match (&s.alert_emails, &s.mailer, &s.from_email) {
+        (None, _, _) => None,
+        (Some(list), _, _) if list.is_empty() => {
+            log::warn!("alert_emails is set but empty: no alert email is sent");
+            None
+        }
+        (Some(_), Some(_), Some(_)) => {
+            let (s, alert) = (s.clone(), alert.clone());
+            Some(Box::new(move || send_alert_mail(&s, &alert)) as Work)
+        }
+        (Some(list), _, _) => {
+            Counters::bump(&COUNTERS.emails_failed);
+            log::error!(
+                "cannot email the alert to {} recipient(s): mailer and from_email must be set",
+                list.len()
+            );
+            None
+        }
+    };
+    let webhook = s.alert_webhook_url.as_ref().map(|_| {
+        let (s, alert) = (s.clone(), alert.clone());
+        Box::new(move || send_alert_webhook(&s, &alert)) as Work
+    });
+    if mail.is_none() && webhook.is_none() {
+        log::error!(
+            "break-glass alert from {} reached no one: no alert channel is configured",
+            alert.ip_escaped
+        );
+        return;
+    }
+    if let Admission::Dropped { total } = q.push(Job { mail, webhook }, carried) {
+        log_drop(total);
+    }
+}
+
+fn send_alert_mail(s: &Settings, alert: &Alert) {
+    let (Some(list), Some(mailer), Some(from)) = (&s.alert_emails, &s.mailer, &s.from_email) else {
+        return;
+    };
+    let mut mails = Vec::with_capacity(list.len());
+    for to in list {
+        match message::alert_email(from, to, alert) {
+            Ok(m) => mails.push(m),
+            Err(why) => {
+                Counters::bump(&COUNTERS.emails_failed);
+                log::error!("alert email to {}: {why}", to.email);
+            }
+        }
+    }
+    let result = email::deliver(mailer, s.delivery_timeout, &mails);
+    count_mail("alert email", mailer, &mails, result);
+}
+
+fn count_mail(
+    what: &str,
+    mailer: &config::Mailer,
+    mails: &[message::Outgoing],
+    results: Vec<std::result::Result<(), retry::Failure>>,
+) {
+    for (mail, result) in mails.iter().zip(results) {
+        match result {
+            Ok(()) => {
+                Counters::bump(&COUNTERS.emails_sent);
+                log::info!(
+                    "{what} to {} accepted by {}",
+                    mail.to.email,
+                    mailer.redacted()
+                );
+            }
+            Err(f) => {
+                Counters::bump(&COUNTERS.emails_failed);
+                log::error!(
+                    "{what} to {} via {} failed: {}",
+                    mail.to.email,
+                    mailer.redacted(),
+                    f.reason()
+                );
+            }
+        }
+    }
+}
+
+fn send_alert_webhook(s: &Settings, alert: &Alert) {
+    let Some(url) = &s.alert_webhook_url else {
+        return;
+    };
+    match webhook::deliver(
+        url,
+        s.alert_webhook_secret.as_ref(),
+        &alert.json(),
+        s.delivery_timeout,
+    ) {
+        Ok(()) => {
+            Counters::bump(&COUNTERS.webhooks_sent);
+            log::info!("alert webhook accepted by {}", url.redacted());
+        }
+        Err(f) => {
+            Counters::bump(&COUNTERS.webhooks_failed);
+            log::error!("alert webhook to {} failed: {}", url.redacted(), f.reason());
+        }
+    }
+}
+
+/// Milliseconds (boot clock) of the last "queue full" log line: at most one a second, so a
+/// flood cannot turn into a flood of log lines.
+static LAST_DROP_LOG_MS: AtomicU64 = AtomicU64::new(0);
+
+fn log_drop(total: u64) {
+    let now = crate::sys::boottime().as_millis() as u64;
+    let last = LAST_DROP_LOG_MS.load(Ordering::Relaxed);
+    if (last == 0 || now.saturating_sub(last) >= 1000)
+        && LAST_DROP_LOG_MS
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        log::error!(
+            "delivery queue full: a job was dropped ({total} dropped since the library was loaded)"
+        );
+    }
+}
+
+/// Waits until every job queued before the call has been delivered or has finally failed.
+pub fn flush(timeout: Duration) -> Result<()> {
+    if queue::current().flush(timeout) {
+        Ok(())
+    } else {
+        Err(Error::Timeout)
+    }
+}
+
+/// The delivery counters.
+pub fn stats() -> Stats {
+    COUNTERS.snapshot()
+}
+
+pub(crate) fn fork_hold() {
+    queue::fork_hold();
+}
+
+pub(crate) fn fork_release() {
+    queue::fork_release();
+}

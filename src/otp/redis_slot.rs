@@ -1,0 +1,217 @@
+//! The shared slot: the pending code lives in Redis or Valkey, so a code verifies exactly once
+//! across every replica.
+//!
+//! Owns the two Lua scripts and the record format. Each operation opens its own connection (so
+//! nothing is ever shared across `fork()`), bounded by `slot_timeout_ms` overall, and holds no
+//! library lock while it waits. It must never read-then-delete in two steps, never re-send a
+//! verify that may have reached the server, never take time from this host's clock, and never
+//! put the URL's credentials into an error or log line.
+
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use redis::{Connection, Script};
+
+use super::{decide, Otp, Pending, SlotBackend};
+use crate::config::{SlotSettings, SlotUrl};
+use crate::error::{Error, Result};
+
+/// How long a record outlives its TTL on the server, so that a late verify still reports
+/// "expired" rather than "no pending code".
+pub const GRACE: Duration = Duration::from_secs(600);
+
+/// Record format version, first field of the stored value `v1:<code>:<issued_ms>:<ttl_ms>`.
+const RECORD_TAG: &str = "v1";
+
+/// Replaces the record; the issue time is the server's clock (`TIME`), in milliseconds.
+static STORE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. string.format('%.0f', now) .. ':' .. ARGV[2],
+           'PX', ttl + tonumber(ARGV[3]))
+return 1
+",
+    )
+});
+
+/// Takes the record out and reads the server clock in one atomic step.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local rec = redis.call('GETDEL', KEYS[1])
+local t = redis.call('TIME')
+return {rec or '', t[1], t[2]}
+",
+    )
+});
+
+/// One operation's view of the configured server.
+pub struct RedisSlot<'a> {
+    url: &'a SlotUrl,
+    cfg: &'a SlotSettings,
+}
+
+impl<'a> RedisSlot<'a> {
+    /// A backend for `url`, configured by `cfg`.
+    pub fn new(url: &'a SlotUrl, cfg: &'a SlotSettings) -> Self {
+        RedisSlot { url, cfg }
+    }
+
+    fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        let msg = format!("{what} on {} failed: {e}", self.url.redacted());
+        log::error!("shared slot: {msg}");
+        Error::Backend(msg)
+    }
+
+    /// A fresh connection whose every read and write ends by `deadline`.
+    fn connect(&self, deadline: Instant) -> Result<Connection> {
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|e| self.fail("connect", describe(&e)))?;
+        let left = remaining(deadline).ok_or_else(|| self.fail("connect", "timed out"))?;
+        let con = client
+            .get_connection_with_timeout(left)
+            .map_err(|e| self.fail("connect", describe(&e)))?;
+        self.bound(&con, deadline)?;
+        Ok(con)
+    }
+
+    fn bound(&self, con: &Connection, deadline: Instant) -> Result<()> {
+        let left = remaining(deadline).ok_or_else(|| self.fail("operation", "timed out"))?;
+        con.set_read_timeout(Some(left))
+            .and_then(|()| con.set_write_timeout(Some(left)))
+            .map_err(|e| self.fail("operation", describe(&e)))
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.cfg.timeout
+    }
+}
+
+fn remaining(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
+
+// Server replies can quote commands but never the URL; keep the kind and the server's text.
+fn describe(e: &redis::RedisError) -> String {
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connection_refusal() {
+        "connection refused".to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+impl SlotBackend for RedisSlot<'_> {
+    fn store(&self, code: &Otp, ttl: Duration) -> Result<()> {
+        let deadline = self.deadline();
+        let mut con = self.connect(deadline)?;
+        let value = zeroize::Zeroizing::new(format!("{RECORD_TAG}:{}", code.as_str()));
+        STORE
+            .key(&self.cfg.key)
+            .arg(value.as_str())
+            .arg(ttl.as_millis() as u64)
+            .arg(GRACE.as_millis() as u64)
+            .invoke::<i64>(&mut con)
+            .map_err(|e| self.fail("storing the code", describe(&e)))?;
+        Ok(())
+    }
+
+    fn verify(&self, submitted: Option<&Otp>) -> Result<()> {
+        let deadline = self.deadline();
+        let mut con = self.connect(deadline)?;
+        // Sent once: a retry after a lost reply would turn a success into "no pending".
+        let (record, secs, micros): (zeroize::Zeroizing<Vec<u8>>, u64, u64) = TAKE
+            .key(&self.cfg.key)
+            .invoke::<(Vec<u8>, u64, u64)>(&mut con)
+            .map(|(r, s, m)| (zeroize::Zeroizing::new(r), s, m))
+            .map_err(|e| self.fail("taking the code", describe(&e)))?;
+        let now_ms = secs * 1000 + micros / 1000;
+        let pending = if record.is_empty() {
+            None
+        } else {
+            Some(
+                parse_record(&record, now_ms)
+                    .ok_or_else(|| self.fail("reading the record", "malformed record"))?,
+            )
+        };
+        decide(pending, submitted)?;
+        if self.cfg.wait_replicas > 0 {
+            self.bound(&con, deadline)?;
+            let left = remaining(deadline).unwrap_or(Duration::from_millis(1));
+            let acked: u64 = redis::cmd("WAIT")
+                .arg(self.cfg.wait_replicas)
+                .arg(left.as_millis().max(1) as u64)
+                .query(&mut con)
+                .map_err(|e| self.fail("WAIT", describe(&e)))?;
+            if acked < u64::from(self.cfg.wait_replicas) {
+                return Err(self.fail(
+                    "replicating the consumption",
+                    format!(
+                        "{acked} of {} replicas acknowledged",
+                        self.cfg.wait_replicas
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn clear(&self) -> Result<()> {
+        let deadline = self.deadline();
+        let mut con = self.connect(deadline)?;
+        redis::cmd("DEL")
+            .arg(&self.cfg.key)
+            .query::<i64>(&mut con)
+            .map_err(|e| self.fail("clearing the code", describe(&e)))?;
+        Ok(())
+    }
+}
+
+/// `v1:<code>:<issued_ms>:<ttl_ms>`, aged against the server's `now_ms`.
+fn parse_record(record: &[u8], now_ms: u64) -> Option<Pending> {
+    let text = std::str::from_utf8(record).ok()?;
+    let mut fields = text.split(':');
+    if fields.next()? != RECORD_TAG {
+        return None;
+    }
+    let code = Otp::parse(fields.next()?.as_bytes())?;
+    let issued: u64 = fields.next()?.parse().ok()?;
+    let ttl: u64 = fields.next()?.parse().ok()?;
+    if fields.next().is_some() {
+        return None;
+    }
+    Some(Pending {
+        code,
+        age: Duration::from_millis(now_ms.saturating_sub(issued)),
+        ttl: Duration::from_millis(ttl),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_parse_and_age_on_the_server_clock() {
+        let p = parse_record(b"v1:123456:1000:600000", 2500).unwrap();
+        assert_eq!(p.code.as_str(), "123456");
+        assert_eq!(p.age, Duration::from_millis(1500));
+        assert_eq!(p.ttl, Duration::from_secs(600));
+        for bad in [
+            &b"v2:123456:1:1"[..],
+            b"v1:12345:1:1",
+            b"v1:123456:x:1",
+            b"v1:123456:1",
+            b"v1:123456:1:1:1",
+            b"\xff",
+        ] {
+            assert!(parse_record(bad, 0).is_none());
+        }
+    }
+}
