@@ -166,6 +166,9 @@ const char *bg_version(void);
  * and `BG_ERR_QUEUE_FULL` when the queue is full. With `dev_otp_log` on, the code is also
  * logged at warn level (even when not configured); otherwise it never reaches a log.
  * A delivery failure is logged at error level and counted in `emails_failed`. Thread-safe.
+ *
+ * # Safety
+ * `code` is NULL or a NUL-terminated string.
  */
 bg_status bg_send_otp(const char *code);
 
@@ -178,6 +181,9 @@ bg_status bg_send_otp(const char *code);
  * text over 1024 bytes cut. Always returns `BG_OK`: an alert is never lost to its argument,
  * and what cannot be delivered (or queued) is logged at error level and counted.
  * Thread-safe.
+ *
+ * # Safety
+ * `ip` is NULL or a NUL-terminated string.
  */
 bg_status bg_alert(const char *ip);
 
@@ -193,6 +199,9 @@ bg_status bg_flush(uint32_t timeout_ms);
 /**
  * Copies the delivery counters into `*out` (caller-owned). `BG_ERR_NULL` for NULL.
  * Thread-safe.
+ *
+ * # Safety
+ * `out` is NULL or points to a writable `bg_stats`.
  */
 bg_status bg_get_stats(struct bg_stats *out);
 
@@ -225,6 +234,9 @@ bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
  * UTF-8, an over-long string or a bad value; then nothing changes. Values are copied; the
  * strings are only read during the call. Thread-safe; a setting applies to codes generated
  * and deliveries queued after the call.
+ *
+ * # Safety
+ * `key` and `value` are each NULL or a NUL-terminated string.
  */
 bg_status bg_configure(const char *key, const char *value);
 
@@ -248,6 +260,9 @@ bg_status bg_configure_from_env(void);
  * `out_len < BG_OTP_BUF_LEN`; in both cases nothing is generated and a pending code is left
  * untouched. With a shared slot, `BG_ERR_BACKEND` when it cannot be reached (`out` is then
  * not written). Thread-safe.
+ *
+ * # Safety
+ * `out` is NULL or points to at least `out_len` writable bytes.
  */
 bg_status bg_generate(char *out, size_t out_len);
 
@@ -264,6 +279,9 @@ bg_status bg_generate(char *out, size_t out_len);
  * Grant access on `BG_OK` only: every other value, `BG_ERR_BACKEND` and `BG_ERR_INTERNAL`
  * included, is a denial. Of any number of concurrent calls with the right code, exactly one
  * gets `BG_OK`. `code` is only read during the call. Thread-safe.
+ *
+ * # Safety
+ * `code` is NULL or a NUL-terminated string.
  */
 bg_status bg_verify(const char *code);
 

@@ -43,6 +43,9 @@ pub struct bg_stats {
 /// and `BG_ERR_QUEUE_FULL` when the queue is full. With `dev_otp_log` on, the code is also
 /// logged at warn level (even when not configured); otherwise it never reaches a log.
 /// A delivery failure is logged at error level and counted in `emails_failed`. Thread-safe.
+///
+/// # Safety
+/// `code` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn bg_send_otp(code: *const c_char) -> bg_status {
     guard(|| match unsafe { cstr::read(code, BG_OTP_BUF_LEN) } {
@@ -60,6 +63,9 @@ pub unsafe extern "C" fn bg_send_otp(code: *const c_char) -> bg_status {
 /// text over 1024 bytes cut. Always returns `BG_OK`: an alert is never lost to its argument,
 /// and what cannot be delivered (or queued) is logged at error level and counted.
 /// Thread-safe.
+///
+/// # Safety
+/// `ip` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn bg_alert(ip: *const c_char) -> bg_status {
     guard(|| {
@@ -84,6 +90,9 @@ pub extern "C" fn bg_flush(timeout_ms: u32) -> bg_status {
 
 /// Copies the delivery counters into `*out` (caller-owned). `BG_ERR_NULL` for NULL.
 /// Thread-safe.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `bg_stats`.
 #[no_mangle]
 pub unsafe extern "C" fn bg_get_stats(out: *mut bg_stats) -> bg_status {
     guard(|| {

@@ -26,6 +26,9 @@ const MAX_VALUE: usize = 65_536;
 /// UTF-8, an over-long string or a bad value; then nothing changes. Values are copied; the
 /// strings are only read during the call. Thread-safe; a setting applies to codes generated
 /// and deliveries queued after the call.
+///
+/// # Safety
+/// `key` and `value` are each NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn bg_configure(key: *const c_char, value: *const c_char) -> bg_status {
     guard(|| {

@@ -19,6 +19,9 @@ use crate::otp;
 /// `out_len < BG_OTP_BUF_LEN`; in both cases nothing is generated and a pending code is left
 /// untouched. With a shared slot, `BG_ERR_BACKEND` when it cannot be reached (`out` is then
 /// not written). Thread-safe.
+///
+/// # Safety
+/// `out` is NULL or points to at least `out_len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn bg_generate(out: *mut c_char, out_len: usize) -> bg_status {
     guard(|| {
@@ -55,6 +58,9 @@ pub unsafe extern "C" fn bg_generate(out: *mut c_char, out_len: usize) -> bg_sta
 /// Grant access on `BG_OK` only: every other value, `BG_ERR_BACKEND` and `BG_ERR_INTERNAL`
 /// included, is a denial. Of any number of concurrent calls with the right code, exactly one
 /// gets `BG_OK`. `code` is only read during the call. Thread-safe.
+///
+/// # Safety
+/// `code` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn bg_verify(code: *const c_char) -> bg_status {
     guard(|| {

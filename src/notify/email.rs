@@ -205,7 +205,7 @@ fn connect(server: &Server<'_>, deadline: Instant) -> Result<SmtpConnection, Fai
             .map_err(|e| {
                 Failure::Permanent(format!(
                     "SMTP login refused: {}",
-                    e.status().map_or(0, |c| u16::from(c))
+                    e.status().map_or(0, u16::from)
                 ))
             })?;
     }

@@ -19,7 +19,7 @@ struct Entry {
     ttl: Duration,
 }
 
-/// A slot with an injectable clock; the process uses [`GLOBAL`].
+/// A slot with an injectable clock; the process uses one global instance.
 pub struct MemorySlot<C: Clock> {
     clock: C,
     entry: Mutex<Option<Entry>>,
@@ -196,7 +196,7 @@ mod tests {
             let code = Otp::generate().unwrap();
             slot.store(&code, TTL).unwrap();
             let barrier = Arc::new(std::sync::Barrier::new(16));
-            let results: Vec<_> = (0..16)
+            let handles: Vec<_> = (0..16)
                 .map(|_| {
                     let (slot, code, barrier) = (slot.clone(), code.clone(), barrier.clone());
                     std::thread::spawn(move || {
@@ -204,8 +204,8 @@ mod tests {
                         slot.verify(Some(&code))
                     })
                 })
-                .map(|h| h.join().unwrap())
                 .collect();
+            let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
             assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
             assert!(results
                 .iter()

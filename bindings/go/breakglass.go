@@ -1,0 +1,252 @@
+package breakglass
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "breakglass.h"
+*/
+import "C"
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+// HeaderVersion is BREAKGLASS_VERSION from the breakglass.h this package was compiled
+// against. Version reports the version of the library actually loaded; they should agree.
+const HeaderVersion = C.BREAKGLASS_VERSION
+
+// OTPLength is the number of ASCII digits in a one-time code (BG_OTP_LEN).
+const OTPLength = C.BG_OTP_LEN
+
+// flushSlice bounds each bg_flush call made by Flush, so that a cancelled context is noticed
+// promptly.
+const flushSlice = 50 * time.Millisecond
+
+// cString copies s to the C heap, or refuses it when it holds a NUL byte (C would see a
+// shorter string). Release the copy with freeCString.
+func cString(op, what, s string) (*C.char, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, argumentError(op, what+" contains a NUL byte")
+	}
+	return C.CString(s), nil
+}
+
+// freeCString wipes and frees a copy made by cString: values may be secrets (passwords in
+// a mailer URL, the webhook secret) or codes.
+func freeCString(p *C.char, n int) {
+	C.memset(unsafe.Pointer(p), 0, C.size_t(n))
+	C.free(unsafe.Pointer(p))
+}
+
+// Configure sets the configuration key to value. It returns an error matching ErrArgument
+// for an unknown key, a bad value, or a key or value holding a NUL byte; then nothing
+// changes. A setting applies to codes generated and deliveries queued after the call.
+//
+// Keys: otp_ttl_seconds (1-86400, default 600); mailer
+// (smtp://[user[:pass]@]host[:port][?tls=required|opportunistic], smtps://..., file:///abs/dir,
+// sendmail, sendmail:///path); from_email; otp_email; alert_emails (comma-separated; ""
+// means set but empty); alert_webhook_url (http or https); alert_webhook_secret (signs the
+// webhook body: header X-Breakglass-Signature: sha256=<hex HMAC-SHA256>); dev_otp_log
+// (true/false: log codes at warn level, development only); delivery_timeout_ms (1-600000,
+// default 10000); slot_url (redis:// or rediss://; unset: the in-process slot); slot_key
+// (default breakglass:otp); slot_timeout_ms (1-60000, default 1000); slot_wait_replicas
+// (0-64). For the optional text keys an empty value is the same as Unset.
+func Configure(key, value string) error {
+	op := "Configure(" + strconv.Quote(key) + ")"
+	k, err := cString(op, "the key", key)
+	if err != nil {
+		return err
+	}
+	defer freeCString(k, len(key))
+	v, err := cString(op, "the value", value)
+	if err != nil {
+		return err
+	}
+	defer freeCString(v, len(value))
+	return check(op, C.bg_configure(k, v))
+}
+
+// Unset restores the default of the configuration key (for most keys: not set). It returns
+// an error matching ErrArgument for an unknown key.
+func Unset(key string) error {
+	op := "Unset(" + strconv.Quote(key) + ")"
+	k, err := cString(op, "the key", key)
+	if err != nil {
+		return err
+	}
+	defer freeCString(k, len(key))
+	return check(op, C.bg_configure(k, nil))
+}
+
+// ConfigureFromEnv applies BREAKGLASS_<KEY> (the key in upper case, for example
+// BREAKGLASS_OTP_TTL_SECONDS) for every key that Configure accepts and the environment sets.
+// Either all of them apply or, when any is bad (an error matching ErrArgument), none.
+//
+// It reads the process environment through the C library (os.Setenv updates it in cgo
+// programs); do not call it while another goroutine changes the environment.
+func ConfigureFromEnv() error {
+	return check("ConfigureFromEnv", C.bg_configure_from_env())
+}
+
+// Generate issues a new one-time code: OTPLength ASCII digits from the operating system's
+// CSPRNG. It replaces any pending code at once (the old one can never verify afterwards) and
+// expires otp_ttl_seconds after the call. With a shared slot (slot_url) it returns an error
+// matching ErrBackend when the slot cannot be reached.
+//
+// The code is a secret until used: hand it only to SendOTP (or your own delivery).
+func Generate() (string, error) {
+	var buf [C.BG_OTP_BUF_LEN]C.char
+	if err := check("Generate", C.bg_generate(&buf[0], C.size_t(len(buf)))); err != nil {
+		return "", err
+	}
+	var digits [OTPLength]byte
+	for i := range digits {
+		digits[i] = byte(buf[i])
+		buf[i] = 0
+	}
+	return string(digits[:]), nil
+}
+
+// Verify checks code against the pending code and consumes the pending code, whatever the
+// result (a NUL byte excepted, see below): afterwards nothing is pending. It returns nil only for a match within the TTL: grant
+// access on nil and on nothing else.
+//
+// Denials, in the library's order: ErrNoPendingOTP when nothing is pending; ErrExpired when
+// the pending code is older than its TTL (even if code matches); ErrInvalid for a wrong code
+// or text that is not exactly six ASCII digits. Errors matching ErrBackend or ErrInternal
+// are denials too. Of any number of concurrent calls with the right code exactly one gets
+// nil.
+//
+// A code holding a NUL byte gets an error matching ErrArgument without reaching the library;
+// it is a denial that leaves the pending code in place.
+func Verify(code string) error {
+	c, err := cString("Verify", "the code", code)
+	if err != nil {
+		return err
+	}
+	defer freeCString(c, len(code))
+	return check("Verify", C.bg_verify(c))
+}
+
+// Clear empties the slot: a pending code can no longer verify. With a shared slot it returns
+// an error matching ErrBackend when the slot cannot be reached.
+func Clear() error {
+	return check("Clear", C.bg_clear())
+}
+
+// SendOTP queues the email that carries code (OTPLength ASCII digits, as Generate returns)
+// from from_email to otp_email, and returns at once; delivery happens on the library's
+// background threads, with retries. Errors: ErrArgument when code is not six ASCII digits,
+// ErrNotConfigured when mailer, from_email or otp_email is unset, ErrQueueFull when the
+// delivery queue is full (the email is dropped and counted). A delivery failure is logged at
+// error level and counted in DeliveryStats.EmailsFailed. With dev_otp_log on, the code is also
+// logged at warn level (even when not configured); otherwise it never reaches a log.
+func SendOTP(code string) error {
+	c, err := cString("SendOTP", "the code", code)
+	if err != nil {
+		return err
+	}
+	defer freeCString(c, len(code))
+	return check("SendOTP", C.bg_send_otp(c))
+}
+
+// Alert raises the break-glass alarm after a successful break-glass login: it queues one
+// alert email per alert_emails recipient and one JSON POST to alert_webhook_url (fields
+// event, ip, timestamp, severity, message), and returns at once.
+//
+// ip is the client's address as text and is treated as untrusted: control characters are
+// escaped in emails, the JSON is escaped properly, bad UTF-8 is replaced and text over 1024
+// bytes is cut; "" is reported as "unknown". Unlike the other functions, a NUL byte does not make it fail: an alarm must
+// never be lost to its argument, so each NUL is replaced by U+FFFD before the call. What
+// cannot be delivered or queued is logged at error level and counted, so in practice Alert
+// returns nil.
+func Alert(ip string) error {
+	if ip == "" {
+		return check("Alert", C.bg_alert(nil))
+	}
+	ip = strings.ReplaceAll(ip, "\x00", "\uFFFD")
+	c := C.CString(ip)
+	defer freeCString(c, len(ip))
+	return check("Alert", C.bg_alert(c))
+}
+
+// Flush waits until every delivery queued before (and, as the wait is done in slices,
+// during) the call has been delivered or has finally failed. It returns nil then, or
+// ctx.Err() when the context is done first (it is checked before waiting, so a context that
+// is already done always gives its error). Daemons should call it before exiting, with a
+// deadline of a few times delivery_timeout_ms, so that an alert raised just before exit is
+// not lost.
+func Flush(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		slice := flushSlice
+		if deadline, ok := ctx.Deadline(); ok {
+			left := time.Until(deadline)
+			if left <= 0 {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			if left < slice {
+				slice = left
+			}
+		}
+		ms := (slice + time.Millisecond - 1) / time.Millisecond
+		status := C.bg_flush(C.uint32_t(ms))
+		switch status {
+		case C.BG_OK:
+			return nil
+		case C.BG_ERR_TIMEOUT:
+			continue
+		default:
+			return check("Flush", status)
+		}
+	}
+}
+
+// DeliveryStats holds the library's delivery counters since it was loaded. They only grow.
+type DeliveryStats struct {
+	// Queued counts jobs accepted into the delivery queue (one per SendOTP or Alert call that
+	// had something to deliver).
+	Queued uint64
+	// EmailsSent counts email messages accepted by the server or written to the outbox (one
+	// per recipient).
+	EmailsSent uint64
+	// EmailsFailed counts email messages that finally failed, after retries.
+	EmailsFailed uint64
+	// WebhooksSent counts webhook POSTs answered with 2xx.
+	WebhooksSent uint64
+	// WebhooksFailed counts webhook POSTs that finally failed, after retries.
+	WebhooksFailed uint64
+	// Dropped counts jobs refused because the queue was full.
+	Dropped uint64
+}
+
+// Stats returns the delivery counters.
+func Stats() (DeliveryStats, error) {
+	var s C.struct_bg_stats
+	if err := check("Stats", C.bg_get_stats(&s)); err != nil {
+		return DeliveryStats{}, err
+	}
+	return DeliveryStats{
+		Queued:         uint64(s.queued),
+		EmailsSent:     uint64(s.emails_sent),
+		EmailsFailed:   uint64(s.emails_failed),
+		WebhooksSent:   uint64(s.webhooks_sent),
+		WebhooksFailed: uint64(s.webhooks_failed),
+		Dropped:        uint64(s.dropped),
+	}, nil
+}
+
+// Version returns the version of the loaded library, such as "0.1.0" (see HeaderVersion).
+func Version() string {
+	return C.GoString(C.bg_version())
+}

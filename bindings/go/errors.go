@@ -1,0 +1,104 @@
+package breakglass
+
+/*
+#include "breakglass.h"
+*/
+import "C"
+
+import "strconv"
+
+// Error is the error every function of this package returns: a libbreakglass status other
+// than BG_OK, the call that got it and, for refusals made by this binding itself, a detail.
+//
+// Compare errors with errors.Is against the sentinels (ErrInvalid, ErrArgument, ...): two
+// *Error values match when their codes are equal.
+type Error struct {
+	// Code is the bg_status value, from 1 (BG_INVALID) to 11 (BG_ERR_QUEUE_FULL).
+	Code int
+	// Name is the library's fixed English name for Code (bg_status_str), e.g. "expired".
+	Name string
+	// Op is the function that failed, e.g. `Configure("otp_ttl_seconds")`; empty in sentinels.
+	Op string
+	// Detail explains a refusal made by the binding before calling the library, if any.
+	Detail string
+}
+
+// Error describes the failure, e.g. "breakglass: Verify: expired (status 2)".
+func (e *Error) Error() string {
+	s := "breakglass: "
+	if e.Op != "" {
+		s += e.Op + ": "
+	}
+	s += e.Name + " (status " + strconv.Itoa(e.Code) + ")"
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Is reports whether target is an *Error with the same status code, so that
+// errors.Is(err, ErrExpired) works for any error this package returns.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t != nil && e != nil && t.Code == e.Code
+}
+
+// Sentinels, one per status. Match them with errors.Is.
+var (
+	// ErrInvalid (BG_INVALID): Verify was given a wrong code, or text that is not exactly six
+	// ASCII digits. Deny access.
+	ErrInvalid = sentinel(C.BG_INVALID)
+	// ErrExpired (BG_EXPIRED): the pending code was older than otp_ttl_seconds, even if it
+	// matched. Deny access.
+	ErrExpired = sentinel(C.BG_EXPIRED)
+	// ErrNoPendingOTP (BG_NO_PENDING_OTP): no code was pending (never issued, already used
+	// or cleared). Deny access.
+	ErrNoPendingOTP = sentinel(C.BG_NO_PENDING_OTP)
+	// ErrNull (BG_ERR_NULL): the library was given a NULL pointer. This binding never passes
+	// one, so it does not occur in practice.
+	ErrNull = sentinel(C.BG_ERR_NULL)
+	// ErrBufferTooSmall (BG_ERR_BUFFER_TOO_SMALL): an output buffer was too small. This
+	// binding always passes a large enough one.
+	ErrBufferTooSmall = sentinel(C.BG_ERR_BUFFER_TOO_SMALL)
+	// ErrArgument (BG_ERR_ARGUMENT): an unknown configuration key, a bad value, bad UTF-8,
+	// an over-long string, or a string holding a NUL byte.
+	ErrArgument = sentinel(C.BG_ERR_ARGUMENT)
+	// ErrNotConfigured (BG_ERR_NOT_CONFIGURED): a delivery was asked for that the
+	// configuration does not allow (SendOTP needs mailer, from_email and otp_email).
+	ErrNotConfigured = sentinel(C.BG_ERR_NOT_CONFIGURED)
+	// ErrTimeout (BG_ERR_TIMEOUT): the library ran out of time. Flush reports its own
+	// timeouts as the context's error instead.
+	ErrTimeout = sentinel(C.BG_ERR_TIMEOUT)
+	// ErrInternal (BG_ERR_INTERNAL): the library caught an internal panic; it stays usable.
+	// From Verify it is a denial.
+	ErrInternal = sentinel(C.BG_ERR_INTERNAL)
+	// ErrBackend (BG_ERR_BACKEND): the shared slot (Redis/Valkey, slot_url) could not be
+	// reached, timed out, refused the command or held a malformed record. From Verify it is a
+	// denial: never grant access on it.
+	ErrBackend = sentinel(C.BG_ERR_BACKEND)
+	// ErrQueueFull (BG_ERR_QUEUE_FULL): SendOTP found the delivery queue full; the email was
+	// dropped (and counted in DeliveryStats.Dropped).
+	ErrQueueFull = sentinel(C.BG_ERR_QUEUE_FULL)
+)
+
+func statusName(code int) string {
+	return C.GoString(C.bg_status_str(C.int32_t(code)))
+}
+
+func sentinel(code int) *Error {
+	return &Error{Code: code, Name: statusName(code)}
+}
+
+// check turns a status into nil (BG_OK) or an *Error for op.
+func check(op string, status C.bg_status) error {
+	if status == C.BG_OK {
+		return nil
+	}
+	code := int(status)
+	return &Error{Code: code, Name: statusName(code), Op: op}
+}
+
+// argumentError is the binding's own ErrArgument, for input it cannot pass to C.
+func argumentError(op, detail string) error {
+	return &Error{Code: C.BG_ERR_ARGUMENT, Name: ErrArgument.Name, Op: op, Detail: detail}
+}

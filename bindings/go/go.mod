@@ -1,0 +1,3 @@
+module github.com/libbreakglass/libbreakglass/bindings/go
+
+go 1.21

@@ -1,0 +1,52 @@
+//! The committed header is exactly what build.rs generates, and is well formed.
+
+const COMMITTED: &str = include_str!("../../include/breakglass.h");
+const GENERATED: &str = include_str!(concat!(env!("OUT_DIR"), "/breakglass.h"));
+
+#[test]
+fn committed_header_matches_the_generated_one() {
+    assert!(
+        COMMITTED == GENERATED,
+        "include/breakglass.h differs from what build.rs generates: run `make header` and commit it"
+    );
+}
+
+#[test]
+fn header_version_matches_the_crate() {
+    let line = format!(
+        "#define BREAKGLASS_VERSION \"{}\"",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(COMMITTED.contains(&line), "missing: {line}");
+    let v = unsafe { std::ffi::CStr::from_ptr(breakglass::ffi::bg_version()) };
+    assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn every_macro_is_namespaced() {
+    for line in COMMITTED.lines().filter(|l| l.starts_with("#define")) {
+        let name = line.split_whitespace().nth(1).unwrap();
+        assert!(
+            name.starts_with("BG_") || name.starts_with("BREAKGLASS_"),
+            "{name} leaks into the C namespace"
+        );
+    }
+}
+
+#[test]
+fn every_function_and_status_is_documented() {
+    let lines: Vec<&str> = COMMITTED.lines().collect();
+    let mut functions = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let is_fn = !line.starts_with(char::is_whitespace)
+            && !line.starts_with("typedef")
+            && line.contains("bg_")
+            && line.ends_with(");");
+        let is_status = line.trim_start().starts_with("BG_") && line.contains(" = ");
+        if is_fn || is_status {
+            functions += usize::from(is_fn);
+            assert!(lines[i - 1].trim() == "*/", "undocumented: {line}");
+        }
+    }
+    assert_eq!(functions, 12, "the C API has twelve functions");
+}

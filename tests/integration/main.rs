@@ -1,0 +1,45 @@
+//! Integration tests of the C ABI, called from Rust: the exports, the header, code
+//! distribution and a file-outbox delivery. Every test that touches the process-global state
+//! holds `serial()`.
+
+mod distribution;
+mod exports;
+mod header;
+mod outbox;
+
+use std::sync::{Mutex, MutexGuard};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Serialises tests that use the library's global slot, settings or logger.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Calls `bg_generate` and returns the code.
+pub fn generate() -> String {
+    let mut buf = [0 as std::ffi::c_char; 7];
+    let st = unsafe { breakglass::ffi::slot::bg_generate(buf.as_mut_ptr(), buf.len()) };
+    assert_eq!(st, breakglass::ffi::bg_status::BG_OK);
+    let bytes: Vec<u8> = buf[..6].iter().map(|&c| c as u8).collect();
+    assert_eq!(buf[6], 0);
+    String::from_utf8(bytes).unwrap()
+}
+
+/// Calls `bg_verify` with `code`.
+pub fn verify(code: &str) -> breakglass::ffi::bg_status {
+    let c = std::ffi::CString::new(code).unwrap();
+    unsafe { breakglass::ffi::slot::bg_verify(c.as_ptr()) }
+}
+
+/// Calls `bg_configure`; `None` unsets.
+pub fn configure(key: &str, value: Option<&str>) -> breakglass::ffi::bg_status {
+    let k = std::ffi::CString::new(key).unwrap();
+    let v = value.map(|v| std::ffi::CString::new(v).unwrap());
+    unsafe {
+        breakglass::ffi::settings::bg_configure(
+            k.as_ptr(),
+            v.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+        )
+    }
+}
