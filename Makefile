@@ -16,8 +16,8 @@ VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 export BREAKGLASS_LIBRARY := $(LIBDIR)/libbreakglass.so
 export BG_TEST_PYTHON     := $(VPY)
 
-.PHONY: all build release header deps lint test test-rust test-c test-valgrind test-python \
-        test-go test-redis demo demo-redis bench fuzz install clean
+.PHONY: all build release debug header deps lint test test-rust test-c test-valgrind test-python test-install \
+        test-go test-redis test-stress demo demo-redis bench fuzz install clean
 
 all: build
 
@@ -49,7 +49,7 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test: deps build lint test-rust test-c test-valgrind test-python test-go
+test: deps build lint test-rust test-c test-valgrind test-install test-stress test-python test-go test-redis
 	@echo "make test: every suite passed"
 
 test-rust:
@@ -68,8 +68,26 @@ test-valgrind: build/c/test_breakglass
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	  --suppressions=tests/c/valgrind.supp build/c/test_breakglass
 
+debug: build
+
+# Installs into build/stage and builds the demo against the installed copy through pkg-config.
+test-install: build
+	rm -rf build/stage
+	$(MAKE) --no-print-directory install INSTALL_FROM=debug PREFIX=$(CURDIR)/build/stage
+	cc -std=c11 $(CWARN) -o build/demo-installed examples/demo.c \
+	  $$(PKG_CONFIG_PATH=$(CURDIR)/build/stage/lib/pkgconfig pkg-config --cflags --libs breakglass)
+	readelf -d build/demo-installed | grep -q 'libbreakglass.so.0'
+	ldd build/demo-installed | grep -q '$(CURDIR)/build/stage/lib/libbreakglass.so.0'
+	@echo "test-install: installed copy links through pkg-config"
+
 test-python: deps build
 	cd bindings/python && $(VPY) -m pytest -q tests
+
+test-redis: deps build
+	$(VPY) -m pytest -q tests/redis
+
+test-stress: build
+	bash tests/stress/run.sh
 
 test-go: build
 	cd bindings/go && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
@@ -82,18 +100,24 @@ demo: deps build/demo
 	@rm -rf build/outbox && mkdir -p build/outbox
 	BREAKGLASS_DEMO_OUTBOX=$(CURDIR)/build/outbox $(VPY) examples/run_demo.py build/demo
 
+demo-redis: deps build
+	$(VPY) examples/demo_redis.py
+
 bench: release deps
 	@bash benches/run.sh
 
 fuzz:
 	@bash fuzz/run.sh
 
-install: release
+# `make install PREFIX=...` installs the release build; INSTALL_FROM=debug installs the debug
+# build instead (what `make test-install` uses, to avoid a second full build).
+INSTALL_FROM ?= release
+install: $(INSTALL_FROM)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0755 $(RELDIR)/libbreakglass.so $(DESTDIR)$(PREFIX)/lib/libbreakglass.so.$(VERSION)
+	install -m 0755 target/$(INSTALL_FROM)/libbreakglass.so $(DESTDIR)$(PREFIX)/lib/libbreakglass.so.$(VERSION)
 	ln -sf libbreakglass.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libbreakglass.so.0
 	ln -sf libbreakglass.so.0 $(DESTDIR)$(PREFIX)/lib/libbreakglass.so
-	install -m 0644 $(RELDIR)/libbreakglass.a $(DESTDIR)$(PREFIX)/lib/libbreakglass.a
+	install -m 0644 target/$(INSTALL_FROM)/libbreakglass.a $(DESTDIR)$(PREFIX)/lib/libbreakglass.a
 	install -m 0644 include/breakglass.h $(DESTDIR)$(PREFIX)/include/breakglass.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' breakglass.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/breakglass.pc
