@@ -132,7 +132,9 @@ typedef struct bg_stats {
  * Log callback: `level` is 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is a
  * NUL-terminated UTF-8 string valid only during the call; `user_data` is what was passed to
  * `bg_set_logger`. Called from the caller's thread and from the library's delivery threads,
- * possibly from several at once; it must not call `bg_set_logger` or `fork()`.
+ * possibly from several at once; it must not call `bg_set_logger` or `fork()`. `fork()` waits
+ * for callbacks in progress to return, so a callback must not block on anything a forking
+ * thread may hold (Python's GIL, for one: the Python binding detaches around `fork()`).
  */
 typedef void (*bg_log_fn)(int32_t level, const char *message, void *user_data);
 

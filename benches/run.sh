@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs every benchmark against target/release/libbreakglass.so and writes BENCHMARKS.md.
+# `make bench` runs it after `make release` and the venv setup (build/venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+rel="$root/target/release"
+lib="$rel/libbreakglass.so"
+py="${BG_TEST_PYTHON:-$root/build/venv/bin/python}"
+[[ -e "$lib" ]] || { echo "benches/run.sh: $lib missing: run make release" >&2; exit 2; }
+[[ -x "$py" ]] || py=python3
+out="$root/build/bench"
+rm -rf "$out" && mkdir -p "$out"
+res="$out/results.txt"
+: >"$res"
+export BREAKGLASS_LIBRARY="$lib"
+
+cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -pthread -Iinclude)
+for b in hotpath delivery; do
+  cc "${cflags[@]}" -o "$out/$b" "benches/$b.c" -L"$rel" -Wl,-rpath,"$rel" -lbreakglass
+done
+cc "${cflags[@]}" -o "$out/footprint" benches/footprint.c -ldl
+
+servers=()
+# start_server NAME SMTP_MODE HTTP_MODE: sets NAME_smtp and NAME_http to the ports.
+start_server() {
+  local name=$1 fifo="$out/$1.in"
+  mkfifo "$fifo"
+  "$py" tests/servers/bgserve.py --smtp "$2" --http "$3" --lifetime 900 <"$fifo" >"$out/$name.out" 2>"$out/$name.err" &
+  servers+=($!)
+  exec {fd}>"$fifo"          # holding the write end open keeps the server alive
+  eval "${name}_fd=$fd"
+  for _ in $(seq 100); do [[ -s "$out/$name.out" ]] && break; sleep 0.1; done
+  read -r ports <"$out/$name.out"
+  eval "${name}_smtp=$(sed 's/.*"smtp_port": *\([0-9]*\).*/\1/' <<<"$ports")"
+  eval "${name}_http=$(sed 's/.*"http_port": *\([0-9]*\).*/\1/' <<<"$ports")"
+}
+stop_servers() {
+  for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done
+}
+trap stop_servers EXIT
+
+echo "== hot path (C)"
+"$out/hotpath" hot | tee -a "$res"
+echo "== contention (C)"
+for n in 1 2 4 16; do "$out/hotpath" contention "$n" | tee -a "$res"; done
+
+echo "== hot path (Python)"
+"$py" benches/bench.py hot | tee -a "$res"
+
+echo "== hot path (Go)"
+if command -v go >/dev/null; then
+  (cd benches/go && GOFLAGS=-mod=mod LD_LIBRARY_PATH="$rel" go test -run '^$' -bench . \
+     -benchtime 300ms -count 7 2>&1) | tee "$out/go.txt" | grep -E 'ns/op|loaded' || true
+  grep -q 'loaded: .*target/release' "$out/go.txt" || echo "warning: Go did not load the release library" >&2
+fi
+
+echo "== delivery latency with a stalled SMTP server and a hanging webhook"
+start_server stall stall hang
+"$out/delivery" latency "$stall_smtp" "$stall_http" 2000 | tee -a "$res"
+"$py" benches/bench.py latency "$stall_smtp" "$stall_http" | tee -a "$res"
+echo "== flood: 100000 bg_alert, servers stalled"
+"$out/delivery" flood "$stall_smtp" "$stall_http" 100000 | tee -a "$res"
+
+echo "== synchronous smtplib and fan-out against an ok server"
+start_server ok ok ok
+"$py" benches/bench.py smtplib-latency "$ok_smtp" | tee -a "$res"
+"$py" benches/bench.py fanout "$ok_smtp" 100 | tee -a "$res"
+stop_servers
+
+echo "== footprint"
+strip -o "$out/libbreakglass.stripped.so" "$lib"
+echo "so_size $(stat -c %s "$lib") bytes" | tee -a "$res"
+echo "so_stripped_size $(stat -c %s "$out/libbreakglass.stripped.so") bytes" | tee -a "$res"
+for _ in $(seq 21); do "$out/footprint" "$lib"; done >"$out/footprint.txt"
+echo "c_dlopen $(cut -d' ' -f1 "$out/footprint.txt" | sort -n | sed -n 11p) us" | tee -a "$res"
+echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -n 11p) us" | tee -a "$res"
+"$py" benches/bench.py import | tee -a "$res"
+
+"$py" benches/report.py "$res" "$out/go.txt" >BENCHMARKS.md
+echo "wrote BENCHMARKS.md"

@@ -1,0 +1,149 @@
+"""Loads libbreakglass and declares the C signature of every export (private).
+
+Lookup order:
+
+1. ``$BREAKGLASS_LIBRARY``: a path to the shared library. When it is set, it is the only place
+   tried: a broken explicit setting must not quietly fall back to some other copy.
+2. ``libbreakglass.so`` next to this file (a copy shipped inside the package).
+3. ``ctypes.util.find_library("breakglass")`` (the system's library path).
+
+``ctypes.CDLL`` is used on purpose: it releases the GIL for the duration of every call, so a
+blocking ``bg_flush`` or a slot round trip does not stall other Python threads, and the log
+callback can take the GIL from the library's own threads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+LIBRARY_ENV = "BREAKGLASS_LIBRARY"
+PACKAGE_LIBRARY = "libbreakglass.so"
+
+# Values from include/breakglass.h.
+OTP_LEN = 6
+OTP_BUF_LEN = 7
+
+BG_OK = 0
+BG_INVALID = 1
+BG_EXPIRED = 2
+BG_NO_PENDING_OTP = 3
+BG_ERR_NULL = 4
+BG_ERR_BUFFER_TOO_SMALL = 5
+BG_ERR_ARGUMENT = 6
+BG_ERR_NOT_CONFIGURED = 7
+BG_ERR_TIMEOUT = 8
+BG_ERR_INTERNAL = 9
+BG_ERR_BACKEND = 10
+BG_ERR_QUEUE_FULL = 11
+
+STATUSES: Dict[str, int] = {
+    name: value for name, value in globals().items() if name.startswith("BG_") and isinstance(value, int)
+}
+
+STATS_FIELDS: Tuple[str, ...] = (
+    "queued",
+    "emails_sent",
+    "emails_failed",
+    "webhooks_sent",
+    "webhooks_failed",
+    "dropped",
+)
+
+
+class bg_stats(ctypes.Structure):
+    """``struct bg_stats``."""
+
+    _fields_ = [(name, ctypes.c_uint64) for name in STATS_FIELDS]
+
+
+bg_status = ctypes.c_int32
+
+#: ``typedef void (*bg_log_fn)(int32_t level, const char *message, void *user_data);``
+LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
+
+#: A NULL ``bg_log_fn``: ``bg_set_logger(NO_LOGGER, None, level)`` selects the stderr logger.
+NO_LOGGER = LOG_FN()
+
+#: name -> (restype, argtypes) for every function in include/breakglass.h.
+SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
+    "bg_status_str": (ctypes.c_char_p, [ctypes.c_int32]),
+    "bg_version": (ctypes.c_char_p, []),
+    "bg_send_otp": (bg_status, [ctypes.c_char_p]),
+    "bg_alert": (bg_status, [ctypes.c_char_p]),
+    "bg_flush": (bg_status, [ctypes.c_uint32]),
+    "bg_get_stats": (bg_status, [ctypes.POINTER(bg_stats)]),
+    "bg_set_logger": (bg_status, [LOG_FN, ctypes.c_void_p, ctypes.c_int32]),
+    "bg_configure": (bg_status, [ctypes.c_char_p, ctypes.c_char_p]),
+    "bg_configure_from_env": (bg_status, []),
+    "bg_generate": (bg_status, [ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),
+    "bg_verify": (bg_status, [ctypes.c_char_p]),
+    "bg_clear": (bg_status, []),
+}
+
+
+def declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Sets ``restype``/``argtypes`` of every export on ``lib``; a missing one raises OSError."""
+    for name, (restype, argtypes) in SIGNATURES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            raise OSError(f"{lib._name} does not export {name}: not a compatible libbreakglass") from None
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return lib
+
+
+def candidates(
+    environ: Optional[Mapping[str, str]] = None,
+    package_dir: Optional[Path] = None,
+    find: Optional[Callable[[str], Optional[str]]] = None,
+) -> Sequence[Tuple[str, Optional[str]]]:
+    """The places to try, in order, as (description, path or None when there is nothing)."""
+    environ = os.environ if environ is None else environ
+    package_dir = Path(__file__).resolve().parent if package_dir is None else package_dir
+    find = ctypes.util.find_library if find is None else find
+
+    explicit = environ.get(LIBRARY_ENV)
+    if explicit:
+        return [(f"${LIBRARY_ENV}={explicit}", explicit)]
+    places: List[Tuple[str, Optional[str]]] = [(f"${LIBRARY_ENV}: not set", None)]
+    copy = package_dir / PACKAGE_LIBRARY
+    if copy.exists():
+        places.append((f"the package copy {copy}", str(copy)))
+    else:
+        places.append((f"the package copy {copy}: no such file", None))
+    found = find("breakglass")
+    if found:
+        places.append((f'ctypes.util.find_library("breakglass") -> {found}', found))
+    else:
+        places.append(('ctypes.util.find_library("breakglass"): found nothing', None))
+    return places
+
+
+def load(
+    environ: Optional[Mapping[str, str]] = None,
+    package_dir: Optional[Path] = None,
+    find: Optional[Callable[[str], Optional[str]]] = None,
+) -> ctypes.CDLL:
+    """Loads and declares the library; OSError names every place tried when none loads."""
+    tried: List[str] = []
+    for description, path in candidates(environ, package_dir, find):
+        if path is None:
+            tried.append(description)
+            continue
+        try:
+            return declare(ctypes.CDLL(path))
+        except OSError as e:
+            tried.append(f"{description}: {e}")
+    raise OSError(
+        "cannot load libbreakglass; tried:\n  - "
+        + "\n  - ".join(tried)
+        + f"\nSet {LIBRARY_ENV} to the path of libbreakglass.so, or install the library."
+    )
+
+
+lib = load()
