@@ -131,6 +131,8 @@ def smtplib_latency(smtp):
 def fanout(smtp, n):
     import breakglass
 
+    import logging
+    logging.getLogger("breakglass").setLevel(logging.ERROR)
     rcpts = [f"ops{i}@example.com" for i in range(n)]
     breakglass.configure(mailer=f"smtp://127.0.0.1:{smtp}?tls=opportunistic",
                          from_email="bg@example.com", alert_emails=",".join(rcpts))

@@ -15,12 +15,18 @@ pub fn c_string(data: &[u8]) -> CString {
 
 /// Turns the library's log records off (the fuzzers feed it many bad values, each logged).
 pub fn quiet() {
-    assert_eq!(delivery::bg_set_logger(None, std::ptr::null_mut(), 0), BG_OK);
+    assert_eq!(
+        delivery::bg_set_logger(None, std::ptr::null_mut(), 0),
+        BG_OK
+    );
 }
 
 /// Restores the default logger.
 pub fn unquiet() {
-    assert_eq!(delivery::bg_set_logger(None, std::ptr::null_mut(), 2), BG_OK);
+    assert_eq!(
+        delivery::bg_set_logger(None, std::ptr::null_mut(), 2),
+        BG_OK
+    );
 }
 
 fn generate() -> [u8; 6] {
@@ -135,7 +141,10 @@ pub fn check_alert_payload(data: &[u8]) {
     let lossy = String::from_utf8_lossy(data);
     if lossy.chars().count() > MAX_IP_CHARS {
         assert!(alert.ip.ends_with("...(truncated)"));
-        assert_eq!(alert.ip.chars().count(), MAX_IP_CHARS + "...(truncated)".len());
+        assert_eq!(
+            alert.ip.chars().count(),
+            MAX_IP_CHARS + "...(truncated)".len()
+        );
     } else {
         assert_eq!(alert.ip, lossy);
     }
@@ -144,6 +153,9 @@ pub fn check_alert_payload(data: &[u8]) {
         alert.ip_escaped.clone(),
         alert.summary(&alert.ip_escaped),
     ] {
-        assert!(!has_control(&text), "a control character survived: {text:?}");
+        assert!(
+            !has_control(&text),
+            "a control character survived: {text:?}"
+        );
     }
 }

@@ -10,7 +10,7 @@
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use redis::{Connection, Script};
+use redis::{Connection, IntoConnectionInfo, Script};
 
 use super::{decide, Otp, Pending, SlotBackend};
 use crate::config::{SlotSettings, SlotUrl};
@@ -24,29 +24,36 @@ pub const GRACE: Duration = Duration::from_secs(600);
 const RECORD_TAG: &str = "v1";
 
 /// Replaces the record; the issue time is the server's clock (`TIME`), in milliseconds.
-static STORE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+const STORE_SRC: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. string.format('%.0f', now) .. ':' .. ARGV[2],
            'PX', ttl + tonumber(ARGV[3]))
 return 1
-",
-    )
-});
+";
 
 /// Takes the record out and reads the server clock in one atomic step.
-static TAKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+const TAKE_SRC: &str = r"
 local rec = redis.call('GETDEL', KEYS[1])
 local t = redis.call('TIME')
 return {rec or '', t[1], t[2]}
-",
-    )
-});
+";
+
+/// A script's source and its SHA1, computed once.
+struct Lua {
+    src: &'static str,
+    sha: LazyLock<String>,
+}
+
+static STORE: Lua = Lua {
+    src: STORE_SRC,
+    sha: LazyLock::new(|| Script::new(STORE_SRC).get_hash().to_owned()),
+};
+static TAKE: Lua = Lua {
+    src: TAKE_SRC,
+    sha: LazyLock::new(|| Script::new(TAKE_SRC).get_hash().to_owned()),
+};
 
 /// One operation's view of the configured server.
 pub struct RedisSlot<'a> {
@@ -66,16 +73,55 @@ impl<'a> RedisSlot<'a> {
         Error::Backend(msg)
     }
 
-    /// A fresh connection whose every read and write ends by `deadline`.
+    /// A fresh connection, made within `deadline`.
     fn connect(&self, deadline: Instant) -> Result<Connection> {
-        let client = redis::Client::open(self.url.as_str())
+        let info = self
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| self.fail("connect", describe(&e)))?;
+        // Without the library-name handshake, setup is at most AUTH and SELECT. The client waits
+        // up to its timeout for the connect and for each of those replies, so a third of the
+        // budget apiece keeps the whole setup within it.
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = redis::Client::open(info.set_redis_settings(settings))
             .map_err(|e| self.fail("connect", describe(&e)))?;
         let left = remaining(deadline).ok_or_else(|| self.fail("connect", "timed out"))?;
-        let con = client
-            .get_connection_with_timeout(left)
-            .map_err(|e| self.fail("connect", describe(&e)))?;
-        self.bound(&con, deadline)?;
-        Ok(con)
+        client
+            .get_connection_with_timeout(left / 3)
+            .map_err(|e| self.fail("connect", describe(&e)))
+    }
+
+    /// Runs a script by its SHA1, loading it first if the server's cache lost it. Every round
+    /// trip is bounded by what is left until `deadline`. A NOSCRIPT answer means the script
+    /// did not run, so sending it again after the load is no replay.
+    fn script<T: redis::FromRedisValue>(
+        &self,
+        con: &mut Connection,
+        deadline: Instant,
+        lua: &Lua,
+        args: &[&str],
+    ) -> Result<T> {
+        let mut call = redis::cmd("EVALSHA");
+        call.arg(lua.sha.as_str())
+            .arg(1)
+            .arg(&self.cfg.key)
+            .arg(args);
+        self.bound(con, deadline)?;
+        match call.query(con) {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.bound(con, deadline)?;
+                redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(lua.src)
+                    .query::<String>(con)
+                    .map_err(|e| self.fail("loading a script", describe(&e)))?;
+                self.bound(con, deadline)?;
+                call.query(con)
+                    .map_err(|e| self.fail("running a script", describe(&e)))
+            }
+            other => other.map_err(|e| self.fail("running a script", describe(&e))),
+        }
     }
 
     fn bound(&self, con: &Connection, deadline: Instant) -> Result<()> {
@@ -112,13 +158,14 @@ impl SlotBackend for RedisSlot<'_> {
         let deadline = self.deadline();
         let mut con = self.connect(deadline)?;
         let value = zeroize::Zeroizing::new(format!("{RECORD_TAG}:{}", code.as_str()));
-        STORE
-            .key(&self.cfg.key)
-            .arg(value.as_str())
-            .arg(ttl.as_millis() as u64)
-            .arg(GRACE.as_millis() as u64)
-            .invoke::<i64>(&mut con)
-            .map_err(|e| self.fail("storing the code", describe(&e)))?;
+        let ttl_ms = ttl.as_millis().to_string();
+        let grace_ms = GRACE.as_millis().to_string();
+        self.script::<i64>(
+            &mut con,
+            deadline,
+            &STORE,
+            &[value.as_str(), &ttl_ms, &grace_ms],
+        )?;
         Ok(())
     }
 
@@ -126,11 +173,9 @@ impl SlotBackend for RedisSlot<'_> {
         let deadline = self.deadline();
         let mut con = self.connect(deadline)?;
         // Sent once: a retry after a lost reply would turn a success into "no pending".
-        let (record, secs, micros): (zeroize::Zeroizing<Vec<u8>>, u64, u64) = TAKE
-            .key(&self.cfg.key)
-            .invoke::<(Vec<u8>, u64, u64)>(&mut con)
-            .map(|(r, s, m)| (zeroize::Zeroizing::new(r), s, m))
-            .map_err(|e| self.fail("taking the code", describe(&e)))?;
+        let (record, secs, micros) =
+            self.script::<(Vec<u8>, u64, u64)>(&mut con, deadline, &TAKE, &[])?;
+        let record = zeroize::Zeroizing::new(record);
         let now_ms = secs * 1000 + micros / 1000;
         let pending = if record.is_empty() {
             None
@@ -143,10 +188,13 @@ impl SlotBackend for RedisSlot<'_> {
         decide(pending, submitted)?;
         if self.cfg.wait_replicas > 0 {
             self.bound(&con, deadline)?;
-            let left = remaining(deadline).unwrap_or(Duration::from_millis(1));
+            // The server gives up a little before the socket does, so a shortfall is reported
+            // as such rather than as a timeout.
+            let left = remaining(deadline).unwrap_or_default();
+            let server_wait = left.saturating_sub(left / 5).as_millis().max(1) as u64;
             let acked: u64 = redis::cmd("WAIT")
                 .arg(self.cfg.wait_replicas)
-                .arg(left.as_millis().max(1) as u64)
+                .arg(server_wait)
                 .query(&mut con)
                 .map_err(|e| self.fail("WAIT", describe(&e)))?;
             if acked < u64::from(self.cfg.wait_replicas) {
@@ -165,6 +213,7 @@ impl SlotBackend for RedisSlot<'_> {
     fn clear(&self) -> Result<()> {
         let deadline = self.deadline();
         let mut con = self.connect(deadline)?;
+        self.bound(&con, deadline)?;
         redis::cmd("DEL")
             .arg(&self.cfg.key)
             .query::<i64>(&mut con)

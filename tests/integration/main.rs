@@ -4,6 +4,7 @@
 
 mod distribution;
 mod exports;
+mod fuzz_corpus;
 mod header;
 mod outbox;
 

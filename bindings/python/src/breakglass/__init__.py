@@ -238,10 +238,7 @@ def _encode(text: str, what: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------- configuration
-# What this module last applied for each key (None: the default), so that a configure() call
-# with several keys can undo the ones it applied when a later one is refused.
-_config_lock = threading.Lock()
-_applied: Dict[str, Optional[bytes]] = {key: None for key in CONFIG_KEYS}
+_KNOWN_KEYS = frozenset(CONFIG_KEYS)
 
 
 def _config_value(key: str, value: object) -> Optional[bytes]:
@@ -286,57 +283,35 @@ def configure(**settings: object) -> None:
     but empty); ``mailer``, ``from_email``, ``otp_email``, ``alert_webhook_url``,
     ``alert_webhook_secret``, ``slot_url``, ``slot_key`` (str).
 
-    An unknown key or a value the library refuses raises :class:`ValueError`
-    (:class:`ArgumentError` for the latter) and changes nothing: keys of the same call applied
-    before the refused one are restored to what this module last set. A value of the wrong
-    Python type raises :class:`TypeError`. Error messages never include the values (they may
-    hold passwords or the webhook secret).
+    Every value is converted and checked for its Python type before any is applied; then the
+    keys are applied in the order given, each atomically. A value the library refuses raises
+    :class:`ArgumentError` (a :class:`ValueError`) and leaves that key unchanged; keys after it
+    in the same call are not applied, keys before it stay applied. An unknown key raises
+    :class:`ValueError` before anything is applied, a value of the wrong Python type
+    :class:`TypeError`. Error messages never include the values (they may hold passwords).
     """
-    unknown = sorted(key for key in settings if key not in _applied)
+    unknown = sorted(key for key in settings if key not in _KNOWN_KEYS)
     if unknown:
         raise ValueError(
             f"unknown configuration key(s): {', '.join(unknown)}; known keys: {', '.join(CONFIG_KEYS)}"
         )
     values = [(key, _config_value(key, value)) for key, value in settings.items()]
-    with _config_lock:
-        done: List[str] = []
-        for key, value in values:
-            status = _lib.bg_configure(key.encode("ascii"), value)
-            if status != _ffi.BG_OK:
-                for undo in reversed(done):
-                    _lib.bg_configure(undo.encode("ascii"), _applied[undo])
-                raise _error(status, f"configure({key}=...)")
-            done.append(key)
-        for key, value in values:
-            _applied[key] = value
+    for key, value in values:
+        _check(_lib.bg_configure(key.encode("ascii"), value), f"configure({key}=...)")
 
 
 def configure_from_env() -> None:
     """Applies ``BREAKGLASS_<KEY>`` (e.g. ``BREAKGLASS_OTP_TTL_SECONDS``) for every key set in the
     environment: all of them, or none when any is bad (:class:`ArgumentError`)."""
-    with _config_lock:
-        _check(_lib.bg_configure_from_env(), "configure_from_env()")
-        environb = getattr(os, "environb", None)
-        for key in CONFIG_KEYS:
-            name = "BREAKGLASS_" + key.upper()
-            if environb is not None:
-                raw = environb.get(name.encode("ascii"))
-            else:  # pragma: no cover - non-POSIX
-                text = os.environ.get(name)
-                raw = None if text is None else text.encode("utf-8", "surrogateescape")
-            if raw is not None:
-                _applied[key] = raw
+    _check(_lib.bg_configure_from_env(), "configure_from_env()")
 
 
-# ---------------------------------------------------------------------------------- codes
 def generate() -> str:
     """Issues a new six-digit code (replacing any pending one) and returns it."""
+    # No wipe of the buffer: the code lives on in the returned str, which cannot be wiped.
     buf = ctypes.create_string_buffer(_ffi.OTP_BUF_LEN)
-    try:
-        _check(_lib.bg_generate(buf, len(buf)), "generate()")
-        return buf.value.decode("ascii")
-    finally:
-        ctypes.memset(buf, 0, len(buf))
+    _check(_lib.bg_generate(buf, _ffi.OTP_BUF_LEN), "generate()")
+    return buf.value.decode("ascii")
 
 
 def verify(code: str) -> None:
