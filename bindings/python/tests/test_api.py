@@ -367,9 +367,12 @@ def test_bad_configuration_changes_nothing():
     for bad in ({"otp_ttl_seconds": 0}, {"otp_ttl_seconds": "x"}, {"otp_ttl": 600}):
         with pytest.raises(ValueError):
             breakglass.configure(**bad)
-    # Several keys: the refused one is last, the first must be rolled back.
+    # Several keys: types are checked before anything is applied, and keys after a refused one
+    # are not applied.
+    with pytest.raises(TypeError):
+        breakglass.configure(otp_ttl_seconds=600, dev_otp_log=3)
     with pytest.raises(ValueError):
-        breakglass.configure(otp_ttl_seconds=600, mailer="bogus://x")
+        breakglass.configure(mailer="bogus://x", otp_ttl_seconds=600)
     code = breakglass.generate()
     time.sleep(1.2)
     with pytest.raises(breakglass.Expired):  # still the 1 s TTL

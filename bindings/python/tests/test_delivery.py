@@ -79,8 +79,8 @@ def test_otp_validity_follows_the_ttl_and_bad_settings_change_nothing(servers, r
         {"from_email": "not-an-address"},
         {"otp_email": "x@example.com\r\nBcc: evil@example.com"},
         {"dev_otp_log": "yes"},
-        {"otp_ttl_seconds": 45, "mailer": "bogus://x"},
-        {"from_email": "other@example.com", "otp_email": "nope"},
+        {"mailer": "bogus://x", "otp_ttl_seconds": 45},
+        {"otp_email": "nope", "from_email": "other@example.com"},
         {"unknown_key": 1, "otp_ttl_seconds": 45},
     ]
     for bad in bad_settings:
