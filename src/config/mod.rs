@@ -18,7 +18,7 @@ mod mailer;
 mod urls;
 
 pub use mailer::{Mailer, SmtpCredentials, SmtpTls};
-pub use urls::{SlotUrl, WebhookUrl};
+pub use urls::{parse_slot_url, parse_webhook_url, SecretUrl};
 
 /// Every key `configure` accepts, in the order `configure_from_env` reads them.
 pub const KEYS: &[&str] = &[
@@ -66,7 +66,7 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct SlotSettings {
     /// `None`: the in-process slot.
-    pub url: Option<SlotUrl>,
+    pub url: Option<SecretUrl>,
     /// The key holding the pending code.
     pub key: String,
     /// Overall bound on one operation, connection included.
@@ -89,7 +89,7 @@ pub struct Settings {
     /// Alert recipients; `Some(empty)` means set but empty (skipped with a warning).
     pub alert_emails: Option<Vec<Mailbox>>,
     /// Where the alert POST goes.
-    pub alert_webhook_url: Option<WebhookUrl>,
+    pub alert_webhook_url: Option<SecretUrl>,
     /// Key for the `X-Breakglass-Signature` HMAC.
     pub alert_webhook_secret: Option<Secret>,
     /// Log codes at warn level (development only).
@@ -186,7 +186,7 @@ fn apply(s: &mut Settings, key: &str, value: Option<&str>) -> Result<()> {
         "alert_emails" => {
             s.alert_emails = value.map(|v| mailbox_list(v).map_err(arg)).transpose()?
         }
-        "alert_webhook_url" => s.alert_webhook_url = text.map(WebhookUrl::parse).transpose()?,
+        "alert_webhook_url" => s.alert_webhook_url = text.map(parse_webhook_url).transpose()?,
         "alert_webhook_secret" => s.alert_webhook_secret = text.map(|v| Secret::new(v.to_owned())),
         "dev_otp_log" => {
             s.dev_otp_log = match value {
@@ -203,7 +203,7 @@ fn apply(s: &mut Settings, key: &str, value: Option<&str>) -> Result<()> {
                     .map_err(arg)
             })?
         }
-        "slot_url" => s.slot.url = text.map(SlotUrl::parse).transpose()?,
+        "slot_url" => s.slot.url = text.map(parse_slot_url).transpose()?,
         "slot_key" => {
             s.slot.key = match value {
                 None => d.slot.key,

@@ -1,116 +1,93 @@
 //! The webhook and shared-slot URLs: checked when set, printed only redacted.
 //!
-//! Must never show a path, query or credentials in [`WebhookUrl::redacted`] or
-//! [`SlotUrl::redacted`]: webhook paths often carry tokens, and slot URLs carry passwords.
+//! Must never show a path, query or credentials in [`SecretUrl::redacted`]: webhook paths
+//! often carry tokens, and slot URLs carry passwords.
 
 use super::Secret;
 use crate::error::{Error, Result};
 
-/// An `http://` or `https://` alert webhook.
+/// A URL that may carry secrets: a token in a webhook's path or query, a password in a Redis
+/// URL. Shown only as its redacted form.
 #[derive(Clone)]
-pub struct WebhookUrl {
+pub struct SecretUrl {
     url: Secret,
     redacted: String,
 }
 
-impl WebhookUrl {
-    /// Checks scheme and host.
-    pub fn parse(text: &str) -> Result<Self> {
-        let bad = |why: &str| Error::Argument(format!("alert_webhook_url: {why}"));
-        if text.len() > 4096 {
-            return Err(bad("longer than 4096 bytes"));
-        }
-        let url = url::Url::parse(text).map_err(|_| bad("not a URL"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad("scheme must be http or https"));
-        }
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| bad("no host"))?;
-        let port = url.port_or_known_default().unwrap_or(0);
-        Ok(WebhookUrl {
-            redacted: format!("{}://{host}:{port}", url.scheme()),
-            url: Secret::new(url.to_string()),
+impl SecretUrl {
+    /// The full URL, for the request or the connection.
+    pub fn as_str(&self) -> &str {
+        self.url.expose()
+    }
+
+    /// Scheme, host and port (and a Redis database) only.
+    pub fn redacted(&self) -> &str {
+        &self.redacted
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretUrl({})", self.redacted)
+    }
+}
+
+/// Checks an `http://` or `https://` alert webhook URL: scheme and host.
+pub fn parse_webhook_url(text: &str) -> Result<SecretUrl> {
+    let bad = |why: &str| Error::Argument(format!("alert_webhook_url: {why}"));
+    if text.len() > 4096 {
+        return Err(bad("longer than 4096 bytes"));
+    }
+    let url = url::Url::parse(text).map_err(|_| bad("not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("scheme must be http or https"));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host"))?;
+    let port = url.port_or_known_default().unwrap_or(0);
+    Ok(SecretUrl {
+        redacted: format!("{}://{host}:{port}", url.scheme()),
+        url: Secret::new(url.to_string()),
+    })
+}
+
+/// Checks a `redis://` or `rediss://` shared-slot URL's form; whether the server answers is
+/// found out on first use.
+pub fn parse_slot_url(text: &str) -> Result<SecretUrl> {
+    let bad = |why: &str| Error::Argument(format!("slot_url: {why}"));
+    let url = url::Url::parse(text).map_err(|_| bad("not a URL"))?;
+    if !matches!(url.scheme(), "redis" | "rediss") {
+        return Err(bad("scheme must be redis or rediss"));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("no query or fragment is accepted"));
+    }
+    let db = url.path().trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u16>().is_err() {
+        return Err(bad("the path must be a database number"));
+    }
+    #[cfg(not(feature = "redis"))]
+    return Err(bad("this build has no Redis support"));
+    #[cfg(feature = "redis")]
+    {
+        use redis::IntoConnectionInfo;
+        text.into_connection_info()
+            .map_err(|_| bad("not a Redis URL"))?;
+        let db = if db.is_empty() { "0" } else { db };
+        Ok(SecretUrl {
+            redacted: format!(
+                "{}://{host}:{}/{db}",
+                url.scheme(),
+                url.port().unwrap_or(6379)
+            ),
+            url: Secret::new(text.to_owned()),
         })
-    }
-
-    /// The full URL, for the request.
-    pub fn as_str(&self) -> &str {
-        self.url.expose()
-    }
-
-    /// Scheme, host and port only.
-    pub fn redacted(&self) -> &str {
-        &self.redacted
-    }
-}
-
-impl std::fmt::Debug for WebhookUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WebhookUrl({})", self.redacted)
-    }
-}
-
-/// A `redis://` or `rediss://` shared-slot URL.
-#[derive(Clone)]
-pub struct SlotUrl {
-    url: Secret,
-    redacted: String,
-}
-
-impl SlotUrl {
-    /// Checks the URL's form; whether the server answers is found out on first use.
-    pub fn parse(text: &str) -> Result<Self> {
-        let bad = |why: &str| Error::Argument(format!("slot_url: {why}"));
-        let url = url::Url::parse(text).map_err(|_| bad("not a URL"))?;
-        if !matches!(url.scheme(), "redis" | "rediss") {
-            return Err(bad("scheme must be redis or rediss"));
-        }
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| bad("no host"))?;
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(bad("no query or fragment is accepted"));
-        }
-        let db = url.path().trim_start_matches('/');
-        if !db.is_empty() && db.parse::<u16>().is_err() {
-            return Err(bad("the path must be a database number"));
-        }
-        #[cfg(not(feature = "redis"))]
-        return Err(bad("this build has no Redis support"));
-        #[cfg(feature = "redis")]
-        {
-            use redis::IntoConnectionInfo;
-            text.into_connection_info()
-                .map_err(|_| bad("not a Redis URL"))?;
-            let port = url.port().unwrap_or(6379);
-            Ok(SlotUrl {
-                redacted: format!(
-                    "{}://{host}:{port}/{}",
-                    url.scheme(),
-                    if db.is_empty() { "0" } else { db }
-                ),
-                url: Secret::new(text.to_owned()),
-            })
-        }
-    }
-
-    /// The full URL, credentials included, for connecting.
-    pub fn as_str(&self) -> &str {
-        self.url.expose()
-    }
-
-    /// Scheme, host, port and database only.
-    pub fn redacted(&self) -> &str {
-        &self.redacted
-    }
-}
-
-impl std::fmt::Debug for SlotUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SlotUrl({})", self.redacted)
     }
 }
 
@@ -120,21 +97,21 @@ mod tests {
 
     #[test]
     fn webhook_urls() {
-        let u = WebhookUrl::parse("https://hooks.example.com/services/T0/SECRET").unwrap();
+        let u = parse_webhook_url("https://hooks.example.com/services/T0/SECRET").unwrap();
         assert_eq!(u.redacted(), "https://hooks.example.com:443");
         assert!(!format!("{u:?}").contains("SECRET"));
         for bad in ["ftp://x", "http://", "not a url", "/relative"] {
-            assert!(WebhookUrl::parse(bad).is_err(), "{bad}");
+            assert!(parse_webhook_url(bad).is_err(), "{bad}");
         }
     }
 
     #[cfg(feature = "redis")]
     #[test]
     fn slot_urls() {
-        let u = SlotUrl::parse("redis://svc:pw123@127.0.0.1:6380/2").unwrap();
+        let u = parse_slot_url("redis://svc:pw123@127.0.0.1:6380/2").unwrap();
         assert_eq!(u.redacted(), "redis://127.0.0.1:6380/2");
         assert!(!format!("{u:?}").contains("pw123"));
-        SlotUrl::parse("rediss://cache.internal").unwrap();
+        parse_slot_url("rediss://cache.internal").unwrap();
         for bad in [
             "http://x",
             "redis://",
@@ -142,7 +119,7 @@ mod tests {
             "redis://h?x=1",
             "junk",
         ] {
-            assert!(SlotUrl::parse(bad).is_err(), "{bad}");
+            assert!(parse_slot_url(bad).is_err(), "{bad}");
         }
     }
 }

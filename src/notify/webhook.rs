@@ -13,7 +13,7 @@ use sha2::Sha256;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 
 use super::retry::{self, Failure};
-use crate::config::{Secret, WebhookUrl};
+use crate::config::{Secret, SecretUrl};
 
 /// The header that carries the body's HMAC-SHA256.
 pub const SIGNATURE_HEADER: &str = "X-Breakglass-Signature";
@@ -94,7 +94,7 @@ fn describe(e: &ureq::Error) -> String {
 
 /// POSTs `body` with retries; returns the last failure when every attempt failed.
 pub fn deliver(
-    url: &WebhookUrl,
+    url: &SecretUrl,
     secret: Option<&Secret>,
     body: &str,
     timeout: Duration,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use redis::{Connection, IntoConnectionInfo, Script};
 
 use super::{decide, Otp, Pending, SlotBackend};
-use crate::config::{SlotSettings, SlotUrl};
+use crate::config::{SecretUrl, SlotSettings};
 use crate::error::{Error, Result};
 
 /// How long a record outlives its TTL on the server, so that a late verify still reports
@@ -57,13 +57,13 @@ static TAKE: Lua = Lua {
 
 /// One operation's view of the configured server.
 pub struct RedisSlot<'a> {
-    url: &'a SlotUrl,
+    url: &'a SecretUrl,
     cfg: &'a SlotSettings,
 }
 
 impl<'a> RedisSlot<'a> {
     /// A backend for `url`, configured by `cfg`.
-    pub fn new(url: &'a SlotUrl, cfg: &'a SlotSettings) -> Self {
+    pub fn new(url: &'a SecretUrl, cfg: &'a SlotSettings) -> Self {
         RedisSlot { url, cfg }
     }
 
