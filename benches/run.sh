@@ -55,6 +55,9 @@ if command -v go >/dev/null; then
   grep -q 'loaded: .*target/release' "$out/go.txt" || echo "warning: Go did not load the release library" >&2
 fi
 
+echo "== hot path (Rust, divan)"
+cargo bench --bench slot 2>/dev/null | tee "$out/rust.txt"
+
 echo "== delivery latency with a stalled SMTP server and a hanging webhook"
 start_server stall stall hang
 "$out/delivery" latency "$stall_smtp" "$stall_http" 2000 | tee -a "$res"
@@ -78,4 +81,15 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
 "$py" benches/bench.py import | tee -a "$res"
 
 "$py" benches/report.py "$res" "$out/go.txt" >BENCHMARKS.md
+{
+  echo
+  echo "## Hot path from Rust (divan, \`cargo bench --bench slot\`)"
+  echo
+  echo "The C exports and the safe API, next to a hand-rolled slot (the OS generator, \`subtle\`,"
+  echo "a std Mutex). divan reports per-call times; each verify consumes a code made outside the timing."
+  echo
+  echo '```'
+  cat "$out/rust.txt"
+  echo '```'
+} >>BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

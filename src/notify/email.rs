@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::Error as SmtpError;
 use lettre::{FileTransport, SendmailTransport, Transport};
 
 use super::message::Outgoing;
@@ -141,11 +143,7 @@ fn session(
             return out;
         };
         let _ = c.set_timeout(Some(left));
-        out.push(
-            c.send(&mails[i].envelope, &mails[i].bytes)
-                .map(drop)
-                .map_err(classify),
-        );
+        out.push(send_one(c, &mails[i]).map_err(classify));
     }
     if let Some(mut c) = conn {
         if !c.has_broken() {
@@ -155,13 +153,67 @@ fn session(
     out
 }
 
+/// One message over an open connection.
+///
+/// lettre's `SmtpConnection::send` writes the message and its final `.` in two writes; with
+/// Nagle's algorithm on (lettre does not set TCP_NODELAY) the second waits for the server's
+/// delayed ACK, about 40 ms a message, which made a 100-recipient alert take seconds. So an
+/// ASCII message (what lettre's builder produces) goes out as one write: dot-stuffed body and
+/// terminator together. Anything else (it needs SMTPUTF8 or 8BITMIME) takes lettre's own path.
+fn send_one(conn: &mut SmtpConnection, mail: &Outgoing) -> Result<(), SmtpError> {
+    let ascii_addresses = mail
+        .envelope
+        .to()
+        .iter()
+        .chain(mail.envelope.from())
+        .all(|a| AsRef::<str>::as_ref(a).is_ascii());
+    if !mail.bytes.is_ascii() || !ascii_addresses {
+        return conn.send(&mail.envelope, &mail.bytes).map(drop);
+    }
+    let data = dot_stuff(&mail.bytes);
+    let mut steps = || -> Result<(), SmtpError> {
+        conn.command(Mail::new(mail.envelope.from().cloned(), vec![]))?;
+        for to in mail.envelope.to() {
+            conn.command(Rcpt::new(to.clone(), vec![]))?;
+        }
+        conn.command(Data)?;
+        conn.command(data.as_str())?;
+        Ok(())
+    };
+    let result = steps();
+    if result.is_err() {
+        // As lettre does: after a refusal the connection is closed; the next message reconnects.
+        conn.abort();
+    }
+    result
+}
+
+/// The body with every line that starts with `.` doubled (RFC 5321 §4.5.2), followed by the
+/// end-of-data marker. Wiped on drop: an OTP email carries the code. `body` is ASCII.
+fn dot_stuff(body: &[u8]) -> zeroize::Zeroizing<String> {
+    let mut out = String::with_capacity(body.len() + 8);
+    let mut line_start = true;
+    for &b in body {
+        if line_start && b == b'.' {
+            out.push('.');
+        }
+        out.push(char::from(b));
+        line_start = b == b'\n';
+    }
+    if !out.ends_with("\r\n") {
+        out.push_str("\r\n");
+    }
+    out.push_str(".\r\n");
+    zeroize::Zeroizing::new(out)
+}
+
 fn remaining(deadline: Instant) -> Option<Duration> {
     deadline
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
 }
 
-fn classify(e: lettre::transport::smtp::Error) -> Failure {
+fn classify(e: SmtpError) -> Failure {
     if e.is_permanent() || e.is_client() {
         Failure::Permanent(e.to_string())
     } else {
@@ -238,5 +290,20 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, 
         Err(_) => Err(Failure::Transient(format!(
             "name lookup for {host} timed out"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dot_stuff;
+
+    #[test]
+    fn dot_stuffing_doubles_leading_dots_and_terminates() {
+        assert_eq!(
+            dot_stuff(b"a\r\n.b\r\n..c\r\nd.e").as_str(),
+            "a\r\n..b\r\n...c\r\nd.e\r\n.\r\n"
+        );
+        assert_eq!(dot_stuff(b".\r\n").as_str(), "..\r\n.\r\n");
+        assert_eq!(dot_stuff(b"x\r\n").as_str(), "x\r\n.\r\n");
     }
 }

@@ -75,6 +75,8 @@ class _Handler:
                 "rcpt_tos": list(envelope.rcpt_tos),
                 "data": envelope.content.decode("utf-8", "replace"),
                 "peer": session.peer[0],
+                "peer_port": session.peer[1],
+                "tls": session.ssl is not None,
             },
         )
         return "250 Message accepted"

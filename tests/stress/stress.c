@@ -277,6 +277,9 @@ int main(int argc, char **argv) {
   CHECK(bg_configure("otp_email", "admin@example.com") == BG_OK, "otp_email");
   CHECK(bg_configure("alert_emails", "ops@example.com, sec@example.com") == BG_OK,
         "alert_emails");
+  /* STRESS_SLOT_URL runs the same mix against the shared slot (run.sh starts a Redis). */
+  const char *slot = getenv("STRESS_SLOT_URL");
+  if (slot) CHECK(bg_configure("slot_url", slot) == BG_OK, "slot_url");
 
   bg_stats before, after;
   CHECK(bg_get_stats(&before) == BG_OK, "bg_get_stats");

@@ -1,0 +1,83 @@
+//! Hot path from Rust, with divan: the C exports and the safe API, next to what a Rust user
+//! would write instead (a code from the OS generator, compared with `subtle`, under a std Mutex).
+//! `make bench` runs it; results go into BENCHMARKS.md.
+
+use std::ffi::c_char;
+use std::sync::Mutex;
+
+use breakglass::ffi::slot::{bg_generate, bg_verify};
+use rand::rngs::SysRng;
+use rand::TryRng;
+use subtle::ConstantTimeEq;
+
+fn main() {
+    divan::main();
+}
+
+fn ffi_code() -> [c_char; 7] {
+    let mut buf = [0 as c_char; 7];
+    assert_eq!(
+        unsafe { bg_generate(buf.as_mut_ptr(), buf.len()) },
+        breakglass::ffi::bg_status::BG_OK
+    );
+    buf
+}
+
+#[divan::bench]
+fn c_abi_generate() -> [c_char; 7] {
+    ffi_code()
+}
+
+#[divan::bench]
+fn c_abi_verify(bencher: divan::Bencher) {
+    bencher
+        .with_inputs(ffi_code)
+        .bench_local_refs(|code| unsafe { bg_verify(code.as_ptr()) });
+}
+
+#[divan::bench]
+fn safe_api_generate() -> breakglass::Otp {
+    breakglass::generate().unwrap()
+}
+
+#[divan::bench]
+fn safe_api_verify(bencher: divan::Bencher) {
+    bencher
+        .with_inputs(|| breakglass::generate().unwrap())
+        .bench_local_refs(|code| breakglass::verify(code.as_str().as_bytes()));
+}
+
+/// What a user would write instead: one pending code under a mutex.
+static HAND_ROLLED: Mutex<Option<[u8; 6]>> = Mutex::new(None);
+
+fn hand_rolled_generate() -> [u8; 6] {
+    let n = loop {
+        let x = SysRng.try_next_u32().unwrap();
+        if x < 4_294_000_000 {
+            break x % 1_000_000;
+        }
+    };
+    let mut code = *b"000000";
+    let mut m = n;
+    for d in code.iter_mut().rev() {
+        *d = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    *HAND_ROLLED.lock().unwrap() = Some(code);
+    code
+}
+
+#[divan::bench]
+fn hand_rolled_generate_mutex_getrandom() -> [u8; 6] {
+    hand_rolled_generate()
+}
+
+#[divan::bench]
+fn hand_rolled_verify_mutex_subtle(bencher: divan::Bencher) {
+    bencher
+        .with_inputs(hand_rolled_generate)
+        .bench_local_refs(|code| {
+            let pending = HAND_ROLLED.lock().unwrap().take();
+            pending.is_some_and(|p| bool::from(p.ct_eq(code)))
+        });
+}
