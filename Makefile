@@ -91,6 +91,8 @@ test-stress: build
 
 test-go: build
 	cd bindings/go && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@# Again with a collection at every allocation and cgo pointer checks: lifetime bugs show.
+	cd bindings/go && GOGC=1 GODEBUG=cgocheck=1 $(GO) test -count=1 ./...
 
 build/demo: examples/demo.c include/breakglass.h build
 	@mkdir -p build

@@ -2,6 +2,8 @@
  * Hot-path benchmark of libbreakglass from C.
  *   hotpath hot            per-call cost of bg_generate / bg_verify: median and p99 of batch means
  *   hotpath contention N   generate+verify pairs per second with N threads (1 s)
+ *   hotpath redis URL      per-call bg_generate / bg_verify on the shared slot at URL (one
+ *                          connection per operation, as the library does)
  * Output: one line per figure, "name value unit", for benches/run.sh.
  */
 #define _GNU_SOURCE
@@ -116,15 +118,39 @@ static void contention(int threads) {
   printf("c_contention_%d %.0f pairs/s\n", threads, (double)atomic_load(&pairs) / (el / 1e9));
 }
 
+#define REDIS_ROUNDS 1000
+
+static void redis(const char *url) {
+  static double gen[REDIS_ROUNDS], ver[REDIS_ROUNDS];
+  char code[BG_OTP_BUF_LEN];
+  if (bg_configure("slot_url", url) != BG_OK) abort();
+  for (int i = 0; i < 50; i++) { /* warm up */
+    bg_generate(code, sizeof code);
+    bg_verify(code);
+  }
+  for (int i = 0; i < REDIS_ROUNDS; i++) {
+    double t0 = now_ns();
+    if (bg_generate(code, sizeof code) != BG_OK) abort();
+    double t1 = now_ns();
+    if (bg_verify(code) != BG_OK) abort();
+    gen[i] = t1 - t0;
+    ver[i] = now_ns() - t1;
+  }
+  report("c_redis_generate", gen, REDIS_ROUNDS);
+  report("c_redis_verify", ver, REDIS_ROUNDS);
+}
+
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "hot") == 0) {
+  if (argc > 2 && strcmp(argv[1], "redis") == 0) {
+    redis(argv[2]);
+  } else if (argc > 1 && strcmp(argv[1], "hot") == 0) {
     hot();
   } else if (argc > 2 && strcmp(argv[1], "contention") == 0) {
     int n = atoi(argv[2]);
     if (n < 1 || n > 64) return 2;
     contention(n);
   } else {
-    fprintf(stderr, "usage: hotpath hot | hotpath contention N\n");
+    fprintf(stderr, "usage: hotpath hot | hotpath contention N | hotpath redis URL\n");
     return 2;
   }
   return 0;

@@ -70,7 +70,7 @@ p(f"| bg_generate + bg_verify | {g('c_pair_median'):.0f} ns | {g('c_pair_p99'):.
 p("Most of bg_generate is the operating system's CSPRNG (`getrandom`), one system call per "
   "code; verify is a lock, a take and a constant-time compare.\n")
 
-p("Python (`benches/bench.py hot`, `timeit`: 300 repeats of 1000 calls; median and p99 of the "
+p("Python (`benches/bench.py hot`, `timeit`: 300 repeats of 1000 calls, the cases taking turns; median and p99 of the "
   "per-call mean of a repeat). *Bare ctypes* is `lib.bg_generate(buf, 7)` on a preallocated "
   "buffer; *stdlib* is `secrets.randbelow(10**6)` formatted to six digits and stored under a "
   "`threading.Lock`, verify takes it out under the lock, checks a 600 s TTL and "
@@ -112,7 +112,7 @@ else:
 p("The library-free versions are faster per call in Python and Go: they skip the FFI "
   "crossing, the panic guard and the slot's monotonic-clock bookkeeping; they are the code a "
   "user would otherwise have to get right (CSPRNG, one slot, consume on every verify, expiry, "
-  "constant-time compare). Rust criterion/divan benchmarks were not written.\n")
+  "constant-time compare). The Rust figures (divan) are at the end.\n")
 
 p("## 2. Contention: generate+verify pairs per second (C, `hotpath contention N`, 1 s)\n")
 p("| threads | pairs/s | vs 1 thread |")
@@ -192,8 +192,7 @@ if pyr > 2 or pyp > 2:
         f"- **Python wrapper within 2x of a bare ctypes call**: measured {pyr:.2f}x for "
         f"`generate()` and {pyp:.2f}x for `verify(generate())`. The bare call passes a "
         "preallocated buffer and ignores the status; `breakglass.generate()` allocates a fresh "
-        "`create_string_buffer`, checks the status, decodes to `str` and wipes the buffer "
-        "(`memset`), and `verify()` encodes the `str` and maps the status to an exception. "
+        "`create_string_buffer`, checks the status and decodes to `str`, and `verify()` encodes the `str` and maps the status to an exception. "
         "Each of those is a few hundred ns of interpreter work, the same order as the C call "
         "itself, so the ratio is about the binding's Python overhead, not the library.")
 if lib_t / reuse > 1.2:

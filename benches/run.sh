@@ -55,6 +55,13 @@ if command -v go >/dev/null; then
   grep -q 'loaded: .*target/release' "$out/go.txt" || echo "warning: Go did not load the release library" >&2
 fi
 
+echo "== hot path on the shared slot (C, a local redis-server)"
+redis_port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+timeout 300 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$out" >/dev/null &
+servers+=($!)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break; sleep 0.05; done
+"$out/hotpath" redis "redis://127.0.0.1:$redis_port" | tee "$out/redis.txt"
+
 echo "== hot path (Rust, divan)"
 cargo bench --bench slot 2>/dev/null | tee "$out/rust.txt"
 
@@ -82,6 +89,20 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
 
 "$py" benches/report.py "$res" "$out/go.txt" >BENCHMARKS.md
 {
+  echo
+  echo "## Hot path on the shared slot (C, \`hotpath redis\`, a local redis-server)"
+  echo
+  echo "Each call opens its own connection (nothing is shared across fork()), runs one script and"
+  echo "closes; 1000 generate/verify pairs, each call timed alone. There is no target: the"
+  echo "figure is dominated by the loopback round trips and the connection set-up."
+  echo
+  echo "| call | median | p99 |"
+  echo "|---|---:|---:|"
+  for c in generate verify; do
+    med=$(sed -n "s/^c_redis_${c}_median \([0-9.]*\) ns/\1/p" "$out/redis.txt")
+    p99=$(sed -n "s/^c_redis_${c}_p99 \([0-9.]*\) ns/\1/p" "$out/redis.txt")
+    awk -v c="$c" -v m="$med" -v p="$p99" 'BEGIN { printf "| bg_%s | %.0f µs | %.0f µs |\n", c, m / 1000, p / 1000 }' 
+  done
   echo
   echo "## Hot path from Rust (divan, \`cargo bench --bench slot\`)"
   echo

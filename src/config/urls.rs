@@ -57,6 +57,9 @@ pub fn parse_webhook_url(text: &str) -> Result<SecretUrl> {
 /// found out on first use.
 pub fn parse_slot_url(text: &str) -> Result<SecretUrl> {
     let bad = |why: &str| Error::Argument(format!("slot_url: {why}"));
+    if !cfg!(feature = "redis") {
+        return Err(bad("this build has no Redis support"));
+    }
     let url = url::Url::parse(text).map_err(|_| bad("not a URL"))?;
     if !matches!(url.scheme(), "redis" | "rediss") {
         return Err(bad("scheme must be redis or rediss"));
@@ -72,23 +75,21 @@ pub fn parse_slot_url(text: &str) -> Result<SecretUrl> {
     if !db.is_empty() && db.parse::<u16>().is_err() {
         return Err(bad("the path must be a database number"));
     }
-    #[cfg(not(feature = "redis"))]
-    return Err(bad("this build has no Redis support"));
     #[cfg(feature = "redis")]
     {
         use redis::IntoConnectionInfo;
         text.into_connection_info()
             .map_err(|_| bad("not a Redis URL"))?;
-        let db = if db.is_empty() { "0" } else { db };
-        Ok(SecretUrl {
-            redacted: format!(
-                "{}://{host}:{}/{db}",
-                url.scheme(),
-                url.port().unwrap_or(6379)
-            ),
-            url: Secret::new(text.to_owned()),
-        })
     }
+    let db = if db.is_empty() { "0" } else { db };
+    Ok(SecretUrl {
+        redacted: format!(
+            "{}://{host}:{}/{db}",
+            url.scheme(),
+            url.port().unwrap_or(6379)
+        ),
+        url: Secret::new(text.to_owned()),
+    })
 }
 
 #[cfg(test)]
