@@ -520,3 +520,15 @@ def test_loader_refuses_a_library_without_the_exports():
     with pytest.raises(OSError) as e:
         _ffi.load(environ={"BREAKGLASS_LIBRARY": libc})
     assert "does not export" in str(e.value)
+
+
+def test_config_keys_match_the_library():
+    """CONFIG_KEYS mirrors the key table in src/config/mod.rs; a key added there must be added
+    here too (the C ABI has no call that lists them)."""
+    import re
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[3] / "src" / "config" / "mod.rs"
+    table = re.search(r"pub const KEYS: &\[&str\] = &\[(.*?)\];", source.read_text(), re.S)
+    assert table, f"no KEYS table in {source}"
+    assert tuple(re.findall(r'"([a-z_]+)"', table.group(1))) == tuple(breakglass.CONFIG_KEYS)
