@@ -132,9 +132,8 @@ typedef struct bg_stats {
  * Log callback: `level` is 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is a
  * NUL-terminated UTF-8 string valid only during the call; `user_data` is what was passed to
  * `bg_set_logger`. Called from the caller's thread and from the library's delivery threads,
- * possibly from several at once; it must not call `bg_set_logger` or `fork()`. `fork()` waits
- * for callbacks in progress to return, so a callback must not block on anything a forking
- * thread may hold (Python's GIL, for one: the Python binding detaches around `fork()`).
+ * possibly from several at once; it must not call `bg_set_logger`. A `fork()` in another
+ * thread does not wait for callbacks in progress.
  */
 typedef void (*bg_log_fn)(int32_t level, const char *message, void *user_data);
 
@@ -214,8 +213,9 @@ bg_status bg_get_stats(struct bg_stats *out);
  *
  * `callback` is called with `user_data` from the calling thread and from the library's delivery
  * threads, possibly concurrently; the message is valid only during the call. It must not
- * call `bg_set_logger` or `fork()`. When this returns, the previous callback is not running
- * and will not be called again, so its `user_data` may be freed. Records never contain a code
+ * call `bg_set_logger`. When this returns, the previous callback is not running and will not
+ * be called again, so its `user_data` may be freed. A `fork()` does not wait for callbacks in
+ * progress; the child keeps the callback, with a fresh lock. Records never contain a code
  * (unless `dev_otp_log` is on) or a password. Returns `BG_ERR_ARGUMENT` for a `max_level`
  * outside 0–5 or a call from inside the callback.
  */

@@ -86,11 +86,12 @@ pub fn ensure_fork_handlers() {
     });
 }
 
-// Lock order, the same in all three handlers: logger, settings, slot, queue. No library code
-// path holds two of these at once, and none logs while holding one, so taking them all here
-// cannot deadlock against a running thread.
+// Lock order, the same in all three handlers: settings, slot, queue. No library code path holds
+// two of these at once, and none logs while holding one, so taking them all here cannot
+// deadlock against a running thread. The logger's lock is not taken: that would make fork()
+// wait for log callbacks, which may need something the forking thread holds (Python's GIL);
+// the child gets a fresh one instead.
 extern "C" fn fork_prepare() {
-    crate::ffi::logger::fork_hold();
     crate::config::fork_hold();
     crate::otp::memory_slot::fork_hold();
     crate::notify::fork_hold();
@@ -100,14 +101,13 @@ extern "C" fn fork_parent() {
     crate::notify::fork_release();
     crate::otp::memory_slot::fork_release();
     crate::config::fork_release();
-    crate::ffi::logger::fork_release();
 }
 
 extern "C" fn fork_child() {
     crate::notify::fork_release();
     crate::otp::memory_slot::fork_release();
     crate::config::fork_release();
-    crate::ffi::logger::fork_release();
+    crate::ffi::logger::reset_in_child();
     crate::otp::memory_slot::reset_in_child();
 }
 
@@ -124,17 +124,13 @@ pub fn fork_unlock<T>(lock: &parking_lot::Mutex<T>) {
     unsafe { lock.force_unlock(Default::default()) }
 }
 
-/// [`fork_lock`] for a reader-writer lock (plain or recursive): takes it for writing.
-pub fn fork_lock_rw<R: lock_api::RawRwLock, T>(lock: &lock_api::RwLock<R, T>) {
+/// [`fork_lock`] for a reader-writer lock: takes it for writing.
+pub fn fork_lock_rw<T>(lock: &parking_lot::RwLock<T>) {
     std::mem::forget(lock.write());
 }
 
 /// Releases a lock taken by [`fork_lock_rw`].
-pub fn fork_unlock_rw<R, T>(lock: &lock_api::RwLock<R, T>)
-where
-    R: lock_api::RawRwLock,
-    R::ExclusiveGuard: Default,
-{
+pub fn fork_unlock_rw<T>(lock: &parking_lot::RwLock<T>) {
     // SAFETY: as for fork_unlock; fork_lock_rw took the write lock and forgot the guard, whose
     // acquisition state is the stateless marker that Default rebuilds.
     unsafe { lock.force_unlock_write(Default::default()) }

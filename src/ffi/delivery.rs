@@ -120,8 +120,9 @@ pub unsafe extern "C" fn bg_get_stats(out: *mut bg_stats) -> bg_status {
 ///
 /// `callback` is called with `user_data` from the calling thread and from the library's delivery
 /// threads, possibly concurrently; the message is valid only during the call. It must not
-/// call `bg_set_logger` or `fork()`. When this returns, the previous callback is not running
-/// and will not be called again, so its `user_data` may be freed. Records never contain a code
+/// call `bg_set_logger`. When this returns, the previous callback is not running and will not
+/// be called again, so its `user_data` may be freed. A `fork()` does not wait for callbacks in
+/// progress; the child keeps the callback, with a fresh lock. Records never contain a code
 /// (unless `dev_otp_log` is on) or a password. Returns `BG_ERR_ARGUMENT` for a `max_level`
 /// outside 0–5 or a call from inside the callback.
 #[no_mangle]

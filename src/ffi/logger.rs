@@ -6,11 +6,13 @@
 //! called again and no call to it is still running. Records logged from inside the callback are
 //! dropped rather than fed back into it. The lock favours readers (so a callback that calls
 //! back into the library cannot deadlock), so under a steady stream of records a
-//! `bg_set_logger` may wait for a gap between callbacks.
+//! `bg_set_logger` may wait for a gap between callbacks. `fork()` never waits for a callback:
+//! the child starts with a fresh lock.
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
 use std::io::Write;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Once;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -21,13 +23,13 @@ use crate::error::{Error, Result};
 /// Log callback: `level` is 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is a
 /// NUL-terminated UTF-8 string valid only during the call; `user_data` is what was passed to
 /// `bg_set_logger`. Called from the caller's thread and from the library's delivery threads,
-/// possibly from several at once; it must not call `bg_set_logger` or `fork()`. `fork()` waits
-/// for callbacks in progress to return, so a callback must not block on anything a forking
-/// thread may hold (Python's GIL, for one: the Python binding detaches around `fork()`).
+/// possibly from several at once; it must not call `bg_set_logger`. A `fork()` in another
+/// thread does not wait for callbacks in progress.
 #[allow(non_camel_case_types)]
 pub type bg_log_fn =
     Option<unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void)>;
 
+#[derive(Clone, Copy)]
 struct Sink {
     callback: unsafe extern "C" fn(i32, *const c_char, *mut c_void),
     user_data: *mut c_void,
@@ -38,10 +40,26 @@ struct Sink {
 unsafe impl Send for Sink {}
 unsafe impl Sync for Sink {}
 
-/// `None`: the default stderr logger.
-/// Reader-biased, so a callback that logs again (whose record is then dropped) or calls other
-/// exports cannot deadlock behind a waiting `bg_set_logger`.
-static SINK: RecursiveRwLock<Option<Sink>> = RecursiveRwLock::new(None);
+type SinkLock = RecursiveRwLock<Option<Sink>>;
+
+/// The sink (`None`: the default stderr logger) behind a reader-biased lock, so a callback that
+/// logs again (whose record is then dropped) or calls other exports cannot deadlock behind a
+/// waiting `bg_set_logger`.
+static INITIAL: SinkLock = RecursiveRwLock::new(None);
+
+/// Where the current lock lives: null means [`INITIAL`]. A forked child gets a fresh lock here
+/// (see [`reset_in_child`]), so `fork()` never has to wait for callbacks in progress.
+static CURRENT: AtomicPtr<SinkLock> = AtomicPtr::new(std::ptr::null_mut());
+
+fn sink() -> &'static SinkLock {
+    let p = CURRENT.load(Ordering::Acquire);
+    if p.is_null() {
+        &INITIAL
+    } else {
+        // SAFETY: non-null values come only from Box::leak in reset_in_child and are never freed.
+        unsafe { &*p }
+    }
+}
 
 thread_local! {
     static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
@@ -84,7 +102,7 @@ pub fn set(callback: bg_log_fn, user_data: *mut c_void, max_level: i32) -> Resul
     }
     install();
     // Taking the write lock waits for calls in progress on other threads to return.
-    *SINK.write() = callback.map(|callback| Sink {
+    *sink().write() = callback.map(|callback| Sink {
         callback,
         user_data,
     });
@@ -105,7 +123,7 @@ impl Log for FfiLogger {
             return;
         }
         let text = record.args().to_string();
-        let sink = SINK.read();
+        let sink = sink().read();
         match &*sink {
             Some(sink) => {
                 let message = CString::new(text.replace('\0', "\\0")).unwrap_or_default();
@@ -131,10 +149,19 @@ impl Log for FfiLogger {
     fn flush(&self) {}
 }
 
-pub(crate) fn fork_hold() {
-    crate::sys::fork_lock_rw(&SINK);
-}
-
-pub(crate) fn fork_release() {
-    crate::sys::fork_unlock_rw(&SINK);
+/// In a forked child: a fresh lock holding the parent's sink. A thread of the parent may have
+/// been inside a callback (holding a read lock) at the instant of the fork; that thread does
+/// not exist here, and its lock would stay held for ever.
+pub(crate) fn reset_in_child() {
+    let old = sink();
+    // Only a half-finished bg_set_logger could have left the value torn: then fall back to
+    // the default logger.
+    let value = if old.is_locked_exclusive() {
+        None
+    } else {
+        // SAFETY: the child has one thread, and no writer held the lock at the fork.
+        unsafe { *old.data_ptr() }
+    };
+    let fresh: &'static SinkLock = Box::leak(Box::new(RecursiveRwLock::new(value)));
+    CURRENT.store(std::ptr::from_ref(fresh).cast_mut(), Ordering::Release);
 }

@@ -304,6 +304,71 @@ static void test_fork(void) {
   CHECK_STATUS(bg_clear(), BG_OK);
 }
 
+/* A log callback that blocks, the first time a delivery thread calls it, until released. */
+struct blocker {
+  volatile int entered;
+  int release_fd; /* read end of a pipe */
+};
+
+static void blocking_logger(int32_t level, const char *message, void *user_data) {
+  struct blocker *b = (struct blocker *)user_data;
+  (void)level;
+  if (strstr(message, "accepted") && !b->entered) {
+    char c;
+    b->entered = 1;
+    if (read(b->release_fd, &c, 1) < 0) b->entered = 2;
+  }
+}
+
+/* fork() must not wait for a log callback in progress on another thread (it may need
+ * something the forking thread holds), and the child's logger must work. */
+static void test_fork_during_a_log_callback(void) {
+  char dir[] = "/tmp/bg-fork-log-XXXXXX";
+  char url[64];
+  int fds[2];
+  struct blocker b;
+  CHECK(mkdtemp(dir) != NULL && pipe(fds) == 0);
+  b.entered = 0;
+  b.release_fd = fds[0];
+  snprintf(url, sizeof url, "file://%s", dir);
+  CHECK_STATUS(bg_configure("mailer", url), BG_OK);
+  CHECK_STATUS(bg_configure("from_email", "bg@example.com"), BG_OK);
+  CHECK_STATUS(bg_configure("alert_emails", "ops@example.com"), BG_OK);
+  CHECK_STATUS(bg_set_logger(blocking_logger, &b, 3), BG_OK);
+  CHECK_STATUS(bg_alert("192.0.2.55"), BG_OK);
+  for (int i = 0; i < 1000 && !b.entered; i++) usleep(10 * 1000);
+  CHECK(b.entered == 1);
+
+  /* The child reports through a pipe rather than its exit status: under valgrind the child's
+   * leak check counts the parent's in-flight delivery (its thread is gone) as lost. */
+  int report[2];
+  CHECK(pipe(report) == 0);
+  alarm(20); /* a deadlocked fork ends the test here, as a failure */
+  pid_t pid = fork();
+  if (pid == 0) {
+    char code[BG_OTP_BUF_LEN];
+    int ok = bg_set_logger(NULL, NULL, 0) == BG_OK && bg_generate(code, sizeof code) == BG_OK &&
+             bg_verify(code) == BG_OK;
+    ssize_t n = write(report[1], ok ? "ok" : "no", 2);
+    _exit(n == 2 ? 0 : 1);
+  }
+  char answer[3] = {0};
+  CHECK(pid > 0 && read(report[0], answer, 2) == 2);
+  CHECK(strcmp(answer, "ok") == 0);
+  CHECK(waitpid(pid, NULL, 0) == pid);
+  alarm(0);
+  close(report[0]);
+  close(report[1]);
+
+  CHECK(write(fds[1], "x", 1) == 1); /* let the callback return */
+  CHECK_STATUS(bg_flush(10000), BG_OK);
+  CHECK_STATUS(bg_set_logger(NULL, NULL, 0), BG_OK);
+  close(fds[0]);
+  close(fds[1]);
+  const char *keys[] = {"mailer", "from_email", "alert_emails"};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) CHECK_STATUS(bg_configure(keys[i], NULL), BG_OK);
+}
+
 int main(void) {
   test_strings();
   test_generate_and_verify();
@@ -313,6 +378,7 @@ int main(void) {
   test_logger_and_delivery_errors();
   test_backend_errors();
   test_fork();
+  test_fork_during_a_log_callback();
   test_flush_timeout_and_queue();
   printf("c: %d passed, %d failed\n", checks - failures, failures);
   return failures == 0 ? 0 : 1;

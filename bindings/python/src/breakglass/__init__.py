@@ -486,8 +486,8 @@ _reattach_after_fork = False
 
 
 def _before_fork() -> None:
-    # os.fork() holds the GIL while the library's fork handler waits for log callbacks in
-    # progress on its own threads, and those callbacks need the GIL: detach first.
+    # Detached around fork: the child never starts with a library thread half way into a
+    # Python callback, and reattaches once its interpreter state is consistent.
     global _reattach_after_fork
     _logger_lock.acquire()  # released by _after_fork, in the parent and in the child
     _reattach_after_fork = _attached
