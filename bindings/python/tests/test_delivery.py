@@ -384,3 +384,18 @@ def test_set_log_level_from_a_handler_is_refused_not_a_deadlock(servers):
         logger.removeHandler(handler)
     assert seen and set(seen) == {"refused"}
     assert logger.level == logging.INFO
+
+
+def test_smtp_4xx_is_retried_and_then_delivered(servers, records):
+    s = servers(smtp="tempfail-once")  # 451 for the first RCPT, then accepts
+    breakglass.set_log_level(logging.WARNING)
+    before = breakglass.stats()
+    breakglass.configure(mailer=s.smtp_url, from_email=FROM, otp_email=OTP_TO)
+    code = breakglass.generate()
+    breakglass.send_otp(code)
+    breakglass.flush(30)
+    d = stats_delta(before)
+    assert d["emails_sent"] == 1 and d["emails_failed"] == 0
+    assert s.wait_for(mails=1) and len(s.mails) == 1
+    warnings = records.at(logging.WARNING)
+    assert any("attempt 1 of 3" in m and "451" in m for m in warnings), warnings
