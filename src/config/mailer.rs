@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 pub enum SmtpTls {
     /// STARTTLS, and fail when the server does not offer it (the `smtp://` default).
     Required,
-    /// STARTTLS when offered, plain text otherwise (`?tls=opportunistic`).
+    /// STARTTLS when offered, without verifying the certificate, and plaintext when the server
+    /// offers no STARTTLS or its handshake fails (`?tls=opportunistic`, RFC 7435). Protects
+    /// against passive listeners only; never carries credentials.
     Opportunistic,
     /// TLS from the first byte (`smtps://`).
     Implicit,
@@ -97,6 +99,12 @@ impl Mailer {
                         password: Secret::new(decode(url.password().unwrap_or(""))?),
                     })
                 };
+                if credentials.is_some() && tls == SmtpTls::Opportunistic {
+                    return Err(bad(
+                        "a user and password need tls=required or smtps://: opportunistic TLS \
+                         does not verify the server, so the password could go to anyone in the path",
+                    ));
+                }
                 Ok(Mailer::Smtp {
                     port: url.port().unwrap_or(if implicit { 465 } else { 587 }),
                     host,
@@ -180,7 +188,7 @@ mod tests {
 
     #[test]
     fn smtp_with_credentials_and_options() {
-        let m = Mailer::parse("smtp://bob:p%40ss@127.0.0.1:2525?tls=opportunistic").unwrap();
+        let m = Mailer::parse("smtp://bob:p%40ss@127.0.0.1:2525?tls=required").unwrap();
         let Mailer::Smtp {
             port,
             tls,
@@ -190,7 +198,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!((*port, *tls), (2525, SmtpTls::Opportunistic));
+        assert_eq!((*port, *tls), (2525, SmtpTls::Required));
         assert_eq!((c.user.as_str(), c.password.expose()), ("bob", "p@ss"));
         assert!(!m.redacted().contains("p@ss") && !m.redacted().contains("bob"));
         assert!(!format!("{m:?}").contains("p@ss"));
@@ -233,6 +241,8 @@ mod tests {
             "file://host/dir",
             "file:relative",
             "smtp://u:%ff@h",
+            // A password never travels over a connection whose server is not verified.
+            "smtp://bob:pw@h?tls=opportunistic",
         ] {
             assert!(Mailer::parse(bad).is_err(), "{bad} accepted");
         }

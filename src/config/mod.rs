@@ -251,14 +251,24 @@ fn mailbox_list(text: &str) -> std::result::Result<Vec<Mailbox>, String> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let list = text
-        .split(',')
-        .map(mailbox)
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    if list.len() > MAX_ALERT_RECIPIENTS {
-        return Err(format!("at most {MAX_ALERT_RECIPIENTS} recipients"));
+    let mut list: Vec<Mailbox> = Vec::new();
+    for entry in text.split(',') {
+        let next = mailbox(entry)?;
+        // One alert per person: the same address twice (the domain compared without regard to
+        // case, as DNS does; the local part exactly, as RFC 5321 leaves it to the server) is
+        // kept once, with its first spelling.
+        if !list.iter().any(|m| same_address(m, &next)) {
+            list.push(next);
+        }
+        if list.len() > MAX_ALERT_RECIPIENTS {
+            return Err(format!("at most {MAX_ALERT_RECIPIENTS} recipients"));
+        }
     }
     Ok(list)
+}
+
+fn same_address(a: &Mailbox, b: &Mailbox) -> bool {
+    a.email.user() == b.email.user() && a.email.domain().eq_ignore_ascii_case(b.email.domain())
 }
 
 fn valid_slot_key(key: &str) -> bool {
@@ -314,6 +324,23 @@ mod tests {
         assert_eq!(s.alert_emails.as_ref().unwrap().len(), 2);
         assert!(set(&mut s, "alert_emails", "a@example.com,,b@example.com").is_err());
         assert_eq!(s.alert_emails.as_ref().unwrap().len(), 2);
+        set(
+            &mut s,
+            "alert_emails",
+            "Ops <ops@Example.COM>, ops@example.com, Ops@example.com, ops@example.org",
+        )
+        .unwrap();
+        let kept: Vec<String> = s
+            .alert_emails
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.email.to_string())
+            .collect();
+        assert_eq!(
+            kept,
+            ["ops@Example.COM", "Ops@example.com", "ops@example.org"]
+        );
         set(&mut s, "alert_emails", "").unwrap();
         assert_eq!(s.alert_emails.as_deref(), Some(&[][..]));
         apply(&mut s, "alert_emails", None).unwrap();

@@ -17,6 +17,8 @@ mod email;
 mod message;
 mod queue;
 mod retry;
+mod sendmail;
+mod smtp;
 mod stats;
 mod webhook;
 

@@ -12,7 +12,9 @@ Used two ways:
 SMTP modes: ``ok`` (aiosmtpd, accepts everything), ``reject:ADDR[,ADDR]`` (aiosmtpd, 550 for
 those recipients), ``tempfail-once`` (aiosmtpd, 451 for the first RCPT, then ok),
 ``stall`` (accepts the TCP connection, never says a word), ``garbage`` (answers nonsense),
-``drop-data`` (speaks SMTP until DATA, then drops the connection mid-message).
+``drop-data`` (speaks SMTP until DATA, then drops the connection mid-message),
+``trickle`` (an endless multi-line greeting, one byte every 0.3 s: each read is quick, the
+session never ends).
 HTTP modes: ``ok`` (200), ``status:N``, ``hang`` (reads the request, never answers),
 ``redirect`` (302 to /elsewhere), ``bad-status`` (an invalid status line).
 
@@ -96,6 +98,14 @@ def _raw_server(port: int, mode: str, stop: threading.Event) -> threading.Thread
         try:
             if mode == "stall":
                 held.append(conn)  # keep it open and silent until stop
+                return
+            if mode == "trickle":
+                line = b"220-slow.test still greeting\r\n"
+                while not stop.is_set():
+                    for b in line:
+                        conn.sendall(bytes([b]))
+                        if stop.wait(0.3):
+                            return
                 return
             if mode == "garbage":
                 conn.sendall(b"\x00\xffHELLO?? this is not SMTP\r\n%%%\r\n")
@@ -239,7 +249,7 @@ class Servers:
 
     def start(self) -> "Servers":
         self.smtp_port = free_port()
-        if self.smtp_mode in ("stall", "garbage", "drop-data"):
+        if self.smtp_mode in ("stall", "garbage", "drop-data", "trickle"):
             _raw_server(self.smtp_port, self.smtp_mode, self._stop)
         else:
             from aiosmtpd.controller import Controller
