@@ -8,28 +8,34 @@ GO         ?= go
 PREFIX     ?= /usr/local
 VENV       := build/venv
 VPY        := $(CURDIR)/$(VENV)/bin/python
-LIBDIR     := $(CURDIR)/target/debug
+DEVDIR     := $(CURDIR)/target/debug
 RELDIR     := $(CURDIR)/target/release
 CWARN      := -Wall -Wextra -Wpedantic -Werror
 VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-export BREAKGLASS_LIBRARY := $(LIBDIR)/libbreakglass.so
+export BREAKGLASS_LIBRARY := $(DEVDIR)/libbreakglass.so
 export BG_TEST_PYTHON     := $(VPY)
 
 .PHONY: all build release debug header deps lint test test-rust test-c test-valgrind test-python test-install \
-        test-go test-redis test-stress demo demo-redis bench fuzz install clean
+        test-go test-redis test-stress demo demo-redis bench fuzz install uninstall clean
 
 all: build
 
-# The library's soname is libbreakglass.so.0 (as installed); the link makes the build tree
-# loadable the same way.
+# The library's soname is libbreakglass.so.0; build.rs puts that link beside the library, so a
+# plain `cargo build` leaves a build tree that programs can run against.
+# Each also records the system libraries a static link needs (rustc's native-static-libs) for
+# the installed breakglass.pc, so that `make install` never has to run cargo.
 build:
 	$(CARGO) build
-	@ln -sf libbreakglass.so $(LIBDIR)/libbreakglass.so.0
+	@$(call native_libs,)
 
 release:
 	$(CARGO) build --release
-	@ln -sf libbreakglass.so $(RELDIR)/libbreakglass.so.0
+	@$(call native_libs,--release)
+
+native_libs = $(CARGO) rustc -q --lib $(1) -- --print native-static-libs 2>&1 \
+	| sed -n 's/.*native-static-libs: //p' | tail -1 > target/$(if $(1),release,debug)/native-static-libs \
+	&& test -s target/$(if $(1),release,debug)/native-static-libs
 
 # Regenerates include/breakglass.h from the Rust sources.
 header:
@@ -57,12 +63,20 @@ test-rust:
 
 build/c/test_breakglass: tests/c/test_breakglass.c include/breakglass.h build
 	@mkdir -p build/c
-	cc -std=c11 $(CWARN) -D_GNU_SOURCE -Iinclude -o $@ $< -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lbreakglass -lpthread
-	c++ -std=c++17 $(CWARN) -x c++ -Iinclude -o $@_cpp $< -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lbreakglass -lpthread
+	cc -std=c11 $(CWARN) -D_GNU_SOURCE -Iinclude -o $@ $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass -lpthread
+	c++ -std=c++17 $(CWARN) -x c++ -Iinclude -o $@_cpp $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass -lpthread
 
-test-c: build/c/test_breakglass
+# The header's stated minimum: C99 and C++11.
+build/c/header_min_std: tests/c/header_min_std.c include/breakglass.h build
+	@mkdir -p build/c
+	cc -std=c99 $(CWARN) -Iinclude -o $@ $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass
+	c++ -std=c++11 $(CWARN) -x c++ -Iinclude -o $@_cpp $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass
+
+test-c: build/c/test_breakglass build/c/header_min_std
 	build/c/test_breakglass
 	build/c/test_breakglass_cpp
+	build/c/header_min_std
+	build/c/header_min_std_cpp
 
 test-valgrind: build/c/test_breakglass
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
@@ -70,15 +84,10 @@ test-valgrind: build/c/test_breakglass
 
 debug: build
 
-# Installs into build/stage and builds the demo against the installed copy through pkg-config.
+# What a C user does: the build tree, a staged install, uninstall, and dynamic, static and
+# fully static links through pkg-config (tests/install/run.sh).
 test-install: build
-	rm -rf build/stage
-	$(MAKE) --no-print-directory install INSTALL_FROM=debug PREFIX=$(CURDIR)/build/stage
-	cc -std=c11 $(CWARN) -o build/demo-installed examples/demo.c \
-	  $$(PKG_CONFIG_PATH=$(CURDIR)/build/stage/lib/pkgconfig pkg-config --cflags --libs breakglass)
-	readelf -d build/demo-installed | grep -q 'libbreakglass.so.0'
-	ldd build/demo-installed | grep -q '$(CURDIR)/build/stage/lib/libbreakglass.so.0'
-	@echo "test-install: installed copy links through pkg-config"
+	bash tests/install/run.sh
 
 test-python: deps build
 	cd bindings/python && $(VPY) -m pytest -q tests
@@ -96,7 +105,7 @@ test-go: build
 
 build/demo: examples/demo.c include/breakglass.h build
 	@mkdir -p build
-	cc -std=c11 $(CWARN) -Iinclude -o $@ $< -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lbreakglass
+	cc -std=c11 $(CWARN) -Iinclude -o $@ $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass
 
 demo: deps build/demo
 	@rm -rf build/outbox && mkdir -p build/outbox
@@ -111,18 +120,43 @@ bench: release deps
 fuzz:
 	@bash fuzz/run.sh
 
-# `make install PREFIX=...` installs the release build; INSTALL_FROM=debug installs the debug
-# build instead (what `make test-install` uses, to avoid a second full build).
+# `make install` copies what `make release` built (INSTALL_FROM=debug: the debug build, what
+# `make test-install` uses). It runs cargo only when that build is missing, so
+# `make release && sudo make install` never builds as root.
+#   PREFIX (/usr/local), LIBDIR ($(PREFIX)/lib), INCLUDEDIR ($(PREFIX)/include),
+#   DESTDIR (staging root for packagers: the .pc file still names PREFIX/LIBDIR).
 INSTALL_FROM ?= release
-install: $(INSTALL_FROM)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0755 target/$(INSTALL_FROM)/libbreakglass.so $(DESTDIR)$(PREFIX)/lib/libbreakglass.so.$(VERSION)
-	ln -sf libbreakglass.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libbreakglass.so.0
-	ln -sf libbreakglass.so.0 $(DESTDIR)$(PREFIX)/lib/libbreakglass.so
-	install -m 0644 target/$(INSTALL_FROM)/libbreakglass.a $(DESTDIR)$(PREFIX)/lib/libbreakglass.a
-	install -m 0644 include/breakglass.h $(DESTDIR)$(PREFIX)/include/breakglass.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' breakglass.pc.in \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/breakglass.pc
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+STRIP        ?= strip
+BUILT := target/$(INSTALL_FROM)
+
+install:
+	@if [ ! -f $(BUILT)/libbreakglass.so ] || [ ! -f $(BUILT)/libbreakglass.a ] \
+	    || [ ! -s $(BUILT)/native-static-libs ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "no complete $(INSTALL_FROM) build: run 'make $(INSTALL_FROM)' as your own user first" >&2; \
+	    exit 1; fi; \
+	  $(MAKE) --no-print-directory $(INSTALL_FROM); fi
+	@libs=$$(cat $(BUILT)/native-static-libs); \
+	  install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR); \
+	  install -m 0755 $(BUILT)/libbreakglass.so $(DESTDIR)$(LIBDIR)/libbreakglass.so.$(VERSION); \
+	  $(STRIP) --strip-unneeded $(DESTDIR)$(LIBDIR)/libbreakglass.so.$(VERSION); \
+	  ln -sf libbreakglass.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbreakglass.so.0; \
+	  ln -sf libbreakglass.so.0 $(DESTDIR)$(LIBDIR)/libbreakglass.so; \
+	  install -m 0644 $(BUILT)/libbreakglass.a $(DESTDIR)$(LIBDIR)/libbreakglass.a; \
+	  $(STRIP) --strip-debug $(DESTDIR)$(LIBDIR)/libbreakglass.a; \
+	  install -m 0644 include/breakglass.h $(DESTDIR)$(INCLUDEDIR)/breakglass.h; \
+	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	      -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	      -e "s|@LIBS_PRIVATE@|$$libs|g" breakglass.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/breakglass.pc
+	@echo "installed libbreakglass $(VERSION) under $(DESTDIR)$(PREFIX)"
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libbreakglass.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbreakglass.so.0 \
+	      $(DESTDIR)$(LIBDIR)/libbreakglass.so $(DESTDIR)$(LIBDIR)/libbreakglass.a \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/breakglass.pc $(DESTDIR)$(INCLUDEDIR)/breakglass.h
 
 clean:
 	$(CARGO) clean

@@ -8,6 +8,8 @@
  * caller: NULL and malformed arguments give an error status, and a panic inside the library
  * gives BG_ERR_INTERNAL. Strings passed in are read during the call only. Every function is
  * thread-safe.
+ *
+ * Requires C99 or C++11 (it includes <stddef.h> and <stdint.h>).
  */
 
 #ifndef BREAKGLASS_H
