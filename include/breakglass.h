@@ -139,6 +139,37 @@ typedef struct bg_stats {
  */
 typedef void (*bg_log_fn)(int32_t level, const char *message, void *user_data);
 
+/**
+ * One configuration key, as `bg_config_key` describes it. Every string is static: valid for
+ * the life of the process, never to be freed.
+ */
+typedef struct bg_config_key_info {
+  /**
+   * The name `bg_configure` takes (the environment variable is `BREAKGLASS_` + its upper case).
+   */
+  const char *name;
+  /**
+   * "integer", "boolean", "string", "secret" (never logged) or "email_list".
+   */
+  const char *kind;
+  /**
+   * The default as `bg_configure` would take it, or NULL when the key is unset by default.
+   */
+  const char *default_value;
+  /**
+   * For "integer" keys, the smallest accepted value; 0 otherwise.
+   */
+  uint64_t min;
+  /**
+   * For "integer" keys, the largest accepted value; 0 otherwise.
+   */
+  uint64_t max;
+  /**
+   * One line of English describing the key.
+   */
+  const char *doc;
+} bg_config_key_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -224,18 +255,50 @@ bg_status bg_get_stats(struct bg_stats *out);
 bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
 
 /**
+ * How many configuration keys there are: valid indexes for `bg_config_key` are 0 to this
+ * minus one. Thread-safe.
+ */
+size_t bg_config_key_count(void);
+
+/**
+ * Describes configuration key number `index` into `*out` (caller-owned).
+ *
+ * Returns `BG_ERR_NULL` when `out` is NULL and `BG_ERR_ARGUMENT` when `index` is not below
+ * `bg_config_key_count()`; `*out` is then untouched. Thread-safe.
+ *
+ * # Safety
+ * `out` is NULL or points to a writable `bg_config_key_info`.
+ */
+bg_status bg_config_key(size_t index, struct bg_config_key_info *out);
+
+/**
+ * Copies into `buf` why the latest call on this thread returned a status other than `BG_OK`
+ * ("" when it succeeded, or when no call was made yet), as NUL-terminated UTF-8, such as
+ * "otp_ttl_seconds: must be from 1 to 86400" or "unknown configuration key".
+ *
+ * Returns `BG_OK` when the whole text fit; `BG_ERR_BUFFER_TOO_SMALL` when `len` is too small
+ * (with `len >= 1` the buffer then holds as much as fits, cut at a character boundary, and a
+ * NUL; with `len == 0` nothing is written); `BG_ERR_NULL` when `buf` is NULL. The text never
+ * contains a configured value, a code or a password. `buf` is caller-owned; at most 1024
+ * bytes plus the NUL are ever needed.
+ *
+ * Thread-local: call it on the thread that made the failing call, before that thread makes
+ * another call into the library (Go callers: lock the goroutine to its thread around both).
+ *
+ * # Safety
+ * `buf` is NULL or points to at least `len` writable bytes.
+ */
+bg_status bg_last_error(char *buf, size_t len);
+
+/**
  * Sets the configuration key `key` to `value`; `value == NULL` restores the key's default.
  *
- * Keys: `otp_ttl_seconds` (1–86400, default 600), `mailer` (`smtp://[user[:pass]@]host[:port]
- * [?tls=required|opportunistic]`, `smtps://…`, `file:///abs/dir`, `sendmail`,
- * `sendmail:///path`), `from_email`, `otp_email`, `alert_emails` (comma-separated; "" means
- * set but empty), `alert_webhook_url` (http or https), `alert_webhook_secret`, `dev_otp_log`
- * (`true`/`false`), `delivery_timeout_ms` (1–600000, default 10000), `slot_url`
- * (`redis://…` or `rediss://…`; unset: the in-process slot), `slot_key` (default
- * `breakglass:otp`), `slot_timeout_ms` (1–60000, default 1000), `slot_wait_replicas` (0–64).
+ * The keys, their types, bounds and defaults are those `bg_config_key` describes (and
+ * README's "Configuration" table, which a test checks against it).
  *
  * Returns `BG_ERR_NULL` when `key` is NULL, and `BG_ERR_ARGUMENT` for an unknown key, bad
- * UTF-8, an over-long string or a bad value; then nothing changes. Values are copied; the
+ * UTF-8, an over-long string or a bad value; then nothing changes, and `bg_last_error` says
+ * why. Values are copied; the
  * strings are only read during the call. Thread-safe; a setting applies to codes generated
  * and deliveries queued after the call.
  *

@@ -14,28 +14,14 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
+mod keys;
 mod mailer;
 mod urls;
 
+pub use keys::{find as find_key, Key, Kind, KEYS};
+
 pub use mailer::{Mailer, SmtpCredentials, SmtpTls};
 pub use urls::{parse_slot_url, parse_webhook_url, SecretUrl};
-
-/// Every key `configure` accepts, in the order `configure_from_env` reads them.
-pub const KEYS: &[&str] = &[
-    "otp_ttl_seconds",
-    "mailer",
-    "from_email",
-    "otp_email",
-    "alert_emails",
-    "alert_webhook_url",
-    "alert_webhook_secret",
-    "dev_otp_log",
-    "delivery_timeout_ms",
-    "slot_url",
-    "slot_key",
-    "slot_timeout_ms",
-    "slot_wait_replicas",
-];
 
 /// The most recipients `alert_emails` may name.
 pub const MAX_ALERT_RECIPIENTS: usize = 1000;
@@ -101,9 +87,17 @@ pub struct Settings {
 }
 
 impl Default for Settings {
+    /// Every key at its default, from the key table.
     fn default() -> Self {
+        keys::defaults()
+    }
+}
+
+impl Settings {
+    /// The shape the key table's defaults are applied to.
+    fn empty() -> Self {
         Settings {
-            otp_ttl: Duration::from_secs(600),
+            otp_ttl: Duration::ZERO,
             mailer: None,
             from_email: None,
             otp_email: None,
@@ -111,11 +105,11 @@ impl Default for Settings {
             alert_webhook_url: None,
             alert_webhook_secret: None,
             dev_otp_log: false,
-            delivery_timeout: Duration::from_millis(10_000),
+            delivery_timeout: Duration::ZERO,
             slot: SlotSettings {
                 url: None,
-                key: "breakglass:otp".to_owned(),
-                timeout: Duration::from_millis(1000),
+                key: String::new(),
+                timeout: Duration::ZERO,
                 wait_replicas: 0,
             },
         }
@@ -143,10 +137,11 @@ pub fn configure(key: &str, value: Option<&str>) -> Result<()> {
 pub fn configure_from_env() -> Result<()> {
     let found: Vec<(&str, Zeroizing<String>)> = KEYS
         .iter()
+        .map(|k| k.name)
         .filter_map(|key| {
             let var = format!("BREAKGLASS_{}", key.to_ascii_uppercase());
             match std::env::var(&var) {
-                Ok(v) => Some(Ok((*key, Zeroizing::new(v)))),
+                Ok(v) => Some(Ok((key, Zeroizing::new(v)))),
                 Err(std::env::VarError::NotPresent) => None,
                 Err(std::env::VarError::NotUnicode(_)) => {
                     Some(Err(Error::Argument(format!("{var} is not UTF-8"))))
@@ -170,75 +165,10 @@ pub fn reset() {
 }
 
 fn apply(s: &mut Settings, key: &str, value: Option<&str>) -> Result<()> {
-    let d = Settings::default();
-    let arg = |why: String| Error::Argument(format!("{key}: {why}"));
-    // Empty text unsets the optional string keys, as an empty environment variable would.
-    let text = value.filter(|v| !v.is_empty());
-    match key {
-        "otp_ttl_seconds" => {
-            s.otp_ttl = value.map_or(Ok(d.otp_ttl), |v| {
-                number(v, 1, 86_400).map(Duration::from_secs).map_err(arg)
-            })?
-        }
-        "mailer" => s.mailer = text.map(Mailer::parse).transpose()?,
-        "from_email" => s.from_email = text.map(|v| mailbox(v).map_err(arg)).transpose()?,
-        "otp_email" => s.otp_email = text.map(|v| mailbox(v).map_err(arg)).transpose()?,
-        "alert_emails" => {
-            s.alert_emails = value.map(|v| mailbox_list(v).map_err(arg)).transpose()?
-        }
-        "alert_webhook_url" => s.alert_webhook_url = text.map(parse_webhook_url).transpose()?,
-        "alert_webhook_secret" => s.alert_webhook_secret = text.map(|v| Secret::new(v.to_owned())),
-        "dev_otp_log" => {
-            s.dev_otp_log = match value {
-                None => d.dev_otp_log,
-                Some("true") => true,
-                Some("false") => false,
-                Some(_) => return Err(arg("must be true or false".into())),
-            }
-        }
-        "delivery_timeout_ms" => {
-            s.delivery_timeout = value.map_or(Ok(d.delivery_timeout), |v| {
-                number(v, 1, 600_000)
-                    .map(Duration::from_millis)
-                    .map_err(arg)
-            })?
-        }
-        "slot_url" => s.slot.url = text.map(parse_slot_url).transpose()?,
-        "slot_key" => {
-            s.slot.key = match value {
-                None => d.slot.key,
-                Some(v) if valid_slot_key(v) => v.to_owned(),
-                Some(_) => {
-                    return Err(arg("1 to 512 printable ASCII characters, no spaces".into()))
-                }
-            }
-        }
-        "slot_timeout_ms" => {
-            s.slot.timeout = value.map_or(Ok(d.slot.timeout), |v| {
-                number(v, 1, 60_000).map(Duration::from_millis).map_err(arg)
-            })?
-        }
-        "slot_wait_replicas" => {
-            s.slot.wait_replicas = value.map_or(Ok(d.slot.wait_replicas as u64), |v| {
-                number(v, 0, 64).map_err(arg)
-            })? as u32
-        }
-        _ => return Err(Error::Argument("unknown configuration key".to_owned())),
-    }
-    Ok(())
-}
-
-fn number(text: &str, min: u64, max: u64) -> std::result::Result<u64, String> {
-    let n: u64 = text
-        .parse()
-        .ok()
-        .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| "not a whole number".to_owned())?;
-    if (min..=max).contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!("must be from {min} to {max}"))
-    }
+    let k =
+        keys::find(key).ok_or_else(|| Error::Argument("unknown configuration key".to_owned()))?;
+    k.apply(s, value)
+        .map_err(|why| Error::Argument(format!("{key}: {why}")))
 }
 
 fn mailbox(text: &str) -> std::result::Result<Mailbox, String> {

@@ -9,6 +9,8 @@ use std::ffi::c_char;
 
 pub mod cstr;
 pub mod delivery;
+pub mod keys;
+pub mod last_error;
 pub mod logger;
 pub mod panic;
 pub mod settings;

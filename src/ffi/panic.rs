@@ -27,15 +27,29 @@ impl PanicDefault for *const c_char {
     }
 }
 
-/// Runs an export's body: installs the library's logger once, then catches any panic.
+impl PanicDefault for usize {
+    fn on_panic() -> Self {
+        0
+    }
+}
+
+/// Runs an export's body: forgets the previous call's error text, then as [`run`].
 pub fn guard<R: PanicDefault>(body: impl FnOnce() -> R) -> R {
+    super::last_error::clear();
+    run(body)
+}
+
+/// Installs the library's logger once, then runs `body`, catching any panic. For the exports
+/// that must leave the last error text alone (`bg_last_error` and the look-ups).
+pub fn run<R: PanicDefault>(body: impl FnOnce() -> R) -> R {
     super::logger::install();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(r) => r,
         Err(_) => {
-            log::error!(
-                "a panic was caught at the C boundary; the call failed, the library stays usable"
-            );
+            let why =
+                "a panic was caught at the C boundary; the call failed, the library stays usable";
+            super::last_error::record(&format!("internal error: {why}"));
+            log::error!("{why}");
             R::on_panic()
         }
     }

@@ -3,6 +3,7 @@
 use std::ffi::c_char;
 
 use super::cstr::{self, CInput};
+use super::last_error::refuse;
 use super::panic::guard;
 use super::status::{bg_status, map_error, status_of};
 use crate::config;
@@ -14,16 +15,12 @@ const MAX_VALUE: usize = 65_536;
 
 /// Sets the configuration key `key` to `value`; `value == NULL` restores the key's default.
 ///
-/// Keys: `otp_ttl_seconds` (1–86400, default 600), `mailer` (`smtp://[user[:pass]@]host[:port]
-/// [?tls=required|opportunistic]`, `smtps://…`, `file:///abs/dir`, `sendmail`,
-/// `sendmail:///path`), `from_email`, `otp_email`, `alert_emails` (comma-separated; "" means
-/// set but empty), `alert_webhook_url` (http or https), `alert_webhook_secret`, `dev_otp_log`
-/// (`true`/`false`), `delivery_timeout_ms` (1–600000, default 10000), `slot_url`
-/// (`redis://…` or `rediss://…`; unset: the in-process slot), `slot_key` (default
-/// `breakglass:otp`), `slot_timeout_ms` (1–60000, default 1000), `slot_wait_replicas` (0–64).
+/// The keys, their types, bounds and defaults are those `bg_config_key` describes (and
+/// README's "Configuration" table, which a test checks against it).
 ///
 /// Returns `BG_ERR_NULL` when `key` is NULL, and `BG_ERR_ARGUMENT` for an unknown key, bad
-/// UTF-8, an over-long string or a bad value; then nothing changes. Values are copied; the
+/// UTF-8, an over-long string or a bad value; then nothing changes, and `bg_last_error` says
+/// why. Values are copied; the
 /// strings are only read during the call. Thread-safe; a setting applies to codes generated
 /// and deliveries queued after the call.
 ///
@@ -38,10 +35,20 @@ pub unsafe extern "C" fn bg_configure(key: *const c_char, value: *const c_char) 
         };
         let value = match unsafe { cstr::read(value, MAX_VALUE) } {
             CInput::Null => None,
-            CInput::TooLong(_) => return bg_status::BG_ERR_ARGUMENT,
+            CInput::TooLong(_) => {
+                return refuse(
+                    bg_status::BG_ERR_ARGUMENT,
+                    &format!("{key}: the value is longer than {MAX_VALUE} bytes"),
+                )
+            }
             CInput::Text(b) => match std::str::from_utf8(b) {
                 Ok(v) => Some(v),
-                Err(_) => return bg_status::BG_ERR_ARGUMENT,
+                Err(_) => {
+                    return refuse(
+                        bg_status::BG_ERR_ARGUMENT,
+                        &format!("{key}: the value is not UTF-8"),
+                    )
+                }
             },
         };
         let result = config::configure(key, value);

@@ -3,6 +3,7 @@
 use std::ffi::c_char;
 
 use super::cstr::{self, CInput};
+use super::last_error::refuse;
 use super::panic::guard;
 use super::status::{bg_status, map_error, status_of};
 use super::BG_OTP_BUF_LEN;
@@ -26,10 +27,13 @@ use crate::otp;
 pub unsafe extern "C" fn bg_generate(out: *mut c_char, out_len: usize) -> bg_status {
     guard(|| {
         if out.is_null() {
-            return bg_status::BG_ERR_NULL;
+            return refuse(bg_status::BG_ERR_NULL, "bg_generate: out is NULL");
         }
         if out_len < BG_OTP_BUF_LEN {
-            return bg_status::BG_ERR_BUFFER_TOO_SMALL;
+            return refuse(
+                bg_status::BG_ERR_BUFFER_TOO_SMALL,
+                "bg_generate: out_len is smaller than BG_OTP_BUF_LEN (7)",
+            );
         }
         match otp::generate() {
             Ok(code) => {
@@ -68,7 +72,10 @@ pub unsafe extern "C" fn bg_verify(code: *const c_char) -> bg_status {
         match unsafe { cstr::read(code, BG_OTP_BUF_LEN) } {
             CInput::Null => {
                 otp::consume();
-                bg_status::BG_ERR_NULL
+                refuse(
+                    bg_status::BG_ERR_NULL,
+                    "bg_verify: code is NULL (the pending code was consumed)",
+                )
             }
             CInput::Text(bytes) | CInput::TooLong(bytes) => status_of(otp::verify(bytes)),
         }

@@ -41,9 +41,10 @@ pub enum bg_status {
     BG_ERR_QUEUE_FULL = 11,
 }
 
-/// The one place a library error becomes a status.
+/// The one place a library error becomes a status; its text becomes `bg_last_error`'s.
 pub fn map_error(e: &Error) -> bg_status {
     use bg_status::*;
+    super::last_error::record(&e.to_string());
     match e {
         Error::Invalid => BG_INVALID,
         Error::Expired => BG_EXPIRED,

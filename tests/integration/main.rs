@@ -6,6 +6,7 @@ mod distribution;
 mod exports;
 mod fuzz_corpus;
 mod header;
+mod keys;
 mod outbox;
 
 use std::sync::{Mutex, MutexGuard};

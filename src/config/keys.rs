@@ -1,0 +1,300 @@
+//! The one table of configuration keys: name, type, bounds, default and what each sets.
+//!
+//! Everything else is derived from it: `configure` looks a key up here, the defaults of
+//! [`Settings`] are this table's defaults, `configure_from_env` walks it, the C ABI exports it
+//! (`bg_config_key`), and the bindings' and README's tables are checked against it by tests.
+//! It must never hold a secret's value, and a setter must never log (it runs under the
+//! settings lock).
+
+use std::time::Duration;
+
+use super::{mailbox, mailbox_list, parse_slot_url, parse_webhook_url, valid_slot_key};
+use super::{Mailer, Secret, Settings};
+
+/// What a key's value is, with its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A whole number from `min` to `max`.
+    Integer {
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+    /// `true` or `false`.
+    Boolean,
+    /// Text; an empty value unsets it.
+    Text,
+    /// Text that is never shown (a password or key); an empty value unsets it.
+    Secret,
+    /// A comma-separated list of email addresses; empty means "set but empty".
+    EmailList,
+}
+
+impl Kind {
+    /// The type's name as the C API and the bindings report it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Integer { .. } => "integer",
+            Kind::Boolean => "boolean",
+            Kind::Text => "string",
+            Kind::Secret => "secret",
+            Kind::EmailList => "email_list",
+        }
+    }
+}
+
+/// A value after its kind's checks, handed to the key's setter.
+pub enum Value<'a> {
+    /// No value: the key is unset (only for keys without a default).
+    Unset,
+    /// An integer within the key's bounds.
+    Integer(u64),
+    /// A boolean.
+    Boolean(bool),
+    /// Non-empty text (or, for an email list, possibly empty).
+    Text(&'a str),
+}
+
+type Setter = fn(&mut Settings, Value<'_>) -> Result<(), String>;
+
+/// One configuration key.
+pub struct Key {
+    /// The name `configure` takes; `BREAKGLASS_<NAME>` in the environment.
+    pub name: &'static str,
+    /// Its type and bounds.
+    pub kind: Kind,
+    /// The default as text; `None`: unset by default.
+    pub default: Option<&'static str>,
+    /// One line for documentation.
+    pub doc: &'static str,
+    set: Setter,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("default", &self.default)
+            .finish()
+    }
+}
+
+fn int(v: Value<'_>) -> u64 {
+    match v {
+        Value::Integer(n) => n,
+        _ => unreachable!("integer keys always have a default"),
+    }
+}
+
+fn text(v: Value<'_>) -> Option<&str> {
+    match v {
+        Value::Text(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// Every key, in the order `configure_from_env` applies them.
+pub static KEYS: &[Key] = &[
+    Key {
+        name: "otp_ttl_seconds",
+        kind: Kind::Integer {
+            min: 1,
+            max: 86_400,
+        },
+        default: Some("600"),
+        doc: "life of a new code in seconds; fixed when the code is issued",
+        set: |s, v| {
+            s.otp_ttl = Duration::from_secs(int(v));
+            Ok(())
+        },
+    },
+    Key {
+        name: "mailer",
+        kind: Kind::Secret,
+        default: None,
+        doc: "where email goes: smtp://[user[:pass]@]host[:port][?tls=required|opportunistic], \
+              smtps://..., file:///abs/dir, sendmail, sendmail:///path",
+        set: |s, v| {
+            s.mailer = text(v)
+                .map(Mailer::parse)
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "from_email",
+        kind: Kind::Text,
+        default: None,
+        doc: "sender of every email",
+        set: |s, v| {
+            s.from_email = text(v).map(mailbox).transpose()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "otp_email",
+        kind: Kind::Text,
+        default: None,
+        doc: "the break-glass address that receives codes",
+        set: |s, v| {
+            s.otp_email = text(v).map(mailbox).transpose()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "alert_emails",
+        kind: Kind::EmailList,
+        default: None,
+        doc: "comma-separated alert recipients; empty: set but empty (skipped with a warning)",
+        set: |s, v| {
+            s.alert_emails = text(v).map(mailbox_list).transpose()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "alert_webhook_url",
+        kind: Kind::Secret,
+        default: None,
+        doc: "http(s) URL for the alert POST",
+        set: |s, v| {
+            s.alert_webhook_url = text(v)
+                .map(parse_webhook_url)
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "alert_webhook_secret",
+        kind: Kind::Secret,
+        default: None,
+        doc: "key of the X-Breakglass-Signature HMAC-SHA256 over each webhook body",
+        set: |s, v| {
+            s.alert_webhook_secret = text(v).map(|t| Secret::new(t.to_owned()));
+            Ok(())
+        },
+    },
+    Key {
+        name: "dev_otp_log",
+        kind: Kind::Boolean,
+        default: Some("false"),
+        doc: "also log codes at warn level (development only)",
+        set: |s, v| {
+            s.dev_otp_log = matches!(v, Value::Boolean(true));
+            Ok(())
+        },
+    },
+    Key {
+        name: "delivery_timeout_ms",
+        kind: Kind::Integer {
+            min: 1,
+            max: 600_000,
+        },
+        default: Some("10000"),
+        doc: "overall bound on each SMTP session, sendmail run and webhook request",
+        set: |s, v| {
+            s.delivery_timeout = Duration::from_millis(int(v));
+            Ok(())
+        },
+    },
+    Key {
+        name: "slot_url",
+        kind: Kind::Secret,
+        default: None,
+        doc: "redis://[user[:pass]@]host[:port][/db] or rediss://...; unset: the in-process slot",
+        set: |s, v| {
+            s.slot.url = text(v)
+                .map(parse_slot_url)
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "slot_key",
+        kind: Kind::Text,
+        default: Some("breakglass:otp"),
+        doc: "the Redis key that holds the pending code",
+        set: |s, v| {
+            let key = text(v).unwrap_or_default();
+            if !valid_slot_key(key) {
+                return Err("1 to 512 printable ASCII characters, no spaces".into());
+            }
+            s.slot.key = key.to_owned();
+            Ok(())
+        },
+    },
+    Key {
+        name: "slot_timeout_ms",
+        kind: Kind::Integer {
+            min: 1,
+            max: 60_000,
+        },
+        default: Some("1000"),
+        doc: "overall bound on one shared-slot operation, connection included",
+        set: |s, v| {
+            s.slot.timeout = Duration::from_millis(int(v));
+            Ok(())
+        },
+    },
+    Key {
+        name: "slot_wait_replicas",
+        kind: Kind::Integer { min: 0, max: 64 },
+        default: Some("0"),
+        doc: "replicas that must acknowledge a successful verify (WAIT)",
+        set: |s, v| {
+            s.slot.wait_replicas = int(v) as u32;
+            Ok(())
+        },
+    },
+];
+
+/// The key called `name`.
+pub fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+impl Key {
+    /// Checks `value` against the key's kind and sets it; `None` restores the default.
+    pub(super) fn apply(&self, s: &mut Settings, value: Option<&str>) -> Result<(), String> {
+        let value = value.or(self.default);
+        let checked = match (self.kind, value) {
+            (_, None) => Value::Unset,
+            (Kind::Integer { min, max }, Some(v)) => Value::Integer(number(v, min, max)?),
+            (Kind::Boolean, Some("true")) => Value::Boolean(true),
+            (Kind::Boolean, Some("false")) => Value::Boolean(false),
+            (Kind::Boolean, Some(_)) => return Err("must be true or false".into()),
+            (Kind::EmailList, Some(v)) => Value::Text(v),
+            // Empty text unsets an optional key, as an empty environment variable would.
+            (Kind::Text | Kind::Secret, Some("")) if self.default.is_none() => Value::Unset,
+            (Kind::Text | Kind::Secret, Some(v)) => Value::Text(v),
+        };
+        (self.set)(s, checked)
+    }
+}
+
+fn number(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let n: u64 = text
+        .parse()
+        .ok()
+        .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| "not a whole number".to_owned())?;
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("must be from {min} to {max}"))
+    }
+}
+
+/// Settings with every key at its default.
+pub(super) fn defaults() -> Settings {
+    let mut s = Settings::empty();
+    for k in KEYS {
+        k.apply(&mut s, None)
+            .expect("every default in the key table is valid");
+    }
+    s
+}
