@@ -32,6 +32,8 @@
  */
 #define BG_OTP_BUF_LEN 7
 
+
+
 /**
  * Status returned by every `bg_*` function that can fail. In C it is an `int32_t`; the
  * `BG_*` names are its values.
@@ -90,6 +92,23 @@ enum bg_status
    * `bg_send_otp`: the delivery queue was full; the email was dropped and counted.
    */
   BG_ERR_QUEUE_FULL = 11,
+  /**
+   * Login: the client's address is malformed or not in `allowed_ips`. Deny.
+   */
+  BG_IP_NOT_ALLOWED = 12,
+  /**
+   * Login: this address, or every login, is locked out after too many failures (or too
+   * many password checks are running at once). Deny.
+   */
+  BG_LOCKED_OUT = 13,
+  /**
+   * `bg_login_begin`: the password does not match `password_hash`. Deny.
+   */
+  BG_WRONG_PASSWORD = 14,
+  /**
+   * `bg_session_check` / `bg_session_end`: not the active session, or it has expired. Deny.
+   */
+  BG_NO_SESSION = 15,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -289,6 +308,78 @@ bg_status bg_config_key(size_t index, struct bg_config_key_info *out);
  * `buf` is NULL or points to at least `len` writable bytes.
  */
 bg_status bg_last_error(char *buf, size_t len);
+
+/**
+ * Step 1 of a break-glass login: in order, checks that `ip` (the client's address as text,
+ * IPv4 or IPv6) is in `allowed_ips` (`BG_IP_NOT_ALLOWED`), that neither it nor every login is
+ * locked out (`BG_LOCKED_OUT`), and `password` against `password_hash` (`BG_WRONG_PASSWORD`,
+ * which counts as a failure). Then issues a code and queues its email, as `bg_generate` +
+ * `bg_send_otp` do, and returns `BG_OK`. The code is never returned.
+ *
+ * Also `BG_ERR_NOT_CONFIGURED` without `password_hash` (or without a mailer), `BG_ERR_NULL`,
+ * `BG_ERR_ARGUMENT` (password over 4096 bytes), `BG_ERR_QUEUE_FULL`, `BG_ERR_BACKEND`. The
+ * password hash takes tens of milliseconds and at most two run at once: a third concurrent
+ * call gets `BG_LOCKED_OUT` at once. `bg_last_error` says which check refused. Thread-safe.
+ *
+ * # Safety
+ * `ip` and `password` are each NULL or a NUL-terminated string.
+ */
+bg_status bg_login_begin(const char *ip, const char *password);
+
+/**
+ * Step 2 of a break-glass login: checks `ip` as `bg_login_begin` does, then verifies `code`
+ * (consuming the pending code, as `bg_verify`). On `BG_OK` the address's failures are reset,
+ * a new session replaces any other, its token (43 URL-safe base64 characters and a NUL) is
+ * written to `token_out`, and the alarm is raised (as `bg_alert(ip)`). A wrong, expired or
+ * missing code (`BG_INVALID`, `BG_EXPIRED`, `BG_NO_PENDING_OTP`) counts as a failure.
+ *
+ * `token_out` is caller-owned and must hold `BG_SESSION_TOKEN_BUF_LEN` (44) bytes; a shorter
+ * one is `BG_ERR_BUFFER_TOO_SMALL` before anything is checked or consumed. `code == NULL` is
+ * `BG_ERR_NULL` and counts as a failure. Grant on `BG_OK` only. Thread-safe.
+ *
+ * # Safety
+ * `ip` and `code` are each NULL or a NUL-terminated string; `token_out` is NULL or points to
+ * at least `token_len` writable bytes.
+ */
+bg_status bg_login_complete(const char *ip, const char *code, char *token_out, size_t token_len);
+
+/**
+ * `BG_OK` while `token` is the active session's token and the session is younger than
+ * `session_ttl_seconds`; `BG_NO_SESSION` otherwise (also after `bg_session_end` or a newer
+ * login). Compared in constant time. Thread-safe.
+ *
+ * # Safety
+ * `token` is NULL or a NUL-terminated string.
+ */
+bg_status bg_session_check(const char *token);
+
+/**
+ * Ends the session whose token is `token`: `BG_OK`, or `BG_NO_SESSION` when it is not the
+ * active session. Thread-safe.
+ *
+ * # Safety
+ * `token` is NULL or a NUL-terminated string.
+ */
+bg_status bg_session_end(const char *token);
+
+/**
+ * Writes to `*out` how many failures `ip` may still make before it is locked out (0 while it,
+ * or every login, is locked out). `BG_ERR_ARGUMENT` when `ip` is not an address. For
+ * operators; the allow-list is not applied. Thread-safe.
+ *
+ * # Safety
+ * `ip` is NULL or a NUL-terminated string; `out` is NULL or points to a writable `uint32_t`.
+ */
+bg_status bg_attempts_left(const char *ip, uint32_t *out);
+
+/**
+ * Forgets `ip`'s failures and ends its lockout (IPv6: its /64). Logged at warn level. Does
+ * not lift a lockout of every login. Thread-safe.
+ *
+ * # Safety
+ * `ip` is NULL or a NUL-terminated string.
+ */
+bg_status bg_reset_attempts(const char *ip);
 
 /**
  * Sets the configuration key `key` to `value`; `value == NULL` restores the key's default.

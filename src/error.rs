@@ -44,6 +44,19 @@ pub enum Error {
     /// For `verify` this is a denial.
     #[error("slot backend: {0}")]
     Backend(String),
+    /// Login: the client's address is malformed or not in `allowed_ips`.
+    #[error("not allowed: {0}")]
+    IpNotAllowed(&'static str),
+    /// Login: the address, or every login, is locked out after too many failures (or too many
+    /// password checks are running at once).
+    #[error("locked out: {0}")]
+    LockedOut(&'static str),
+    /// Login: the password does not match `password_hash`.
+    #[error("wrong password")]
+    WrongPassword,
+    /// Login: the token is not the active session's, or the session has expired.
+    #[error("no such session, or it has expired")]
+    NoSession,
 }
 
 /// Shorthand used throughout the crate.

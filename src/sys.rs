@@ -94,17 +94,20 @@ pub fn ensure_fork_handlers() {
 extern "C" fn fork_prepare() {
     crate::config::fork_hold();
     crate::otp::memory_slot::fork_hold();
+    crate::login::fork_hold();
     crate::notify::fork_hold();
 }
 
 extern "C" fn fork_parent() {
     crate::notify::fork_release();
+    crate::login::fork_release();
     crate::otp::memory_slot::fork_release();
     crate::config::fork_release();
 }
 
 extern "C" fn fork_child() {
     crate::notify::fork_release();
+    crate::login::fork_release();
     crate::otp::memory_slot::fork_release();
     crate::config::fork_release();
     crate::ffi::logger::reset_in_child();

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::{mailbox, mailbox_list, parse_slot_url, parse_webhook_url, valid_slot_key};
 use super::{Mailer, Secret, Settings};
+use crate::login::{AllowList, StoredHash};
 
 /// What a key's value is, with its bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +248,81 @@ pub static KEYS: &[Key] = &[
         doc: "replicas that must acknowledge a successful verify (WAIT)",
         set: |s, v| {
             s.slot.wait_replicas = int(v) as u32;
+            Ok(())
+        },
+    },
+    Key {
+        name: "password_hash",
+        kind: Kind::Secret,
+        default: None,
+        doc:
+            "the break-glass password's hash: argon2id PHC ($argon2id$...) or bcrypt ($2b$/$2y$); \
+              `breakglass hash-password` makes one",
+        set: |s, v| {
+            s.login.password_hash = text(v).map(StoredHash::parse).transpose()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "allowed_ips",
+        kind: Kind::Text,
+        default: None,
+        doc: "comma-separated addresses and CIDR ranges a login may come from; unset: 127.0.0.1 \
+              and ::1 only (with a warning); empty: no one",
+        set: |s, v| {
+            s.login.allowed_ips = match v {
+                Value::Text(t) => Some(AllowList::parse(t)?),
+                _ => None,
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "max_attempts",
+        kind: Kind::Integer { min: 1, max: 1000 },
+        default: Some("5"),
+        doc: "failed logins from one address (IPv6: one /64) that lock it out",
+        set: |s, v| {
+            s.login.max_attempts = int(v) as u32;
+            Ok(())
+        },
+    },
+    Key {
+        name: "lockout_seconds",
+        kind: Kind::Integer {
+            min: 1,
+            max: 604_800,
+        },
+        default: Some("900"),
+        doc: "length of a lockout, and of the window failures are counted in",
+        set: |s, v| {
+            s.login.lockout = Duration::from_secs(int(v));
+            Ok(())
+        },
+    },
+    Key {
+        name: "max_global_failures",
+        kind: Kind::Integer {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: Some("20"),
+        doc: "failed logins from all addresses within lockout_seconds that lock every login out",
+        set: |s, v| {
+            s.login.max_global_failures = int(v) as u32;
+            Ok(())
+        },
+    },
+    Key {
+        name: "session_ttl_seconds",
+        kind: Kind::Integer {
+            min: 1,
+            max: 604_800,
+        },
+        default: Some("3600"),
+        doc: "life of a break-glass session; fixed when it begins",
+        set: |s, v| {
+            s.login.session_ttl = Duration::from_secs(int(v));
             Ok(())
         },
     },

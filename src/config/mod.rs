@@ -84,6 +84,8 @@ pub struct Settings {
     pub delivery_timeout: Duration,
     /// The slot backend.
     pub slot: SlotSettings,
+    /// The login flow.
+    pub login: crate::login::LoginSettings,
 }
 
 impl Default for Settings {
@@ -111,6 +113,14 @@ impl Settings {
                 key: String::new(),
                 timeout: Duration::ZERO,
                 wait_replicas: 0,
+            },
+            login: crate::login::LoginSettings {
+                password_hash: None,
+                allowed_ips: None,
+                max_attempts: 0,
+                lockout: Duration::ZERO,
+                session_ttl: Duration::ZERO,
+                max_global_failures: 0,
             },
         }
     }

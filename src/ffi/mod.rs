@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod keys;
 pub mod last_error;
 pub mod logger;
+pub mod login;
 pub mod panic;
 pub mod settings;
 pub mod slot;

@@ -39,6 +39,15 @@ pub enum bg_status {
     BG_ERR_BACKEND = 10,
     /// `bg_send_otp`: the delivery queue was full; the email was dropped and counted.
     BG_ERR_QUEUE_FULL = 11,
+    /// Login: the client's address is malformed or not in `allowed_ips`. Deny.
+    BG_IP_NOT_ALLOWED = 12,
+    /// Login: this address, or every login, is locked out after too many failures (or too
+    /// many password checks are running at once). Deny.
+    BG_LOCKED_OUT = 13,
+    /// `bg_login_begin`: the password does not match `password_hash`. Deny.
+    BG_WRONG_PASSWORD = 14,
+    /// `bg_session_check` / `bg_session_end`: not the active session, or it has expired. Deny.
+    BG_NO_SESSION = 15,
 }
 
 /// The one place a library error becomes a status; its text becomes `bg_last_error`'s.
@@ -57,6 +66,10 @@ pub fn map_error(e: &Error) -> bg_status {
         Error::Internal(_) => BG_ERR_INTERNAL,
         Error::Backend(_) => BG_ERR_BACKEND,
         Error::QueueFull => BG_ERR_QUEUE_FULL,
+        Error::IpNotAllowed(_) => BG_IP_NOT_ALLOWED,
+        Error::LockedOut(_) => BG_LOCKED_OUT,
+        Error::WrongPassword => BG_WRONG_PASSWORD,
+        Error::NoSession => BG_NO_SESSION,
     }
 }
 
@@ -83,6 +96,10 @@ pub fn status_name(status: i32) -> &'static CStr {
         9 => c"internal error",
         10 => c"backend error",
         11 => c"queue full",
+        12 => c"ip not allowed",
+        13 => c"locked out",
+        14 => c"wrong password",
+        15 => c"no session",
         _ => c"unknown status",
     }
 }
@@ -93,13 +110,13 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_name_and_unknown_values_are_tolerated() {
-        let names: Vec<_> = (0..=11).map(status_name).collect();
+        let names: Vec<_> = (0..=15).map(status_name).collect();
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), names.len());
         assert!(!names.contains(&c"unknown status"));
-        for n in [-1, 12, i32::MIN, i32::MAX] {
+        for n in [-1, 16, i32::MIN, i32::MAX] {
             assert_eq!(status_name(n), c"unknown status");
         }
     }

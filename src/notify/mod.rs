@@ -239,3 +239,13 @@ pub(crate) fn fork_hold() {
 pub(crate) fn fork_release() {
     queue::fork_release();
 }
+
+/// Raises the alarm that every break-glass login is locked out after `failures` failures
+/// within `window`.
+pub(crate) fn alert_global_lockout(failures: u32, window: Duration) {
+    // TODO(login): a dedicated alert event once alerts carry a kind.
+    log::error!(
+        "ALARM: {failures} failed break-glass logins within {} s: every login is locked out",
+        window.as_secs()
+    );
+}

@@ -7,6 +7,7 @@ mod exports;
 mod fuzz_corpus;
 mod header;
 mod keys;
+mod login;
 mod outbox;
 
 use std::sync::{Mutex, MutexGuard};

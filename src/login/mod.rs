@@ -1,0 +1,262 @@
+//! The whole break-glass login: password, then code, then one session, with attempt limits and
+//! an IP allow-list in front of every step.
+//!
+//! Order of checks in both steps: the allow-list, then the lockouts (per address and overall),
+//! then the expensive part (the password hash, or the code). The cheap checks come first so a
+//! flood of attempts cannot buy hash computations, and at most `MAX_CONCURRENT_CHECKS` hash
+//! checks run at once. A wrong password and a wrong, expired or missing code each count as one
+//! failure. It must never return or log the code, the password or a session token, and never
+//! grant anything on an error.
+
+use std::sync::{LazyLock, Once};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::config::{self, Settings};
+use crate::error::{Error, Result};
+
+pub mod address;
+mod allowlist;
+mod limiter;
+mod memory;
+pub mod password;
+mod session;
+
+pub use allowlist::AllowList;
+pub use limiter::{Limits, MAX_TRACKED};
+pub use password::{hash_new as hash_password, StoredHash};
+pub use session::TOKEN_CHARS;
+
+use address::ClientAddr;
+use limiter::Admission;
+
+static DEFAULT_ALLOWED: LazyLock<AllowList> =
+    LazyLock::new(|| AllowList::parse(allowlist::DEFAULT).expect("the default list is valid"));
+
+/// The login settings, part of [`Settings`].
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    /// The break-glass password's hash; `None`: the login flow is not configured.
+    pub password_hash: Option<StoredHash>,
+    /// Who may try; `None`: this host only (127.0.0.1 and ::1), with a warning.
+    pub allowed_ips: Option<AllowList>,
+    /// Failures from one address that lock it out.
+    pub max_attempts: u32,
+    /// Length of a lockout and of the counting window.
+    pub lockout: Duration,
+    /// Lifetime of a session.
+    pub session_ttl: Duration,
+    /// Failures from all addresses, per window, that lock every login out.
+    pub max_global_failures: u32,
+}
+
+impl LoginSettings {
+    /// The limiter's view.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_attempts: self.max_attempts,
+            lockout: self.lockout,
+            max_global: self.max_global_failures,
+        }
+    }
+}
+
+fn now() -> Duration {
+    crate::sys::boottime()
+}
+
+/// The client's address, if it is well formed and on the allow-list.
+fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
+    let list = match &s.login.allowed_ips {
+        Some(l) => l,
+        None => {
+            static WARNED: Once = Once::new();
+            WARNED.call_once(|| {
+                log::warn!(
+                    "allowed_ips is unset: break-glass logins are allowed from 127.0.0.1 and ::1 \
+                     only"
+                )
+            });
+            &DEFAULT_ALLOWED
+        }
+    };
+    let addr = ip
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(ClientAddr::parse)
+        .ok_or(Error::IpNotAllowed("the address is missing or malformed"))?;
+    if list.allows(&addr) {
+        Ok(addr)
+    } else {
+        log::warn!(
+            "break-glass login attempt from {} refused: not in allowed_ips",
+            addr.0
+        );
+        Err(Error::IpNotAllowed("the address is not in allowed_ips"))
+    }
+}
+
+fn admit(addr: &ClientAddr, s: &Settings) -> Result<()> {
+    match memory::admit(addr.limit_key(), now(), &s.login.limits()) {
+        Admission::Allowed => Ok(()),
+        Admission::AddressLocked => Err(Error::LockedOut("this address is locked out")),
+        Admission::GlobalLocked => Err(Error::LockedOut(
+            "every break-glass login is locked out: too many failures overall",
+        )),
+    }
+}
+
+fn count_failure(addr: &ClientAddr, s: &Settings, what: &str) {
+    let l = s.login.limits();
+    let f = memory::fail(addr.limit_key(), now(), &l);
+    log::warn!("break-glass login from {}: {what}", addr.0);
+    if f.address_locked {
+        log::error!(
+            "break-glass login: {} locked out for {} s after {} failures",
+            addr.limit_key().as_text(),
+            l.lockout.as_secs(),
+            l.max_attempts
+        );
+    }
+    if f.global_locked {
+        log::error!(
+            "break-glass login: {} failures within {} s from all addresses: every login is locked \
+             out for {} s",
+            l.max_global,
+            l.lockout.as_secs(),
+            l.lockout.as_secs()
+        );
+        crate::notify::alert_global_lockout(l.max_global, l.lockout);
+    }
+}
+
+/// Step 1: checks the allow-list, the lockouts and the password; on success issues a code and
+/// queues its email (the code is never returned). A wrong password counts as a failure.
+pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
+    let s = config::current();
+    let stored = s
+        .login
+        .password_hash
+        .as_ref()
+        .ok_or(Error::NotConfigured("the login flow needs password_hash"))?;
+    let addr = allowed_client(ip, &s)?;
+    admit(&addr, &s)?;
+    match stored.check(password) {
+        Ok(()) => {}
+        Err(password::CheckError::Busy) => {
+            return Err(Error::LockedOut(
+                "too many password checks are running; try again in a moment",
+            ))
+        }
+        Err(password::CheckError::Mismatch) => {
+            count_failure(&addr, &s, "wrong password");
+            return Err(Error::WrongPassword);
+        }
+    }
+    let code = crate::otp::generate()?;
+    if let Err(e) = crate::notify::send_otp(code.as_str().as_bytes()) {
+        // A code nobody received must not stay pending.
+        let _ = crate::otp::clear();
+        return Err(e);
+    }
+    log::warn!(
+        "break-glass login from {}: password accepted, one-time code sent",
+        addr.0
+    );
+    Ok(())
+}
+
+/// Step 2: checks the allow-list, the lockouts and the code. On success the address's failures
+/// are forgotten, a new session replaces any other, the alarm is raised, and the session token
+/// is returned. A wrong, expired or missing code counts as a failure.
+pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<String>> {
+    let s = config::current();
+    let addr = allowed_client(ip, &s)?;
+    admit(&addr, &s)?;
+    let outcome = match code {
+        Some(c) => crate::otp::verify(c),
+        None => {
+            crate::otp::consume();
+            Err(Error::Invalid)
+        }
+    };
+    match outcome {
+        Ok(()) => {
+            memory::succeed(addr.limit_key());
+            let (token, hash) = session::new_token()?;
+            memory::start_session(session::Session {
+                token: hash,
+                issued: now(),
+                ttl: s.login.session_ttl,
+            });
+            crate::notify::alert(ip);
+            Ok(token)
+        }
+        Err(e @ (Error::Invalid | Error::Expired | Error::NoPendingOtp)) => {
+            count_failure(&addr, &s, &format!("code refused ({e})"));
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `Ok` while `token` is the active session's and younger than `session_ttl_seconds`.
+pub fn session_check(token: &[u8]) -> Result<()> {
+    if memory::check_session(&session::hash(token), now()) {
+        Ok(())
+    } else {
+        Err(Error::NoSession)
+    }
+}
+
+/// Ends the session whose token is `token`.
+pub fn session_end(token: &[u8]) -> Result<()> {
+    if memory::end_session(&session::hash(token), now()) {
+        log::warn!("break-glass session ended");
+        Ok(())
+    } else {
+        Err(Error::NoSession)
+    }
+}
+
+fn operator_addr(ip: &[u8]) -> Result<ClientAddr> {
+    std::str::from_utf8(ip)
+        .ok()
+        .and_then(ClientAddr::parse)
+        .ok_or_else(|| Error::Argument("not an IP address".into()))
+}
+
+/// Failures `ip` may still make before it is locked out (0 while it, or everyone, is).
+pub fn attempts_left(ip: &[u8]) -> Result<u32> {
+    let s = config::current();
+    let addr = operator_addr(ip)?;
+    Ok(memory::attempts_left(
+        addr.limit_key(),
+        now(),
+        &s.login.limits(),
+    ))
+}
+
+/// Forgets `ip`'s failures and ends its lockout (an operator's action; logged).
+pub fn reset_attempts(ip: &[u8]) -> Result<()> {
+    let addr = operator_addr(ip)?;
+    memory::reset(addr.limit_key());
+    log::warn!(
+        "break-glass login: failures of {} reset by the operator",
+        addr.limit_key().as_text()
+    );
+    Ok(())
+}
+
+/// Forgets all login state of this process (the C test program uses it between cases).
+pub fn reset_all() {
+    memory::clear_all();
+}
+
+pub(crate) fn fork_hold() {
+    memory::fork_hold();
+}
+
+pub(crate) fn fork_release() {
+    memory::fork_release();
+}
