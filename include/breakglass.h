@@ -102,8 +102,8 @@ typedef int32_t bg_status;
  */
 typedef struct bg_stats {
   /**
-   * Jobs accepted into the delivery queue (one per `bg_send_otp` or `bg_alert` call that had
-   * something to deliver).
+   * Calls accepted into the delivery queue: one per `bg_send_otp` or `bg_alert` call of which
+   * at least one part (the code email; an alert's emails, its webhook) was queued.
    */
   uint64_t queued;
   /**
@@ -123,7 +123,8 @@ typedef struct bg_stats {
    */
   uint64_t webhooks_failed;
   /**
-   * Jobs refused because the queue was full.
+   * Parts dropped because their lane of the delivery queue was full: a code email, an
+   * alert's emails (all recipients together) or an alert's webhook each count one.
    */
   uint64_t dropped;
 } bg_stats;
@@ -164,7 +165,8 @@ const char *bg_version(void);
  *
  * Returns `BG_OK` once queued, `BG_ERR_NULL` for NULL, `BG_ERR_ARGUMENT` when `code` is not
  * six ASCII digits, `BG_ERR_NOT_CONFIGURED` when `mailer`, `from_email` or `otp_email` is unset,
- * and `BG_ERR_QUEUE_FULL` when the queue is full. With `dev_otp_log` on, the code is also
+ * and `BG_ERR_QUEUE_FULL` when the code-email lane (256 emails) is full; code emails have a
+ * lane of their own, so they can never fill the room kept for alerts. With `dev_otp_log` on, the code is also
  * logged at warn level (even when not configured); otherwise it never reaches a log.
  * A delivery failure is logged at error level and counted in `emails_failed`. Thread-safe.
  *
@@ -178,8 +180,12 @@ bg_status bg_send_otp(const char *code);
  * per `alert_emails` recipient and one JSON POST to `alert_webhook_url`, and returns at once.
  *
  * `ip` is the client's address as text; it is untrusted: control characters are escaped in
- * emails and the JSON is escaped properly. NULL is reported as "unknown", bad UTF-8 lossily,
- * text over 1024 bytes cut. Always returns `BG_OK`: an alert is never lost to its argument,
+ * emails and the JSON is escaped properly. NULL is reported as "unknown", bad UTF-8 lossily;
+ * text over 1024 bytes or 256 characters is cut and then ends in "...(truncated)". Each alert
+ * has an event id (32 hex digits, 128 bits from the OS random source), the same in every
+ * email (`X-Breakglass-Event-Id` header and body), the webhook JSON (`"id"`), every retry of
+ * them and the log records. The emails and the webhook are queued independently: a full lane
+ * drops only its own part. Always returns `BG_OK`: an alert is never lost to its argument,
  * and what cannot be delivered (or queued) is logged at error level and counted.
  * Thread-safe.
  *
@@ -189,7 +195,8 @@ bg_status bg_send_otp(const char *code);
 bg_status bg_alert(const char *ip);
 
 /**
- * Waits until every job queued before this call has been delivered or has finally failed.
+ * Waits until every email and webhook call queued before this call has been delivered or has
+ * finally failed.
  *
  * Returns `BG_OK`, or `BG_ERR_TIMEOUT` when `timeout_ms` milliseconds pass first. Daemons
  * should call it before exiting, with a timeout of a few times `delivery_timeout_ms`, so an
