@@ -7,7 +7,7 @@
  * Conventions: every function returns a bg_status (or a static string) and never aborts the
  * caller: NULL and malformed arguments give an error status, and a panic inside the library
  * gives BG_ERR_INTERNAL. Strings passed in are read during the call only. Every function is
- * thread-safe.
+ * thread-safe, and none is async-signal-safe: never call one from a signal handler.
  */
 
 #ifndef BREAKGLASS_H
@@ -147,6 +147,9 @@ extern "C" {
  * give "unknown status".
  *
  * Returns a static string: never NULL, never to be freed. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 const char *bg_status_str(int32_t status);
 
@@ -155,6 +158,9 @@ const char *bg_status_str(int32_t status);
  * built with.
  *
  * Returns a static string: never NULL, never to be freed. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 const char *bg_version(void);
 
@@ -169,6 +175,9 @@ const char *bg_version(void);
  * lane of their own, so they can never fill the room kept for alerts. With `dev_otp_log` on, the code is also
  * logged at warn level (even when not configured); otherwise it never reaches a log.
  * A delivery failure is logged at error level and counted in `emails_failed`. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `code` is NULL or a NUL-terminated string.
@@ -189,6 +198,9 @@ bg_status bg_send_otp(const char *code);
  * and what cannot be delivered (or queued) is logged at error level and counted.
  * Thread-safe.
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `ip` is NULL or a NUL-terminated string.
  */
@@ -201,12 +213,18 @@ bg_status bg_alert(const char *ip);
  * Returns `BG_OK`, or `BG_ERR_TIMEOUT` when `timeout_ms` milliseconds pass first. Daemons
  * should call it before exiting, with a timeout of a few times `delivery_timeout_ms`, so an
  * alert raised just before exit is not lost. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 bg_status bg_flush(uint32_t timeout_ms);
 
 /**
  * Copies the delivery counters into `*out` (caller-owned). `BG_ERR_NULL` for NULL.
  * Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `out` is NULL or points to a writable `bg_stats`.
@@ -225,6 +243,9 @@ bg_status bg_get_stats(struct bg_stats *out);
  * progress; the child keeps the callback, with a fresh lock. Records never contain a code
  * (unless `dev_otp_log` is on) or a password. Returns `BG_ERR_ARGUMENT` for a `max_level`
  * outside 0–5 or a call from inside the callback.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
 
@@ -244,6 +265,9 @@ bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
  * strings are only read during the call. Thread-safe; a setting applies to codes generated
  * and deliveries queued after the call.
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `key` and `value` are each NULL or a NUL-terminated string.
  */
@@ -254,6 +278,9 @@ bg_status bg_configure(const char *key, const char *value);
  * every key that `bg_configure` accepts and the environment sets. All of them apply, or, when
  * any is bad (`BG_ERR_ARGUMENT`), none. Thread-safe, but reads the environment: do not call it
  * while another thread changes the environment.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 bg_status bg_configure_from_env(void);
 
@@ -269,6 +296,9 @@ bg_status bg_configure_from_env(void);
  * `out_len < BG_OTP_BUF_LEN`; in both cases nothing is generated and a pending code is left
  * untouched. With a shared slot, `BG_ERR_BACKEND` when it cannot be reached (`out` is then
  * not written). Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `out` is NULL or points to at least `out_len` writable bytes.
@@ -289,6 +319,9 @@ bg_status bg_generate(char *out, size_t out_len);
  * included, is a denial. Of any number of concurrent calls with the right code, exactly one
  * gets `BG_OK`. `code` is only read during the call. Thread-safe.
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `code` is NULL or a NUL-terminated string.
  */
@@ -297,6 +330,9 @@ bg_status bg_verify(const char *code);
 /**
  * Empties the slot: a pending code can no longer verify. Returns `BG_OK` (with a shared
  * slot, `BG_ERR_BACKEND` when it cannot be reached). Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 bg_status bg_clear(void);
 

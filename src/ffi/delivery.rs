@@ -47,6 +47,9 @@ pub struct bg_stats {
 /// logged at warn level (even when not configured); otherwise it never reaches a log.
 /// A delivery failure is logged at error level and counted in `emails_failed`. Thread-safe.
 ///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
+///
 /// # Safety
 /// `code` is NULL or a NUL-terminated string.
 #[no_mangle]
@@ -71,6 +74,9 @@ pub unsafe extern "C" fn bg_send_otp(code: *const c_char) -> bg_status {
 /// and what cannot be delivered (or queued) is logged at error level and counted.
 /// Thread-safe.
 ///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
+///
 /// # Safety
 /// `ip` is NULL or a NUL-terminated string.
 #[no_mangle]
@@ -91,6 +97,9 @@ pub unsafe extern "C" fn bg_alert(ip: *const c_char) -> bg_status {
 /// Returns `BG_OK`, or `BG_ERR_TIMEOUT` when `timeout_ms` milliseconds pass first. Daemons
 /// should call it before exiting, with a timeout of a few times `delivery_timeout_ms`, so an
 /// alert raised just before exit is not lost. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_flush(timeout_ms: u32) -> bg_status {
     guard(|| status_of(notify::flush(Duration::from_millis(timeout_ms.into()))))
@@ -98,6 +107,9 @@ pub extern "C" fn bg_flush(timeout_ms: u32) -> bg_status {
 
 /// Copies the delivery counters into `*out` (caller-owned). `BG_ERR_NULL` for NULL.
 /// Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 ///
 /// # Safety
 /// `out` is NULL or points to a writable `bg_stats`.
@@ -133,6 +145,9 @@ pub unsafe extern "C" fn bg_get_stats(out: *mut bg_stats) -> bg_status {
 /// progress; the child keeps the callback, with a fresh lock. Records never contain a code
 /// (unless `dev_otp_log` is on) or a password. Returns `BG_ERR_ARGUMENT` for a `max_level`
 /// outside 0–5 or a call from inside the callback.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_set_logger(
     callback: bg_log_fn,
