@@ -125,6 +125,7 @@ pub fn alert(ip: Option<&[u8]>) {
             alert.ip_escaped,
             alert.id
         );
+        q.give_back_dropped(carried);
         return;
     }
     let parts: Vec<(Lane, Work)> = [(Lane::AlertMail, mail), (Lane::Webhook, webhook)]

@@ -143,6 +143,12 @@ impl Queue {
         std::mem::take(&mut self.lock().dropped_since_alert)
     }
 
+    /// Returns a count taken by [`Queue::take_dropped_since_alert`] for an alert that had
+    /// nothing to queue, so the next alert still reports it.
+    pub fn give_back_dropped(&self, count: u64) {
+        self.lock().dropped_since_alert += count;
+    }
+
     /// Queues each part in its lane, or drops it when that lane is full; never blocks on
     /// delivery. `carried` is the dropped count the job reports: when no part of it is queued,
     /// that count goes back to the pool for the next alert.
