@@ -42,9 +42,10 @@ pub struct bg_stats {
 ///
 /// Returns `BG_OK` once queued, `BG_ERR_NULL` for NULL, `BG_ERR_ARGUMENT` when `code` is not
 /// six ASCII digits, `BG_ERR_NOT_CONFIGURED` when `mailer`, `from_email` or `otp_email` is unset,
-/// and `BG_ERR_QUEUE_FULL` when the code-email lane (256 emails) is full; code emails have a
-/// lane of their own, so they can never fill the room kept for alerts. With `dev_otp_log` on, the code is also
-/// logged at warn level (even when not configured); otherwise it never reaches a log.
+/// and `BG_ERR_QUEUE_FULL` when the code-email lane (256 waiting emails) is full: code emails
+/// have a lane of their own, so they can never take the room kept for alerts. With
+/// `dev_otp_log` on, the code is also logged at warn level (even when not configured);
+/// otherwise it never reaches a log.
 /// A delivery failure is logged at error level and counted in `emails_failed`. Thread-safe.
 ///
 /// Not async-signal-safe: never call it from a signal handler (it takes locks and
