@@ -122,29 +122,36 @@ fn has_control(text: &str) -> bool {
 
 /// `alert_payload`: untrusted `ip` bytes through `Alert::new`, its JSON and `escape_controls`.
 ///
-/// Property: the JSON parses, is an object with exactly the five documented keys, and carries
-/// the (lossily decoded, possibly cut) ip unchanged; every text meant for an email has no
-/// control character.
+/// Property: the JSON parses, is an object with exactly the six documented keys, and carries
+/// the (lossily decoded, possibly cut) ip unchanged; input over either bound is cut and marked,
+/// input within both is not; every text meant for an email has no control character.
 pub fn check_alert_payload(data: &[u8]) {
-    use breakglass::notify::{escape_controls, Alert, MAX_IP_CHARS};
+    use breakglass::notify::{
+        escape_controls, Alert, EVENT_ID_LEN, MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK,
+    };
     let dropped = data.first().map_or(0, |&b| u64::from(b) % 4);
     let alert = Alert::new(Some(data), dropped);
     let json: serde_json::Value = serde_json::from_str(&alert.json()).expect("the JSON parses");
     let obj = json.as_object().expect("the JSON is an object");
     let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["event", "ip", "message", "severity", "timestamp"]);
+    assert_eq!(
+        keys,
+        ["event", "id", "ip", "message", "severity", "timestamp"]
+    );
+    assert_eq!(obj["id"].as_str().map(str::len), Some(EVENT_ID_LEN));
     assert_eq!(obj["event"], "break_glass_login");
     assert_eq!(obj["severity"], "critical");
     assert_eq!(obj["ip"].as_str(), Some(alert.ip.as_str()));
 
     let lossy = String::from_utf8_lossy(data);
-    if lossy.chars().count() > MAX_IP_CHARS {
-        assert!(alert.ip.ends_with("...(truncated)"));
-        assert_eq!(
-            alert.ip.chars().count(),
-            MAX_IP_CHARS + "...(truncated)".len()
-        );
+    if data.len() > MAX_IP_BYTES || lossy.chars().count() > MAX_IP_CHARS {
+        let kept = alert
+            .ip
+            .strip_suffix(TRUNCATED_MARK)
+            .expect("a cut ip is marked");
+        assert!(kept.chars().count() <= MAX_IP_CHARS);
+        assert!(lossy.starts_with(kept) || data.len() > MAX_IP_BYTES);
     } else {
         assert_eq!(alert.ip, lossy);
     }

@@ -7,7 +7,7 @@
  * Conventions: every function returns a bg_status (or a static string) and never aborts the
  * caller: NULL and malformed arguments give an error status, and a panic inside the library
  * gives BG_ERR_INTERNAL. Strings passed in are read during the call only. Every function is
- * thread-safe.
+ * thread-safe, and none is async-signal-safe: never call one from a signal handler.
  *
  * Requires C99 or C++11 (it includes <stddef.h> and <stdint.h>).
  */
@@ -89,7 +89,8 @@ enum bg_status
    */
   BG_ERR_BACKEND = 10,
   /**
-   * `bg_send_otp`: the delivery queue was full; the email was dropped and counted.
+   * `bg_send_otp`: the code-email lane of the delivery queue was full; the email was dropped
+   * and counted.
    */
   BG_ERR_QUEUE_FULL = 11,
   /**
@@ -123,8 +124,8 @@ typedef int32_t bg_status;
  */
 typedef struct bg_stats {
   /**
-   * Jobs accepted into the delivery queue (one per `bg_send_otp` or `bg_alert` call that had
-   * something to deliver).
+   * Calls accepted into the delivery queue: one per `bg_send_otp` or `bg_alert` call of which
+   * at least one part (the code email; an alert's emails, its webhook) was queued.
    */
   uint64_t queued;
   /**
@@ -144,7 +145,8 @@ typedef struct bg_stats {
    */
   uint64_t webhooks_failed;
   /**
-   * Jobs refused because the queue was full.
+   * Parts dropped because their lane of the delivery queue was full: a code email, an
+   * alert's emails (all recipients together) or an alert's webhook each count one.
    */
   uint64_t dropped;
 } bg_stats;
@@ -198,6 +200,9 @@ extern "C" {
  * give "unknown status".
  *
  * Returns a static string: never NULL, never to be freed. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 const char *bg_status_str(int32_t status);
 
@@ -206,6 +211,9 @@ const char *bg_status_str(int32_t status);
  * built with.
  *
  * Returns a static string: never NULL, never to be freed. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 const char *bg_version(void);
 
@@ -216,9 +224,14 @@ const char *bg_version(void);
  *
  * Returns `BG_OK` once queued, `BG_ERR_NULL` for NULL, `BG_ERR_ARGUMENT` when `code` is not
  * six ASCII digits, `BG_ERR_NOT_CONFIGURED` when `mailer`, `from_email` or `otp_email` is unset,
- * and `BG_ERR_QUEUE_FULL` when the queue is full. With `dev_otp_log` on, the code is also
- * logged at warn level (even when not configured); otherwise it never reaches a log.
+ * and `BG_ERR_QUEUE_FULL` when the code-email lane (256 waiting emails) is full: code emails
+ * have a lane of their own, so they can never take the room kept for alerts. With
+ * `dev_otp_log` on, the code is also logged at warn level (even when not configured);
+ * otherwise it never reaches a log.
  * A delivery failure is logged at error level and counted in `emails_failed`. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `code` is NULL or a NUL-terminated string.
@@ -230,10 +243,17 @@ bg_status bg_send_otp(const char *code);
  * per `alert_emails` recipient and one JSON POST to `alert_webhook_url`, and returns at once.
  *
  * `ip` is the client's address as text; it is untrusted: control characters are escaped in
- * emails and the JSON is escaped properly. NULL is reported as "unknown", bad UTF-8 lossily,
- * text over 1024 bytes cut. Always returns `BG_OK`: an alert is never lost to its argument,
+ * emails and the JSON is escaped properly. NULL is reported as "unknown", bad UTF-8 lossily;
+ * text over 1024 bytes or 256 characters is cut and then ends in "...(truncated)". Each alert
+ * has an event id (32 hex digits, 128 bits from the OS random source), the same in every
+ * email (`X-Breakglass-Event-Id` header and body), the webhook JSON (`"id"`), every retry of
+ * them and the log records. The emails and the webhook are queued independently: a full lane
+ * drops only its own part. Always returns `BG_OK`: an alert is never lost to its argument,
  * and what cannot be delivered (or queued) is logged at error level and counted.
  * Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `ip` is NULL or a NUL-terminated string.
@@ -241,17 +261,24 @@ bg_status bg_send_otp(const char *code);
 bg_status bg_alert(const char *ip);
 
 /**
- * Waits until every job queued before this call has been delivered or has finally failed.
+ * Waits until every email and webhook call queued before this call has been delivered or has
+ * finally failed.
  *
  * Returns `BG_OK`, or `BG_ERR_TIMEOUT` when `timeout_ms` milliseconds pass first. Daemons
  * should call it before exiting, with a timeout of a few times `delivery_timeout_ms`, so an
  * alert raised just before exit is not lost. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 bg_status bg_flush(uint32_t timeout_ms);
 
 /**
  * Copies the delivery counters into `*out` (caller-owned). `BG_ERR_NULL` for NULL.
  * Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `out` is NULL or points to a writable `bg_stats`.
@@ -270,12 +297,18 @@ bg_status bg_get_stats(struct bg_stats *out);
  * progress; the child keeps the callback, with a fresh lock. Records never contain a code
  * (unless `dev_otp_log` is on) or a password. Returns `BG_ERR_ARGUMENT` for a `max_level`
  * outside 0–5 or a call from inside the callback.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
 
 /**
  * How many configuration keys there are: valid indexes for `bg_config_key` are 0 to this
  * minus one. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 size_t bg_config_key_count(void);
 
@@ -284,6 +317,9 @@ size_t bg_config_key_count(void);
  *
  * Returns `BG_ERR_NULL` when `out` is NULL and `BG_ERR_ARGUMENT` when `index` is not below
  * `bg_config_key_count()`; `*out` is then untouched. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `out` is NULL or points to a writable `bg_config_key_info`.
@@ -304,6 +340,9 @@ bg_status bg_config_key(size_t index, struct bg_config_key_info *out);
  * Thread-local: call it on the thread that made the failing call, before that thread makes
  * another call into the library (Go callers: lock the goroutine to its thread around both).
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `buf` is NULL or points to at least `len` writable bytes.
  */
@@ -321,6 +360,9 @@ bg_status bg_last_error(char *buf, size_t len);
  * password hash takes tens of milliseconds and at most two run at once: a third concurrent
  * call gets `BG_LOCKED_OUT` at once. `bg_last_error` says which check refused. Thread-safe.
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `ip` and `password` are each NULL or a NUL-terminated string.
  */
@@ -337,6 +379,9 @@ bg_status bg_login_begin(const char *ip, const char *password);
  * one is `BG_ERR_BUFFER_TOO_SMALL` before anything is checked or consumed. `code == NULL` is
  * `BG_ERR_NULL` and counts as a failure. Grant on `BG_OK` only. Thread-safe.
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `ip` and `code` are each NULL or a NUL-terminated string; `token_out` is NULL or points to
  * at least `token_len` writable bytes.
@@ -348,6 +393,9 @@ bg_status bg_login_complete(const char *ip, const char *code, char *token_out, s
  * `session_ttl_seconds`; `BG_NO_SESSION` otherwise (also after `bg_session_end` or a newer
  * login). Compared in constant time. Thread-safe.
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `token` is NULL or a NUL-terminated string.
  */
@@ -356,6 +404,9 @@ bg_status bg_session_check(const char *token);
 /**
  * Ends the session whose token is `token`: `BG_OK`, or `BG_NO_SESSION` when it is not the
  * active session. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `token` is NULL or a NUL-terminated string.
@@ -367,6 +418,9 @@ bg_status bg_session_end(const char *token);
  * or every login, is locked out). `BG_ERR_ARGUMENT` when `ip` is not an address. For
  * operators; the allow-list is not applied. Thread-safe.
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `ip` is NULL or a NUL-terminated string; `out` is NULL or points to a writable `uint32_t`.
  */
@@ -375,6 +429,9 @@ bg_status bg_attempts_left(const char *ip, uint32_t *out);
 /**
  * Forgets `ip`'s failures and ends its lockout (IPv6: its /64). Logged at warn level. Does
  * not lift a lockout of every login. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `ip` is NULL or a NUL-terminated string.
@@ -393,6 +450,9 @@ bg_status bg_reset_attempts(const char *ip);
  * strings are only read during the call. Thread-safe; a setting applies to codes generated
  * and deliveries queued after the call.
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `key` and `value` are each NULL or a NUL-terminated string.
  */
@@ -403,6 +463,9 @@ bg_status bg_configure(const char *key, const char *value);
  * every key that `bg_configure` accepts and the environment sets. All of them apply, or, when
  * any is bad (`BG_ERR_ARGUMENT`), none. Thread-safe, but reads the environment: do not call it
  * while another thread changes the environment.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 bg_status bg_configure_from_env(void);
 
@@ -418,6 +481,9 @@ bg_status bg_configure_from_env(void);
  * `out_len < BG_OTP_BUF_LEN`; in both cases nothing is generated and a pending code is left
  * untouched. With a shared slot, `BG_ERR_BACKEND` when it cannot be reached (`out` is then
  * not written). Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  *
  * # Safety
  * `out` is NULL or points to at least `out_len` writable bytes.
@@ -438,6 +504,9 @@ bg_status bg_generate(char *out, size_t out_len);
  * included, is a denial. Of any number of concurrent calls with the right code, exactly one
  * gets `BG_OK`. `code` is only read during the call. Thread-safe.
  *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
  * # Safety
  * `code` is NULL or a NUL-terminated string.
  */
@@ -446,6 +515,9 @@ bg_status bg_verify(const char *code);
 /**
  * Empties the slot: a pending code can no longer verify. Returns `BG_OK` (with a shared
  * slot, `BG_ERR_BACKEND` when it cannot be reached). Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
  */
 bg_status bg_clear(void);
 

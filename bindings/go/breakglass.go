@@ -156,11 +156,14 @@ func SendOTP(code string) error {
 
 // Alert raises the break-glass alarm after a successful break-glass login: it queues one
 // alert email per alert_emails recipient and one JSON POST to alert_webhook_url (fields
-// event, ip, timestamp, severity, message), and returns at once.
+// id, event, ip, timestamp, severity, message), and returns at once. The id (32 hex digits)
+// is the alert's event id: the same in every email (X-Breakglass-Event-Id header and body),
+// the webhook and every retry of them. The emails and the webhook are queued independently:
+// a full lane drops only its own part.
 //
 // ip is the client's address as text and is treated as untrusted: control characters are
 // escaped in emails, the JSON is escaped properly, bad UTF-8 is replaced and text over 1024
-// bytes is cut; "" is reported as "unknown". Unlike the other functions, a NUL byte does not make it fail: an alarm must
+// bytes or 256 characters is cut and marked "...(truncated)"; "" is reported as "unknown". Unlike the other functions, a NUL byte does not make it fail: an alarm must
 // never be lost to its argument, so each NUL is replaced by U+FFFD before the call. What
 // cannot be delivered or queued is logged at error level and counted, so in practice Alert
 // returns nil.
@@ -214,8 +217,8 @@ func Flush(ctx context.Context) error {
 
 // DeliveryStats holds the library's delivery counters since it was loaded. They only grow.
 type DeliveryStats struct {
-	// Queued counts jobs accepted into the delivery queue (one per SendOTP or Alert call that
-	// had something to deliver).
+	// Queued counts calls accepted into the delivery queue: one per SendOTP or Alert call of
+	// which at least one part (the code email; an alert's emails, its webhook) was queued.
 	Queued uint64
 	// EmailsSent counts email messages accepted by the server or written to the outbox (one
 	// per recipient).
@@ -226,7 +229,8 @@ type DeliveryStats struct {
 	WebhooksSent uint64
 	// WebhooksFailed counts webhook POSTs that finally failed, after retries.
 	WebhooksFailed uint64
-	// Dropped counts jobs refused because the queue was full.
+	// Dropped counts parts dropped because their lane was full: a code email, an alert's
+	// emails (all recipients together) or an alert's webhook each count one.
 	Dropped uint64
 }
 

@@ -139,8 +139,11 @@ func checkAlertJSON(t *testing.T, body, ip string) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if strings.Join(keys, ",") != "event,ip,message,severity,timestamp" {
-		t.Errorf("webhook keys %q, want exactly event, ip, timestamp, severity, message", keys)
+	if strings.Join(keys, ",") != "event,id,ip,message,severity,timestamp" {
+		t.Errorf("webhook keys %q, want exactly id, event, ip, timestamp, severity, message", keys)
+	}
+	if id, _ := obj["id"].(string); len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		t.Errorf("event id %q, want 32 lowercase hex digits", obj["id"])
 	}
 	if obj["ip"] != ip || obj["event"] != "break_glass_login" || obj["severity"] != "critical" {
 		t.Errorf("webhook body %s", body)

@@ -11,16 +11,17 @@ use super::status::{bg_status, status_of};
 use super::BG_OTP_BUF_LEN;
 use crate::notify;
 
-/// Bytes of `ip` read; longer text is cut (and marked as cut in the alert).
-const MAX_IP_BYTES: usize = 1024;
+/// Bytes of `ip` read: one more than the alert keeps, so that the alert knows it must cut
+/// (and mark the cut) without this reading further.
+const IP_READ_LIMIT: usize = notify::MAX_IP_BYTES + 1;
 
 /// Delivery counters since the library was loaded. Fields only grow.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 #[allow(non_camel_case_types)]
 pub struct bg_stats {
-    /// Jobs accepted into the delivery queue (one per `bg_send_otp` or `bg_alert` call that had
-    /// something to deliver).
+    /// Calls accepted into the delivery queue: one per `bg_send_otp` or `bg_alert` call of which
+    /// at least one part (the code email; an alert's emails, its webhook) was queued.
     pub queued: u64,
     /// Email messages accepted by the server or written to the outbox (one per recipient).
     pub emails_sent: u64,
@@ -30,7 +31,8 @@ pub struct bg_stats {
     pub webhooks_sent: u64,
     /// Webhook POSTs that finally failed, after retries.
     pub webhooks_failed: u64,
-    /// Jobs refused because the queue was full.
+    /// Parts dropped because their lane of the delivery queue was full: a code email, an
+    /// alert's emails (all recipients together) or an alert's webhook each count one.
     pub dropped: u64,
 }
 
@@ -40,9 +42,14 @@ pub struct bg_stats {
 ///
 /// Returns `BG_OK` once queued, `BG_ERR_NULL` for NULL, `BG_ERR_ARGUMENT` when `code` is not
 /// six ASCII digits, `BG_ERR_NOT_CONFIGURED` when `mailer`, `from_email` or `otp_email` is unset,
-/// and `BG_ERR_QUEUE_FULL` when the queue is full. With `dev_otp_log` on, the code is also
-/// logged at warn level (even when not configured); otherwise it never reaches a log.
+/// and `BG_ERR_QUEUE_FULL` when the code-email lane (256 waiting emails) is full: code emails
+/// have a lane of their own, so they can never take the room kept for alerts. With
+/// `dev_otp_log` on, the code is also logged at warn level (even when not configured);
+/// otherwise it never reaches a log.
 /// A delivery failure is logged at error level and counted in `emails_failed`. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 ///
 /// # Safety
 /// `code` is NULL or a NUL-terminated string.
@@ -59,17 +66,24 @@ pub unsafe extern "C" fn bg_send_otp(code: *const c_char) -> bg_status {
 /// per `alert_emails` recipient and one JSON POST to `alert_webhook_url`, and returns at once.
 ///
 /// `ip` is the client's address as text; it is untrusted: control characters are escaped in
-/// emails and the JSON is escaped properly. NULL is reported as "unknown", bad UTF-8 lossily,
-/// text over 1024 bytes cut. Always returns `BG_OK`: an alert is never lost to its argument,
+/// emails and the JSON is escaped properly. NULL is reported as "unknown", bad UTF-8 lossily;
+/// text over 1024 bytes or 256 characters is cut and then ends in "...(truncated)". Each alert
+/// has an event id (32 hex digits, 128 bits from the OS random source), the same in every
+/// email (`X-Breakglass-Event-Id` header and body), the webhook JSON (`"id"`), every retry of
+/// them and the log records. The emails and the webhook are queued independently: a full lane
+/// drops only its own part. Always returns `BG_OK`: an alert is never lost to its argument,
 /// and what cannot be delivered (or queued) is logged at error level and counted.
 /// Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 ///
 /// # Safety
 /// `ip` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn bg_alert(ip: *const c_char) -> bg_status {
     guard(|| {
-        let ip = match unsafe { cstr::read(ip, MAX_IP_BYTES) } {
+        let ip = match unsafe { cstr::read(ip, IP_READ_LIMIT) } {
             CInput::Null => None,
             CInput::Text(b) | CInput::TooLong(b) => Some(b),
         };
@@ -78,11 +92,15 @@ pub unsafe extern "C" fn bg_alert(ip: *const c_char) -> bg_status {
     })
 }
 
-/// Waits until every job queued before this call has been delivered or has finally failed.
+/// Waits until every email and webhook call queued before this call has been delivered or has
+/// finally failed.
 ///
 /// Returns `BG_OK`, or `BG_ERR_TIMEOUT` when `timeout_ms` milliseconds pass first. Daemons
 /// should call it before exiting, with a timeout of a few times `delivery_timeout_ms`, so an
 /// alert raised just before exit is not lost. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_flush(timeout_ms: u32) -> bg_status {
     guard(|| status_of(notify::flush(Duration::from_millis(timeout_ms.into()))))
@@ -90,6 +108,9 @@ pub extern "C" fn bg_flush(timeout_ms: u32) -> bg_status {
 
 /// Copies the delivery counters into `*out` (caller-owned). `BG_ERR_NULL` for NULL.
 /// Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 ///
 /// # Safety
 /// `out` is NULL or points to a writable `bg_stats`.
@@ -125,6 +146,9 @@ pub unsafe extern "C" fn bg_get_stats(out: *mut bg_stats) -> bg_status {
 /// progress; the child keeps the callback, with a fresh lock. Records never contain a code
 /// (unless `dev_otp_log` is on) or a password. Returns `BG_ERR_ARGUMENT` for a `max_level`
 /// outside 0–5 or a call from inside the callback.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_set_logger(
     callback: bg_log_fn,

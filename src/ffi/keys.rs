@@ -51,6 +51,9 @@ static TABLE: LazyLock<Vec<Strings>> = LazyLock::new(|| {
 
 /// How many configuration keys there are: valid indexes for `bg_config_key` are 0 to this
 /// minus one. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_config_key_count() -> usize {
     run(|| KEYS.len())
@@ -60,6 +63,9 @@ pub extern "C" fn bg_config_key_count() -> usize {
 ///
 /// Returns `BG_ERR_NULL` when `out` is NULL and `BG_ERR_ARGUMENT` when `index` is not below
 /// `bg_config_key_count()`; `*out` is then untouched. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 ///
 /// # Safety
 /// `out` is NULL or points to a writable `bg_config_key_info`.

@@ -56,6 +56,9 @@ pub fn refuse(status: bg_status, why: &str) -> bg_status {
 /// Thread-local: call it on the thread that made the failing call, before that thread makes
 /// another call into the library (Go callers: lock the goroutine to its thread around both).
 ///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
+///
 /// # Safety
 /// `buf` is NULL or points to at least `len` writable bytes.
 #[no_mangle]

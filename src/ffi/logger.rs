@@ -7,12 +7,13 @@
 //! dropped rather than fed back into it. The lock favours readers (so a callback that calls
 //! back into the library cannot deadlock), so under a steady stream of records a
 //! `bg_set_logger` may wait for a gap between callbacks. `fork()` never waits for a callback:
-//! the child starts with a fresh lock.
+//! the child starts with a fresh lock and the last callback set before the fork, even when
+//! another thread was inside `bg_set_logger` at that instant.
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
 use std::io::Write;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -35,23 +36,85 @@ struct Sink {
     user_data: *mut c_void,
 }
 
-// SAFETY: the header tells callers that `user_data` is handed to the callback on any thread;
-// the library never dereferences it.
-unsafe impl Send for Sink {}
-unsafe impl Sync for Sink {}
+/// One copy of the sink: a null callback means the default stderr logger.
+struct Slot {
+    callback: AtomicPtr<()>,
+    user_data: AtomicPtr<c_void>,
+}
 
-type SinkLock = RecursiveRwLock<Option<Sink>>;
+/// The sink, in two slots. A writer (one at a time: it holds the write lock) fills the slot
+/// that is not current and then makes it current with one atomic store, so the current slot is
+/// always whole. That is what a forked child reads: a thread caught inside `bg_set_logger` at
+/// the fork, waiting for the lock or halfway through a write, cannot cost the child the
+/// callback.
+struct Published {
+    slots: [Slot; 2],
+    current: AtomicUsize,
+}
 
-/// The sink (`None`: the default stderr logger) behind a reader-biased lock, so a callback that
-/// logs again (whose record is then dropped) or calls other exports cannot deadlock behind a
-/// waiting `bg_set_logger`.
-static INITIAL: SinkLock = RecursiveRwLock::new(None);
+static PUBLISHED: Published = Published {
+    slots: [
+        Slot {
+            callback: AtomicPtr::new(std::ptr::null_mut()),
+            user_data: AtomicPtr::new(std::ptr::null_mut()),
+        },
+        Slot {
+            callback: AtomicPtr::new(std::ptr::null_mut()),
+            user_data: AtomicPtr::new(std::ptr::null_mut()),
+        },
+    ],
+    current: AtomicUsize::new(0),
+};
+
+impl Published {
+    /// The current sink (`None`: stderr).
+    fn load(&self) -> Option<Sink> {
+        let slot = &self.slots[self.current.load(Ordering::Acquire)];
+        let callback = slot.callback.load(Ordering::Relaxed);
+        if callback.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null value was stored by `store` from a
+        // `unsafe extern "C" fn(i32, *const c_char, *mut c_void)`; function and data pointers
+        // have the same size on every platform the crate supports.
+        let callback = unsafe {
+            std::mem::transmute::<*mut (), unsafe extern "C" fn(i32, *const c_char, *mut c_void)>(
+                callback,
+            )
+        };
+        Some(Sink {
+            callback,
+            user_data: slot.user_data.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Replaces the sink. Only called with the write lock held, so there is one writer at a
+    /// time and no reader in this process looks at the slot being filled.
+    fn store(&self, sink: Option<Sink>) {
+        let next = 1 - self.current.load(Ordering::Relaxed);
+        let slot = &self.slots[next];
+        let (callback, user_data) = match sink {
+            Some(s) => (s.callback as *mut (), s.user_data),
+            None => (std::ptr::null_mut(), std::ptr::null_mut()),
+        };
+        slot.callback.store(callback, Ordering::Relaxed);
+        slot.user_data.store(user_data, Ordering::Relaxed);
+        self.current.store(next, Ordering::Release);
+    }
+}
+
+/// Excludes `bg_set_logger` while callbacks run: reader-biased, so a callback that logs again
+/// (whose record is then dropped) or calls other exports cannot deadlock behind a waiting
+/// `bg_set_logger`. The sink itself is in [`PUBLISHED`].
+type SinkLock = RecursiveRwLock<()>;
+
+static INITIAL: SinkLock = RecursiveRwLock::new(());
 
 /// Where the current lock lives: null means [`INITIAL`]. A forked child gets a fresh lock here
 /// (see [`reset_in_child`]), so `fork()` never has to wait for callbacks in progress.
 static CURRENT: AtomicPtr<SinkLock> = AtomicPtr::new(std::ptr::null_mut());
 
-fn sink() -> &'static SinkLock {
+fn sink_lock() -> &'static SinkLock {
     let p = CURRENT.load(Ordering::Acquire);
     if p.is_null() {
         &INITIAL
@@ -101,11 +164,15 @@ pub fn set(callback: bg_log_fn, user_data: *mut c_void, max_level: i32) -> Resul
         ));
     }
     install();
+    // Registered here too: a host that only sets a logger and forks still gets a child whose
+    // lock is fresh.
+    crate::sys::ensure_fork_handlers();
     // Taking the write lock waits for calls in progress on other threads to return.
-    *sink().write() = callback.map(|callback| Sink {
+    let _writer = sink_lock().write();
+    PUBLISHED.store(callback.map(|callback| Sink {
         callback,
         user_data,
-    });
+    }));
     log::set_max_level(level);
     Ok(())
 }
@@ -123,8 +190,8 @@ impl Log for FfiLogger {
             return;
         }
         let text = record.args().to_string();
-        let sink = sink().read();
-        match &*sink {
+        let _reader = sink_lock().read();
+        match PUBLISHED.load() {
             Some(sink) => {
                 let message = CString::new(text.replace('\0', "\\0")).unwrap_or_default();
                 IN_CALLBACK.set(true);
@@ -149,19 +216,11 @@ impl Log for FfiLogger {
     fn flush(&self) {}
 }
 
-/// In a forked child: a fresh lock holding the parent's sink. A thread of the parent may have
-/// been inside a callback (holding a read lock) at the instant of the fork; that thread does
-/// not exist here, and its lock would stay held for ever.
+/// In a forked child: a fresh lock. A thread of the parent may have been inside a callback
+/// (holding a read lock) or inside `bg_set_logger` (holding or waiting for the write lock) at
+/// the instant of the fork; that thread does not exist here, and its lock would stay held for
+/// ever. The sink needs nothing: [`PUBLISHED`]'s current slot is always whole.
 pub(crate) fn reset_in_child() {
-    let old = sink();
-    // Only a half-finished bg_set_logger could have left the value torn: then fall back to
-    // the default logger.
-    let value = if old.is_locked_exclusive() {
-        None
-    } else {
-        // SAFETY: the child has one thread, and no writer held the lock at the fork.
-        unsafe { *old.data_ptr() }
-    };
-    let fresh: &'static SinkLock = Box::leak(Box::new(RecursiveRwLock::new(value)));
+    let fresh: &'static SinkLock = Box::leak(Box::new(RecursiveRwLock::new(())));
     CURRENT.store(std::ptr::from_ref(fresh).cast_mut(), Ordering::Release);
 }

@@ -41,6 +41,9 @@ unsafe fn bytes<'a>(ptr: *const c_char, limit: usize, what: &str) -> Result<&'a 
 /// password hash takes tens of milliseconds and at most two run at once: a third concurrent
 /// call gets `BG_LOCKED_OUT` at once. `bg_last_error` says which check refused. Thread-safe.
 ///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
+///
 /// # Safety
 /// `ip` and `password` are each NULL or a NUL-terminated string.
 #[no_mangle]
@@ -67,6 +70,9 @@ pub unsafe extern "C" fn bg_login_begin(ip: *const c_char, password: *const c_ch
 /// `token_out` is caller-owned and must hold `BG_SESSION_TOKEN_BUF_LEN` (44) bytes; a shorter
 /// one is `BG_ERR_BUFFER_TOO_SMALL` before anything is checked or consumed. `code == NULL` is
 /// `BG_ERR_NULL` and counts as a failure. Grant on `BG_OK` only. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 ///
 /// # Safety
 /// `ip` and `code` are each NULL or a NUL-terminated string; `token_out` is NULL or points to
@@ -120,6 +126,9 @@ pub unsafe extern "C" fn bg_login_complete(
 /// `session_ttl_seconds`; `BG_NO_SESSION` otherwise (also after `bg_session_end` or a newer
 /// login). Compared in constant time. Thread-safe.
 ///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
+///
 /// # Safety
 /// `token` is NULL or a NUL-terminated string.
 #[no_mangle]
@@ -132,6 +141,9 @@ pub unsafe extern "C" fn bg_session_check(token: *const c_char) -> bg_status {
 
 /// Ends the session whose token is `token`: `BG_OK`, or `BG_NO_SESSION` when it is not the
 /// active session. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 ///
 /// # Safety
 /// `token` is NULL or a NUL-terminated string.
@@ -146,6 +158,9 @@ pub unsafe extern "C" fn bg_session_end(token: *const c_char) -> bg_status {
 /// Writes to `*out` how many failures `ip` may still make before it is locked out (0 while it,
 /// or every login, is locked out). `BG_ERR_ARGUMENT` when `ip` is not an address. For
 /// operators; the allow-list is not applied. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 ///
 /// # Safety
 /// `ip` is NULL or a NUL-terminated string; `out` is NULL or points to a writable `uint32_t`.
@@ -172,6 +187,9 @@ pub unsafe extern "C" fn bg_attempts_left(ip: *const c_char, out: *mut u32) -> b
 
 /// Forgets `ip`'s failures and ends its lockout (IPv6: its /64). Logged at warn level. Does
 /// not lift a lockout of every login. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 ///
 /// # Safety
 /// `ip` is NULL or a NUL-terminated string.

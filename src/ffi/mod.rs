@@ -31,6 +31,9 @@ pub const BG_OTP_BUF_LEN: usize = 7;
 /// give "unknown status".
 ///
 /// Returns a static string: never NULL, never to be freed. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_status_str(status: i32) -> *const c_char {
     panic::guard(|| status::status_name(status).as_ptr())
@@ -40,6 +43,9 @@ pub extern "C" fn bg_status_str(status: i32) -> *const c_char {
 /// built with.
 ///
 /// Returns a static string: never NULL, never to be freed. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_version() -> *const c_char {
     panic::guard(|| concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())

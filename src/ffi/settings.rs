@@ -24,6 +24,9 @@ const MAX_VALUE: usize = 65_536;
 /// strings are only read during the call. Thread-safe; a setting applies to codes generated
 /// and deliveries queued after the call.
 ///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
+///
 /// # Safety
 /// `key` and `value` are each NULL or a NUL-terminated string.
 #[no_mangle]
@@ -63,6 +66,9 @@ pub unsafe extern "C" fn bg_configure(key: *const c_char, value: *const c_char) 
 /// every key that `bg_configure` accepts and the environment sets. All of them apply, or, when
 /// any is bad (`BG_ERR_ARGUMENT`), none. Thread-safe, but reads the environment: do not call it
 /// while another thread changes the environment.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_configure_from_env() -> bg_status {
     guard(|| {

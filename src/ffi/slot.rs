@@ -21,6 +21,9 @@ use crate::otp;
 /// untouched. With a shared slot, `BG_ERR_BACKEND` when it cannot be reached (`out` is then
 /// not written). Thread-safe.
 ///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
+///
 /// # Safety
 /// `out` is NULL or points to at least `out_len` writable bytes.
 #[no_mangle]
@@ -63,6 +66,9 @@ pub unsafe extern "C" fn bg_generate(out: *mut c_char, out_len: usize) -> bg_sta
 /// included, is a denial. Of any number of concurrent calls with the right code, exactly one
 /// gets `BG_OK`. `code` is only read during the call. Thread-safe.
 ///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
+///
 /// # Safety
 /// `code` is NULL or a NUL-terminated string.
 #[no_mangle]
@@ -84,6 +90,9 @@ pub unsafe extern "C" fn bg_verify(code: *const c_char) -> bg_status {
 
 /// Empties the slot: a pending code can no longer verify. Returns `BG_OK` (with a shared
 /// slot, `BG_ERR_BACKEND` when it cannot be reached). Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_clear() -> bg_status {
     guard(|| status_of(otp::clear()))

@@ -37,7 +37,8 @@ pub enum bg_status {
     /// The shared slot (Redis/Valkey) could not be reached, timed out, refused the command or
     /// held a malformed record. From `bg_verify` this is a denial: never grant access on it.
     BG_ERR_BACKEND = 10,
-    /// `bg_send_otp`: the delivery queue was full; the email was dropped and counted.
+    /// `bg_send_otp`: the code-email lane of the delivery queue was full; the email was dropped
+    /// and counted.
     BG_ERR_QUEUE_FULL = 11,
     /// Login: the client's address is malformed or not in `allowed_ips`. Deny.
     BG_IP_NOT_ALLOWED = 12,

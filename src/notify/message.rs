@@ -1,19 +1,27 @@
 //! The texts of every email and of the webhook payload.
 //!
 //! Owns how untrusted text (the `ip` argument) is made safe: escaped for headers and bodies,
-//! JSON-escaped in the payload, and bounded in length. It must never let a control character
-//! reach a header, and never include a code anywhere but the OTP email's body.
+//! JSON-escaped in the payload, bounded in bytes and in characters, and marked wherever it was
+//! cut. It must never let a control character reach a header, never cut text without saying
+//! so, and never include a code anywhere but the OTP email's body.
 
 use std::time::{Duration, SystemTime};
 
 use lettre::address::Envelope;
-use lettre::message::{header::ContentType, Mailbox, Message};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message};
 use zeroize::Zeroizing;
 
 use crate::otp::Otp;
 
+/// Longest `ip` input read, in bytes; longer input is cut (on a character boundary) and marked.
+pub const MAX_IP_BYTES: usize = 1024;
 /// Longest `ip` text kept, in characters; longer input is cut and marked.
 pub const MAX_IP_CHARS: usize = 256;
+/// What follows a cut `ip`, whichever bound cut it.
+pub const TRUNCATED_MARK: &str = "...(truncated)";
+/// The alert email header that carries the event id.
+pub const EVENT_ID_HEADER: &str = "X-Breakglass-Event-Id";
 
 /// One email ready for any transport: its envelope and its formatted bytes.
 pub struct Outgoing {
@@ -28,7 +36,11 @@ pub struct Outgoing {
 /// What an alert says, fixed when it is raised.
 #[derive(Debug, Clone)]
 pub struct Alert {
-    /// The caller's text, lossily decoded and cut to [`MAX_IP_CHARS`]: for JSON.
+    /// 32 hex digits (128 bits from the OS random source), the same on every channel and every
+    /// retry of this alert.
+    pub id: String,
+    /// The caller's text, lossily decoded, cut to [`MAX_IP_BYTES`] and [`MAX_IP_CHARS`] and
+    /// then marked with [`TRUNCATED_MARK`]: for JSON.
     pub ip: String,
     /// The same with control characters escaped: for email headers and bodies.
     pub ip_escaped: String,
@@ -41,21 +53,15 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// An alert raised now. `ip` is untrusted bytes; `None` (a NULL pointer) becomes "unknown".
+    /// An alert raised now, with a fresh event id. `ip` is untrusted bytes; `None` (a NULL
+    /// pointer) becomes "unknown".
     pub fn new(ip: Option<&[u8]>, dropped_before: u64) -> Alert {
         let ip = match ip {
             None => "unknown".to_owned(),
-            Some(bytes) => {
-                let text = String::from_utf8_lossy(bytes);
-                if text.chars().count() > MAX_IP_CHARS {
-                    let cut: String = text.chars().take(MAX_IP_CHARS).collect();
-                    format!("{cut}...(truncated)")
-                } else {
-                    text.into_owned()
-                }
-            }
+            Some(bytes) => bounded_text(bytes),
         };
         Alert {
+            id: super::event_id::new(),
             ip_escaped: escape_controls(&ip),
             ip,
             timestamp: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
@@ -73,16 +79,18 @@ impl Alert {
         );
         if self.dropped_before > 0 {
             text.push_str(&format!(
-                "; {} earlier notification(s) were dropped because the delivery queue was full",
+                "; {} earlier notification(s) (emails or webhook calls) were dropped because \
+                 their delivery queue was full",
                 self.dropped_before
             ));
         }
         text
     }
 
-    /// The webhook body: exactly the five documented fields.
+    /// The webhook body: exactly the six documented fields.
     pub fn json(&self) -> String {
         serde_json::json!({
+            "id": self.id,
             "event": "break_glass_login",
             "ip": self.ip,
             "timestamp": self.timestamp,
@@ -91,6 +99,46 @@ impl Alert {
         })
         .to_string()
     }
+}
+
+/// `bytes` lossily decoded and bounded: at most [`MAX_IP_BYTES`] bytes of input (a character
+/// split by that bound is dropped whole) and [`MAX_IP_CHARS`] characters, followed by
+/// [`TRUNCATED_MARK`] when either bound cut something.
+fn bounded_text(bytes: &[u8]) -> String {
+    let mut cut = false;
+    let mut input = bytes;
+    if input.len() > MAX_IP_BYTES {
+        cut = true;
+        input = &input[..MAX_IP_BYTES];
+        // Back off to the start of a UTF-8 sequence that the byte bound split, so the cut
+        // does not show up as a replacement character.
+        let lead = input
+            .iter()
+            .rposition(|&b| b & 0xc0 != 0x80)
+            .filter(|&i| input.len() - i <= 4);
+        if let Some(i) = lead {
+            let needed = match input[i] {
+                0xc0..=0xdf => 2,
+                0xe0..=0xef => 3,
+                0xf0..=0xf7 => 4,
+                _ => 1,
+            };
+            if input.len() - i < needed {
+                input = &input[..i];
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(input);
+    let mut out: String = if text.chars().count() > MAX_IP_CHARS {
+        cut = true;
+        text.chars().take(MAX_IP_CHARS).collect()
+    } else {
+        text.into_owned()
+    };
+    if cut {
+        out.push_str(TRUNCATED_MARK);
+    }
+    out
 }
 
 /// Replaces every control character (CR, LF, NUL, DEL, C1, ...) with a visible `\u{..}`.
@@ -106,12 +154,25 @@ pub fn escape_controls(text: &str) -> String {
     out
 }
 
-fn build(from: &Mailbox, to: &Mailbox, subject: &str, body: String) -> Result<Outgoing, String> {
-    let message = Message::builder()
+fn build(
+    from: &Mailbox,
+    to: &Mailbox,
+    subject: &str,
+    event_id: Option<&str>,
+    body: String,
+) -> Result<Outgoing, String> {
+    let mut builder = Message::builder()
         .from(from.clone())
         .to(to.clone())
         .subject(subject)
-        .header(ContentType::TEXT_PLAIN)
+        .header(ContentType::TEXT_PLAIN);
+    if let Some(id) = event_id {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(EVENT_ID_HEADER),
+            id.to_owned(),
+        ));
+    }
+    let message = builder
         .body(body)
         .map_err(|e| format!("cannot build the message: {e}"))?;
     Ok(Outgoing {
@@ -141,7 +202,13 @@ pub fn otp_email(
          treat this as an incident.\n",
         code.as_str()
     ));
-    build(from, to, "Break-glass one-time code", body.to_string())
+    build(
+        from,
+        to,
+        "Break-glass one-time code",
+        None,
+        body.to_string(),
+    )
 }
 
 /// One alert email for one recipient.
@@ -154,15 +221,17 @@ pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoi
     );
     let body = format!(
         "{}.\n\n\
-         IP address: {}\nHost: {}\nTime (UTC): {}\n\n\
+         IP address: {}\nHost: {}\nTime (UTC): {}\nEvent id: {}\n\n\
          The emergency (break-glass) login was used. If this was not a planned recovery, \
-         treat it as an incident now.\n",
+         treat it as an incident now. Messages with the same event id are retries of one \
+         alert, not new logins.\n",
         alert.summary(&alert.ip_escaped),
         alert.ip_escaped,
         escape_controls(&alert.host),
-        alert.timestamp
+        alert.timestamp,
+        alert.id
     );
-    build(from, to, &subject, body)
+    build(from, to, &subject, Some(&alert.id), body)
 }
 
 #[cfg(test)]
@@ -202,7 +271,11 @@ mod tests {
         let obj = v.as_object().unwrap();
         let mut keys: Vec<_> = obj.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["event", "ip", "message", "severity", "timestamp"]);
+        assert_eq!(
+            keys,
+            ["event", "id", "ip", "message", "severity", "timestamp"]
+        );
+        assert_eq!(obj["id"], alert.id.as_str());
         assert_eq!(obj["ip"], "\"quoted\"\n\u{fffd}");
         assert_eq!(obj["event"], "break_glass_login");
         assert_eq!(obj["severity"], "critical");
@@ -218,7 +291,50 @@ mod tests {
         assert_eq!(Alert::new(None, 0).ip, "unknown");
         let long = vec![b'9'; 10_000];
         let alert = Alert::new(Some(&long), 0);
-        assert!(alert.ip.len() < 300 && alert.ip.ends_with("(truncated)"));
+        assert!(alert.ip.len() < 300 && alert.ip.ends_with(TRUNCATED_MARK));
+    }
+
+    #[test]
+    fn every_cut_is_marked_whatever_the_encoding() {
+        // 300 four-byte characters: the byte bound cuts first, leaving exactly MAX_IP_CHARS.
+        let emoji = "\u{1f600}".repeat(300);
+        let alert = Alert::new(Some(emoji.as_bytes()), 0);
+        assert_eq!(
+            alert.ip,
+            format!("{}{TRUNCATED_MARK}", "\u{1f600}".repeat(256))
+        );
+        // The byte bound splitting a character drops it whole rather than leaving U+FFFD.
+        let kept = format!("{}\u{e9}", "\u{1f600}".repeat(255)); // 1022 bytes, 256 characters
+        let split = format!("{kept}\u{1f600}");
+        let alert = Alert::new(Some(split.as_bytes()), 0);
+        assert_eq!(alert.ip, format!("{kept}{TRUNCATED_MARK}"));
+        // Only the character bound.
+        let wide = "\u{e9}".repeat(MAX_IP_CHARS + 1);
+        assert!(Alert::new(Some(wide.as_bytes()), 0)
+            .ip
+            .ends_with(TRUNCATED_MARK));
+        // Exactly at either bound: nothing cut, nothing marked.
+        for exact in ["\u{1f600}".repeat(MAX_IP_CHARS), "a".repeat(MAX_IP_CHARS)] {
+            assert_eq!(Alert::new(Some(exact.as_bytes()), 0).ip, exact);
+        }
+        // Invalid bytes past the character bound.
+        let junk = vec![0xffu8; MAX_IP_BYTES];
+        assert!(Alert::new(Some(&junk), 0).ip.ends_with(TRUNCATED_MARK));
+    }
+
+    #[test]
+    fn the_alert_email_carries_the_event_id_in_a_header_and_the_body() {
+        let alert = Alert::new(Some(b"192.0.2.1"), 0);
+        assert_eq!(alert.id.len(), 32);
+        let from: Mailbox = "bg@example.com".parse().unwrap();
+        let to: Mailbox = "ops@example.com".parse().unwrap();
+        let mail = alert_email(&from, &to, &alert).unwrap();
+        let text = String::from_utf8_lossy(&mail.bytes);
+        let (headers, body) = text.split_once("\r\n\r\n").unwrap();
+        let header = format!("{EVENT_ID_HEADER}: {}", alert.id);
+        assert!(headers.lines().any(|l| l == header), "{headers}");
+        assert!(body.contains(&format!("Event id: {}", alert.id)), "{body}");
+        assert_ne!(Alert::new(Some(b"192.0.2.1"), 0).id, alert.id);
     }
 
     #[test]

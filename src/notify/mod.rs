@@ -2,8 +2,9 @@
 //!
 //! Owns what each call queues and how outcomes are counted and logged. Every call here returns
 //! at once; the network is only touched on the queue's worker threads. It must never let a
-//! delivery failure reach the caller of `alert`, never drop a job without counting and logging
-//! it, and never log a code unless `dev_otp_log` is on.
+//! delivery failure reach the caller of `alert`, never drop a part of a job without counting
+//! and logging it, and never log a code unless `dev_otp_log` is on. Every record about an alert
+//! names its event id.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::otp::Otp;
 
 mod email;
+mod event_id;
 mod message;
 mod queue;
 mod retry;
@@ -22,12 +24,15 @@ mod smtp;
 mod stats;
 mod webhook;
 
-pub use message::{escape_controls, Alert, MAX_IP_CHARS};
-pub use queue::{LANE_CAPACITY, MAIL_WORKERS, WEBHOOK_WORKERS};
+pub use event_id::EVENT_ID_LEN;
+pub use message::{
+    escape_controls, Alert, EVENT_ID_HEADER, MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK,
+};
+pub use queue::{Lane, LANE_CAPACITY, MAIL_WORKERS, WEBHOOK_WORKERS};
 pub use stats::Stats;
 pub use webhook::{signature, SIGNATURE_HEADER};
 
-use queue::{Admission, Job, Work};
+use queue::Work;
 use stats::{Counters, COUNTERS};
 
 /// Queues the email that carries `code` to `otp_email`.
@@ -51,19 +56,12 @@ pub fn send_otp(code: &[u8]) -> Result<()> {
     }
     let settings = s.clone();
     let work: Work = Box::new(move || send_otp_now(&settings, &code));
-    match queue::current().push(
-        Job {
-            mail: Some(work),
-            webhook: None,
-        },
-        0,
-    ) {
-        Admission::Queued => Ok(()),
-        Admission::Dropped { total } => {
-            log_drop(total);
-            Err(Error::QueueFull)
-        }
+    let admission = queue::current().push(vec![(Lane::CodeMail, work)], 0);
+    if admission.queued == 0 {
+        log_drop(None, &admission.dropped, admission.dropped_total);
+        return Err(Error::QueueFull);
     }
+    Ok(())
 }
 
 fn send_otp_now(s: &Settings, code: &Otp) {
@@ -85,16 +83,19 @@ fn send_otp_now(s: &Settings, code: &Otp) {
 /// Raises the break-glass alarm: one email per `alert_emails` recipient and one webhook POST.
 ///
 /// `ip` is untrusted text; `None` stands for a missing argument and is reported as "unknown".
-/// Never fails: what cannot be delivered is logged at error level and counted.
+/// Text over [`MAX_IP_BYTES`] bytes or [`MAX_IP_CHARS`] characters is cut and marked.
+/// Never fails: what cannot be delivered is logged at error level and counted. The alert's
+/// email and webhook are queued independently: a full lane drops only its own part.
 pub fn alert(ip: Option<&[u8]>) {
     let s = config::current();
     let q = queue::current();
     let alert = Arc::new(Alert::new(ip, q.take_dropped_since_alert()));
     let carried = alert.dropped_before;
     log::warn!(
-        "break-glass login from {} on {}: raising the alarm",
+        "break-glass login from {} on {}: raising the alarm (event {})",
         alert.ip_escaped,
-        alert.host
+        alert.host,
+        alert.id
     );
 
     let mail = match (&s.alert_emails, &s.mailer, &s.from_email) {
@@ -122,13 +123,20 @@ pub fn alert(ip: Option<&[u8]>) {
     });
     if mail.is_none() && webhook.is_none() {
         log::error!(
-            "break-glass alert from {} reached no one: no alert channel is configured",
-            alert.ip_escaped
+            "break-glass alert from {} (event {}) reached no one: no alert channel is configured",
+            alert.ip_escaped,
+            alert.id
         );
+        q.give_back_dropped(carried);
         return;
     }
-    if let Admission::Dropped { total } = q.push(Job { mail, webhook }, carried) {
-        log_drop(total);
+    let parts: Vec<(Lane, Work)> = [(Lane::AlertMail, mail), (Lane::Webhook, webhook)]
+        .into_iter()
+        .filter_map(|(lane, work)| Some((lane, work?)))
+        .collect();
+    let admission = q.push(parts, carried);
+    if !admission.dropped.is_empty() {
+        log_drop(Some(&alert.id), &admission.dropped, admission.dropped_total);
     }
 }
 
@@ -142,12 +150,17 @@ fn send_alert_mail(s: &Settings, alert: &Alert) {
             Ok(m) => mails.push(m),
             Err(why) => {
                 Counters::bump(&COUNTERS.emails_failed);
-                log::error!("alert email to {}: {why}", to.email);
+                log::error!("alert email (event {}) to {}: {why}", alert.id, to.email);
             }
         }
     }
     let result = email::deliver(mailer, s.delivery_timeout, &mails);
-    count_mail("alert email", mailer, &mails, result);
+    count_mail(
+        &format!("alert email (event {})", alert.id),
+        mailer,
+        &mails,
+        result,
+    );
 }
 
 fn count_mail(
@@ -187,24 +200,34 @@ fn send_alert_webhook(s: &Settings, alert: &Alert) {
         url,
         s.alert_webhook_secret.as_ref(),
         &alert.json(),
+        &alert.id,
         s.delivery_timeout,
     ) {
         Ok(()) => {
             Counters::bump(&COUNTERS.webhooks_sent);
-            log::info!("alert webhook accepted by {}", url.redacted());
+            log::info!(
+                "alert webhook (event {}) accepted by {}",
+                alert.id,
+                url.redacted()
+            );
         }
         Err(f) => {
             Counters::bump(&COUNTERS.webhooks_failed);
-            log::error!("alert webhook to {} failed: {}", url.redacted(), f.reason());
+            log::error!(
+                "alert webhook (event {}) to {} failed: {}",
+                alert.id,
+                url.redacted(),
+                f.reason()
+            );
         }
     }
 }
 
 /// Milliseconds (boot clock) of the last "queue full" log line: at most one a second, so a
-/// flood cannot turn into a flood of log lines.
+/// flood cannot turn into a flood of log lines. Every drop is counted all the same.
 static LAST_DROP_LOG_MS: AtomicU64 = AtomicU64::new(0);
 
-fn log_drop(total: u64) {
+fn log_drop(event: Option<&str>, lanes: &[Lane], total: u64) {
     let now = crate::sys::boottime().as_millis() as u64;
     let last = LAST_DROP_LOG_MS.load(Ordering::Relaxed);
     if (last == 0 || now.saturating_sub(last) >= 1000)
@@ -212,13 +235,24 @@ fn log_drop(total: u64) {
             .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     {
+        let what: Vec<&str> = lanes
+            .iter()
+            .map(|lane| match lane {
+                Lane::AlertMail => "its emails",
+                Lane::CodeMail => "a one-time code email",
+                Lane::Webhook => "its webhook",
+            })
+            .collect();
+        let whose = event.map_or(String::new(), |id| format!("alert (event {id}): "));
         log::error!(
-            "delivery queue full: a job was dropped ({total} dropped since the library was loaded)"
+            "delivery queue full: {whose}{} dropped ({total} dropped since the library was \
+             loaded; the next alert reports the count)",
+            what.join(" and ")
         );
     }
 }
 
-/// Waits until every job queued before the call has been delivered or has finally failed.
+/// Waits until every part queued before the call has been delivered or has finally failed.
 pub fn flush(timeout: Duration) -> Result<()> {
     if queue::current().flush(timeout) {
         Ok(())

@@ -1,21 +1,26 @@
-//! The bounded delivery queue and its fixed set of worker threads.
+//! The bounded delivery queue: three lanes and a fixed set of worker threads.
 //!
-//! Owns admission (a full queue drops the job, never blocks the caller), the two lanes (mail
-//! and webhook, so neither waits behind a stalled peer of the other), the workers and `flush`.
+//! Owns admission, the lanes, the workers and `flush`. Each part of a job (an alert's mail, an
+//! alert's webhook, a code email) is admitted to its own lane on its own: a full lane drops that
+//! part only, never blocks the caller and never costs another lane its part. Alert mail and code
+//! mail have separate lanes, so a flood of code emails can never push out an alarm, and alert
+//! mail has a worker of its own, so it never waits behind code emails to a stalled server.
 //! A queue belongs to one process: after `fork()` the child builds its own on first use and
 //! never delivers its parent's jobs. It uses std's futex-based Mutex and Condvar, which keep no
 //! waiter lists in user space that a fork could leave stale. It must never run a delivery or
 //! log while holding the state lock, and a worker must survive any delivery that panics.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::stats::{Counters, COUNTERS};
 
-/// Jobs waiting in one lane before new ones are dropped.
+/// Parts waiting in one lane (alert mail, code mail or webhook) before new ones are dropped.
 pub const LANE_CAPACITY: usize = 256;
-/// Threads draining the mail lane.
+/// Threads serving mail: one for alert mail only, and one that takes alert mail first and
+/// code mail when no alert mail waits.
 pub const MAIL_WORKERS: usize = 2;
 /// Threads draining the webhook lane.
 pub const WEBHOOK_WORKERS: usize = 1;
@@ -23,26 +28,53 @@ pub const WEBHOOK_WORKERS: usize = 1;
 /// A unit of work for one lane.
 pub type Work = Box<dyn FnOnce() + Send + 'static>;
 
-/// What one job puts on each lane.
-pub struct Job {
-    /// Work for the mail lane.
-    pub mail: Option<Work>,
-    /// Work for the webhook lane.
-    pub webhook: Option<Work>,
-}
-
-#[derive(Clone, Copy)]
-enum Lane {
-    Mail,
+/// Where a part of a job waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// An alert's emails (one part per alert, for all its recipients).
+    AlertMail,
+    /// A one-time code email.
+    CodeMail,
+    /// An alert's webhook POST.
     Webhook,
 }
 
+impl Lane {
+    fn index(self) -> usize {
+        match self {
+            Lane::AlertMail => 0,
+            Lane::CodeMail => 1,
+            Lane::Webhook => 2,
+        }
+    }
+}
+
+/// Which lanes a worker serves, in order of preference.
+#[derive(Clone, Copy)]
+enum Role {
+    AlertMail,
+    AnyMail,
+    Webhook,
+}
+
+impl Role {
+    fn lanes(self) -> &'static [Lane] {
+        match self {
+            Role::AlertMail => &[Lane::AlertMail],
+            Role::AnyMail => &[Lane::AlertMail, Lane::CodeMail],
+            Role::Webhook => &[Lane::Webhook],
+        }
+    }
+}
+
+const ROLES: [Role; MAIL_WORKERS + WEBHOOK_WORKERS] =
+    [Role::AlertMail, Role::AnyMail, Role::Webhook];
+
 #[derive(Default)]
 struct State {
-    mail: VecDeque<(u64, Work)>,
-    webhook: VecDeque<(u64, Work)>,
+    lanes: [VecDeque<(u64, Work)>; 3],
     next_seq: u64,
-    /// Job sequence number to the count of its parts not yet finished.
+    /// Job sequence number to the count of its admitted parts not yet finished.
     unfinished: BTreeMap<u64, u8>,
     started: bool,
     dropped_since_alert: u64,
@@ -66,13 +98,7 @@ pub fn current() -> Arc<Queue> {
     match &*cur {
         Some(q) if q.pid == pid => q.clone(),
         _ => {
-            let q = Arc::new(Queue {
-                pid,
-                state: Mutex::default(),
-                mail_ready: Condvar::new(),
-                webhook_ready: Condvar::new(),
-                finished: Condvar::new(),
-            });
+            let q = Arc::new(Queue::new(pid));
             *cur = Some(q.clone());
             q
         }
@@ -87,95 +113,124 @@ pub(crate) fn fork_release() {
     crate::sys::fork_unlock(&CURRENT);
 }
 
-/// What [`Queue::push`] did with a job.
-pub enum Admission {
-    /// Queued.
-    Queued,
-    /// The queue was full; the job was dropped.
-    Dropped { total: u64 },
+/// What [`Queue::push`] did with the parts of a job.
+pub struct Admission {
+    /// Parts queued.
+    pub queued: usize,
+    /// The lanes whose part was dropped because the lane was full.
+    pub dropped: Vec<Lane>,
+    /// Parts dropped since the library was loaded, these included.
+    pub dropped_total: u64,
 }
 
 impl Queue {
+    fn new(pid: u32) -> Queue {
+        Queue {
+            pid,
+            state: Mutex::default(),
+            mail_ready: Condvar::new(),
+            webhook_ready: Condvar::new(),
+            finished: Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes the count of jobs dropped since the previous alert, for the next alert's text.
+    /// Takes the count of parts dropped since the previous alert, for the next alert's text.
     pub fn take_dropped_since_alert(&self) -> u64 {
         std::mem::take(&mut self.lock().dropped_since_alert)
     }
 
-    /// Queues `job` or drops it when a lane it needs is full; never blocks on delivery.
-    /// `carried` is the dropped count the job reports, returned to the pool if it is dropped.
-    pub fn push(self: &Arc<Self>, job: Job, carried: u64) -> Admission {
+    /// Returns a count taken by [`Queue::take_dropped_since_alert`] for an alert that had
+    /// nothing to queue, so the next alert still reports it.
+    pub fn give_back_dropped(&self, count: u64) {
+        self.lock().dropped_since_alert += count;
+    }
+
+    /// Queues each part in its lane, or drops it when that lane is full; never blocks on
+    /// delivery. `carried` is the dropped count the job reports: when no part of it is queued,
+    /// that count goes back to the pool for the next alert.
+    pub fn push(self: &Arc<Self>, parts: Vec<(Lane, Work)>, carried: u64) -> Admission {
         let mut st = self.lock();
-        let fits =
-            |lane: &VecDeque<(u64, Work)>, needed: bool| !needed || lane.len() < LANE_CAPACITY;
-        if !fits(&st.mail, job.mail.is_some()) || !fits(&st.webhook, job.webhook.is_some()) {
-            // The dropped job's own count, plus any it was to report, waits for the next alert.
-            st.dropped_since_alert += carried + 1;
-            drop(st);
-            Counters::bump(&COUNTERS.dropped);
-            return Admission::Dropped {
-                total: COUNTERS.dropped.load(std::sync::atomic::Ordering::Relaxed),
-            };
-        }
         let seq = st.next_seq;
         st.next_seq += 1;
-        let parts = u8::from(job.mail.is_some()) + u8::from(job.webhook.is_some());
-        st.unfinished.insert(seq, parts);
-        if let Some(w) = job.mail {
-            st.mail.push_back((seq, w));
+        let mut queued = 0u8;
+        let mut dropped = Vec::new();
+        for (lane, work) in parts {
+            let waiting = &mut st.lanes[lane.index()];
+            if waiting.len() < LANE_CAPACITY {
+                waiting.push_back((seq, work));
+                queued += 1;
+            } else {
+                dropped.push(lane);
+            }
         }
-        if let Some(w) = job.webhook {
-            st.webhook.push_back((seq, w));
+        st.dropped_since_alert += dropped.len() as u64;
+        if queued == 0 {
+            st.dropped_since_alert += carried;
+        } else {
+            st.unfinished.insert(seq, queued);
         }
-        let start = !std::mem::replace(&mut st.started, true);
+        let start = queued > 0 && !std::mem::replace(&mut st.started, true);
         drop(st);
-        Counters::bump(&COUNTERS.queued);
-        if start {
-            self.start_workers();
+
+        for _ in &dropped {
+            Counters::bump(&COUNTERS.dropped);
         }
-        self.mail_ready.notify_one();
-        self.webhook_ready.notify_one();
-        Admission::Queued
+        if queued > 0 {
+            Counters::bump(&COUNTERS.queued);
+            if start {
+                self.start_workers();
+            }
+            // Both mail workers may be the one to take it (the alert-mail one only for alert
+            // mail); a worker that finds nothing for itself goes back to sleep.
+            self.mail_ready.notify_all();
+            self.webhook_ready.notify_one();
+        }
+        Admission {
+            queued: usize::from(queued),
+            dropped,
+            dropped_total: COUNTERS.dropped.load(Relaxed),
+        }
     }
 
     fn start_workers(self: &Arc<Self>) {
-        let lanes = std::iter::repeat_n(Lane::Mail, MAIL_WORKERS)
-            .chain(std::iter::repeat_n(Lane::Webhook, WEBHOOK_WORKERS));
-        for (n, lane) in lanes.enumerate() {
+        for (n, role) in ROLES.into_iter().enumerate() {
             let q = self.clone();
-            let name = match lane {
-                Lane::Mail => format!("breakglass-mail-{n}"),
-                Lane::Webhook => "breakglass-webhook".to_owned(),
+            let name = match role {
+                Role::AlertMail => "breakglass-alert-mail".to_owned(),
+                Role::AnyMail => format!("breakglass-mail-{n}"),
+                Role::Webhook => "breakglass-webhook".to_owned(),
             };
             if let Err(e) = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || q.work(lane))
+                .spawn(move || q.work(role))
             {
                 log::error!("cannot start a delivery thread ({e}); queued alerts may not be sent");
             }
         }
     }
 
-    fn work(&self, lane: Lane) {
+    fn work(&self, role: Role) {
         crate::sys::block_sigpipe_in_this_thread();
+        let ready = match role {
+            Role::Webhook => &self.webhook_ready,
+            Role::AlertMail | Role::AnyMail => &self.mail_ready,
+        };
         loop {
-            let (seq, task) = {
+            let (lane, seq, task) = {
                 let mut st = self.lock();
                 loop {
-                    let next = match lane {
-                        Lane::Mail => st.mail.pop_front(),
-                        Lane::Webhook => st.webhook.pop_front(),
-                    };
+                    let next = role.lanes().iter().find_map(|&lane| {
+                        st.lanes[lane.index()]
+                            .pop_front()
+                            .map(|(seq, task)| (lane, seq, task))
+                    });
                     if let Some(next) = next {
                         break next;
                     }
-                    let ready = match lane {
-                        Lane::Mail => &self.mail_ready,
-                        Lane::Webhook => &self.webhook_ready,
-                    };
                     st = ready.wait(st).unwrap_or_else(PoisonError::into_inner);
                 }
             };
@@ -184,7 +239,7 @@ impl Queue {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)).is_err() {
                 log::error!("a delivery task panicked; its messages are counted as failed");
                 match lane {
-                    Lane::Mail => Counters::bump(&COUNTERS.emails_failed),
+                    Lane::AlertMail | Lane::CodeMail => Counters::bump(&COUNTERS.emails_failed),
                     Lane::Webhook => Counters::bump(&COUNTERS.webhooks_failed),
                 }
             }
@@ -200,7 +255,7 @@ impl Queue {
         }
     }
 
-    /// Waits until every job queued before the call has finished, or `timeout` has passed.
+    /// Waits until every part queued before the call has finished, or `timeout` has passed.
     pub fn flush(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut st = self.lock();
@@ -223,5 +278,151 @@ impl Queue {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    const WAIT: Duration = Duration::from_secs(20);
+
+    /// A part that stands for a stalled peer: it tells `started` it runs, then holds its
+    /// worker until `release` is sent to or dropped.
+    fn stalled(started: mpsc::Sender<()>, release: mpsc::Receiver<()>) -> Work {
+        Box::new(move || {
+            let _ = started.send(());
+            let _ = release.recv();
+        })
+    }
+
+    fn noop() -> Work {
+        Box::new(|| {})
+    }
+
+    fn report(done: &mpsc::Sender<&'static str>, what: &'static str) -> Work {
+        let done = done.clone();
+        Box::new(move || {
+            let _ = done.send(what);
+        })
+    }
+
+    #[test]
+    fn a_flood_of_code_mail_to_a_stalled_server_never_costs_an_alert_anything() {
+        let q = Arc::new(Queue::new(0));
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        q.push(vec![(Lane::CodeMail, stalled(started_tx, release_rx))], 0);
+        started.recv_timeout(WAIT).unwrap();
+        for _ in 0..LANE_CAPACITY {
+            assert_eq!(q.push(vec![(Lane::CodeMail, noop())], 0).queued, 1);
+        }
+        let full = q.push(vec![(Lane::CodeMail, noop())], 0);
+        assert_eq!((full.queued, full.dropped), (0, vec![Lane::CodeMail]));
+
+        // The code-mail worker is stuck and its lane full: the alert's mail and webhook are
+        // both queued, and both run.
+        let (done_tx, done) = mpsc::channel();
+        let alert = q.push(
+            vec![
+                (Lane::AlertMail, report(&done_tx, "mail")),
+                (Lane::Webhook, report(&done_tx, "webhook")),
+            ],
+            0,
+        );
+        assert_eq!((alert.queued, alert.dropped.len()), (2, 0));
+        let mut got = [
+            done.recv_timeout(WAIT).unwrap(),
+            done.recv_timeout(WAIT).unwrap(),
+        ];
+        got.sort_unstable();
+        assert_eq!(got, ["mail", "webhook"]);
+        assert_eq!(
+            q.take_dropped_since_alert(),
+            1,
+            "the dropped code email is reported"
+        );
+
+        drop(release);
+        assert!(
+            q.flush(WAIT),
+            "flush waits for every queued part, then returns"
+        );
+    }
+
+    #[test]
+    fn a_full_lane_drops_only_its_own_part_and_flush_waits_for_the_rest() {
+        let q = Arc::new(Queue::new(0));
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        q.push(vec![(Lane::Webhook, stalled(started_tx, release_rx))], 0);
+        started.recv_timeout(WAIT).unwrap();
+        for _ in 0..LANE_CAPACITY {
+            q.push(vec![(Lane::Webhook, noop())], 0);
+        }
+
+        // Mail goes through; only the webhook is dropped, and the count this alert carried
+        // stays with it (its mail reports it).
+        let (done_tx, done) = mpsc::channel();
+        let alert = q.push(
+            vec![
+                (Lane::AlertMail, report(&done_tx, "mail")),
+                (Lane::Webhook, noop()),
+            ],
+            5,
+        );
+        assert_eq!((alert.queued, alert.dropped), (1, vec![Lane::Webhook]));
+        assert_eq!(done.recv_timeout(WAIT).unwrap(), "mail");
+        assert_eq!(q.take_dropped_since_alert(), 1);
+
+        // An alert none of whose parts fit gives its carried count back, plus its own drop.
+        let lost = q.push(vec![(Lane::Webhook, noop())], 7);
+        assert_eq!(lost.queued, 0);
+        assert_eq!(q.take_dropped_since_alert(), 8);
+
+        assert!(
+            !q.flush(Duration::from_millis(50)),
+            "the stalled webhook is still queued"
+        );
+        drop(release);
+        assert!(q.flush(WAIT));
+    }
+
+    #[test]
+    fn the_shared_mail_worker_takes_alert_mail_before_code_mail() {
+        let q = Arc::new(Queue::new(0));
+        // Hold both mail workers with alert mail, learning which worker holds which part.
+        let (started_tx, started) = mpsc::channel();
+        let mut releases = Vec::new();
+        for n in 0..2 {
+            let (release, release_rx) = mpsc::channel::<()>();
+            let started_tx = started_tx.clone();
+            let part: Work = Box::new(move || {
+                let me = std::thread::current().name().unwrap_or("").to_owned();
+                let _ = started_tx.send((n, me));
+                let _ = release_rx.recv();
+            });
+            q.push(vec![(Lane::AlertMail, part)], 0);
+            releases.push(Some(release));
+        }
+        let held = [
+            started.recv_timeout(WAIT).unwrap(),
+            started.recv_timeout(WAIT).unwrap(),
+        ];
+        let (shared, _) = held
+            .iter()
+            .find(|(_, name)| name.starts_with("breakglass-mail-"))
+            .expect("one of them is the shared worker");
+
+        // Code mail queued first, alert mail second; free the shared worker only.
+        let (done_tx, done) = mpsc::channel();
+        q.push(vec![(Lane::CodeMail, report(&done_tx, "code"))], 0);
+        q.push(vec![(Lane::AlertMail, report(&done_tx, "alert"))], 0);
+        releases[*shared] = None;
+        assert_eq!(done.recv_timeout(WAIT).unwrap(), "alert");
+        assert_eq!(done.recv_timeout(WAIT).unwrap(), "code");
+        releases.clear();
+        assert!(q.flush(WAIT));
     }
 }

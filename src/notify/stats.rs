@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// A snapshot of the delivery counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Jobs accepted into the queue (one per `send_otp` or `alert` call that had something to
-    /// deliver).
+    /// Calls accepted into the queue: one per `send_otp` or `alert` call of which at least one
+    /// part (the code email; an alert's emails, its webhook) was queued.
     pub queued: u64,
     /// Email messages a server or outbox accepted (one per recipient).
     pub emails_sent: u64,
@@ -18,7 +18,8 @@ pub struct Stats {
     pub webhooks_sent: u64,
     /// Webhook POSTs that finally failed, after any retries.
     pub webhooks_failed: u64,
-    /// Jobs refused because the queue was full.
+    /// Parts dropped because their lane was full: a code email, an alert's emails (all
+    /// recipients together) or an alert's webhook each count one.
     pub dropped: u64,
 }
 

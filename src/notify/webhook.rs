@@ -92,11 +92,13 @@ fn describe(e: &ureq::Error) -> String {
     }
 }
 
-/// POSTs `body` with retries; returns the last failure when every attempt failed.
+/// POSTs `body` with retries (the same body, so the same event id, every time); returns the
+/// last failure when every attempt failed. `event_id` is for the log lines.
 pub fn deliver(
     url: &SecretUrl,
     secret: Option<&Secret>,
     body: &str,
+    event_id: &str,
     timeout: Duration,
 ) -> Result<(), Failure> {
     let sig = secret.map(|s| signature(s, body.as_bytes()));
@@ -111,7 +113,7 @@ pub fn deliver(
             Err(f @ Failure::Permanent(_)) => return Err(f),
             Err(f) => {
                 log::warn!(
-                    "webhook {} attempt {} of {} failed: {}",
+                    "webhook (event {event_id}) to {} attempt {} of {} failed: {}",
                     url.redacted(),
                     n + 1,
                     retry::ATTEMPTS,

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +370,65 @@ static void test_fork_during_a_log_callback(void) {
   for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) CHECK_STATUS(bg_configure(keys[i], NULL), BG_OK);
 }
 
+/* Counts the records that reach it; in a child, only the child's own records count. */
+static void counting_logger(int32_t level, const char *message, void *user_data) {
+  (void)level;
+  (void)message;
+  (*(int *)user_data)++;
+}
+
+struct setter {
+  volatile int stop;
+  int *counter;
+};
+
+static void *set_logger_in_a_loop(void *arg) {
+  struct setter *s = (struct setter *)arg;
+  while (!s->stop) bg_set_logger(counting_logger, s->counter, 2);
+  return NULL;
+}
+
+/* A fork while another thread is inside bg_set_logger (holding or waiting for its lock) must
+ * leave the child with the host's callback, never fall back to stderr. */
+static void test_fork_while_another_thread_sets_the_logger(void) {
+  enum { FORKS = 200 };
+  static int counter;
+  struct setter s;
+  pthread_t thread;
+  int kept = 0, reported = 0;
+  s.stop = 0;
+  s.counter = &counter;
+  CHECK_STATUS(bg_set_logger(counting_logger, &counter, 2), BG_OK);
+  CHECK(pthread_create(&thread, NULL, set_logger_in_a_loop, &s) == 0);
+  for (int i = 0; i < FORKS; i++) {
+    int report[2];
+    if (pipe(report) != 0) break;
+    pid_t pid = fork();
+    if (pid == 0) {
+      /* A refused setting logs a warning; it must reach the callback. The answer goes through
+       * a pipe: under valgrind a child's exit status also carries its leak check. */
+      counter = 0;
+      bg_configure("otp_ttl_seconds", "0");
+      ssize_t n = write(report[1], counter > 0 ? "y" : "n", 1);
+      _exit(n == 1 ? 0 : 1);
+    }
+    char answer = 0;
+    if (pid > 0 && read(report[0], &answer, 1) == 1) {
+      reported++;
+      if (answer == 'y') kept++;
+    }
+    if (pid > 0) waitpid(pid, NULL, 0);
+    close(report[0]);
+    close(report[1]);
+  }
+  s.stop = 1;
+  CHECK(pthread_join(thread, NULL) == 0);
+  CHECK(reported == FORKS);
+  CHECK(kept == FORKS);
+  if (kept != FORKS) fprintf(stderr, "%d of %d children lost the log callback\n", FORKS - kept, FORKS);
+  CHECK_STATUS(bg_set_logger(NULL, NULL, 0), BG_OK);
+}
+
 int main(void) {
   test_strings();
   test_generate_and_verify();
@@ -379,6 +439,7 @@ int main(void) {
   test_backend_errors();
   test_fork();
   test_fork_during_a_log_callback();
+  test_fork_while_another_thread_sets_the_logger();
   test_flush_timeout_and_queue();
   printf("c: %d passed, %d failed\n", checks - failures, failures);
   return failures == 0 ? 0 : 1;

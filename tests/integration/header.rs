@@ -50,3 +50,32 @@ fn every_function_and_status_is_documented() {
     }
     assert_eq!(functions, 21, "the C API has twenty-one functions");
 }
+
+#[test]
+fn every_function_says_it_is_not_async_signal_safe() {
+    // A host that calls into the library from a signal handler can deadlock on its locks or
+    // its allocator: every function's own documentation must say so, not just the preamble.
+    let lines: Vec<&str> = COMMITTED.lines().collect();
+    let mut functions = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let is_fn = !line.starts_with(char::is_whitespace)
+            && !line.starts_with("typedef")
+            && line.contains("bg_")
+            && line.ends_with(");");
+        if !is_fn {
+            continue;
+        }
+        functions += 1;
+        let start = lines[..i]
+            .iter()
+            .rposition(|l| l.trim_start().starts_with("/**"))
+            .expect("documented");
+        let doc = lines[start..i].join(" ");
+        assert!(
+            doc.contains("Not async-signal-safe"),
+            "{line} does not say it is not async-signal-safe"
+        );
+    }
+    assert_eq!(functions, 21);
+    assert!(COMMITTED.contains("none is async-signal-safe"));
+}

@@ -11,12 +11,14 @@ Used two ways:
 
 SMTP modes: ``ok`` (aiosmtpd, accepts everything), ``reject:ADDR[,ADDR]`` (aiosmtpd, 550 for
 those recipients), ``tempfail-once`` (aiosmtpd, 451 for the first RCPT, then ok),
-``stall`` (accepts the TCP connection, never says a word), ``garbage`` (answers nonsense),
-``drop-data`` (speaks SMTP until DATA, then drops the connection mid-message),
-``trickle`` (an endless multi-line greeting, one byte every 0.3 s: each read is quick, the
-session never ends).
+``late:N`` (aiosmtpd; takes the first N messages but answers their DATA only after
+``LATE_SECONDS``, then accepts at once), ``stall`` (accepts the TCP connection, never says a
+word), ``garbage`` (answers nonsense), ``drop-data`` (speaks SMTP until DATA, then drops the
+connection mid-message), ``trickle`` (an endless multi-line greeting, one byte every 0.3 s:
+each read is quick, the session never ends).
 HTTP modes: ``ok`` (200), ``status:N``, ``hang`` (reads the request, never answers),
-``redirect`` (302 to /elsewhere), ``bad-status`` (an invalid status line).
+``late:N`` (reads the first N requests and answers 200 only after ``LATE_SECONDS``, then at
+once), ``redirect`` (302 to /elsewhere), ``bad-status`` (an invalid status line).
 
 Servers bind 127.0.0.1 only and stop by themselves after ``lifetime`` seconds.
 """
@@ -24,6 +26,7 @@ Servers bind 127.0.0.1 only and stop by themselves after ``lifetime`` seconds.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import socket
 import sys
@@ -31,6 +34,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, List, Optional
+
+#: How long ``late:N`` servers take to answer: longer than any delivery timeout the tests set.
+LATE_SECONDS = 2.0
 
 
 def free_port() -> int:
@@ -57,8 +63,8 @@ class _Recorder:
 
 # ---------------------------------------------------------------- SMTP (aiosmtpd)
 class _Handler:
-    def __init__(self, rec: _Recorder, reject: set, tempfail_once: bool):
-        self.rec, self.reject, self.tempfail_once = rec, reject, tempfail_once
+    def __init__(self, rec: _Recorder, reject: set, tempfail_once: bool, late: int = 0):
+        self.rec, self.reject, self.tempfail_once, self.late = rec, reject, tempfail_once, late
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.reject:
@@ -81,6 +87,10 @@ class _Handler:
                 "tls": session.ssl is not None,
             },
         )
+        if self.late > 0:
+            # The message is taken, but the client gives up before hearing so: it will retry.
+            self.late -= 1
+            await asyncio.sleep(LATE_SECONDS)
         return "250 Message accepted"
 
 
@@ -158,6 +168,9 @@ def _raw_server(port: int, mode: str, stop: threading.Event) -> threading.Thread
 
 # ---------------------------------------------------------------- HTTP
 def _http_server(mode: str, rec: _Recorder, stop: threading.Event) -> ThreadingHTTPServer:
+    late = {"left": int(mode.split(":", 1)[1]) if mode.startswith("late:") else 0}
+    late_lock = threading.Lock()
+
     class H(BaseHTTPRequestHandler):
         def log_message(self, *args):  # keep test output clean
             pass
@@ -184,6 +197,19 @@ def _http_server(mode: str, rec: _Recorder, stop: threading.Event) -> ThreadingH
             if mode == "hang":
                 stop.wait()
                 return
+            if mode.startswith("late:"):
+                with late_lock:
+                    is_late = late["left"] > 0
+                    late["left"] -= int(is_late)
+                if is_late:
+                    stop.wait(LATE_SECONDS)  # the client has timed out by then
+                    try:
+                        self._send_ok()
+                    except OSError:
+                        pass
+                    return
+                self._send_ok()
+                return
             if mode == "bad-status":
                 self.wfile.write(b"HTTP/1.1 OK-ish\r\n\r\n")
                 return
@@ -194,6 +220,9 @@ def _http_server(mode: str, rec: _Recorder, stop: threading.Event) -> ThreadingH
                 self.end_headers()
                 return
             status = int(mode.split(":", 1)[1]) if mode.startswith("status:") else 200
+            self._send_ok(status)
+
+        def _send_ok(self, status: int = 200):
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -257,7 +286,8 @@ class Servers:
             reject = set()
             if self.smtp_mode.startswith("reject:"):
                 reject = {a.strip().lower() for a in self.smtp_mode[7:].split(",")}
-            handler = _Handler(self.rec, reject, self.smtp_mode == "tempfail-once")
+            late = int(self.smtp_mode[5:]) if self.smtp_mode.startswith("late:") else 0
+            handler = _Handler(self.rec, reject, self.smtp_mode == "tempfail-once", late)
             self._controller = Controller(handler, hostname="127.0.0.1", port=self.smtp_port)
             self._controller.start()
         self._httpd = _http_server(self.http_mode, self.rec, self._stop)

@@ -24,7 +24,9 @@ from conftest import free_port, main_thread_ident, stats_delta
 
 FROM = "breakglass@example.com"
 OTP_TO = "oncall@example.com"
-ALERT_HEADERS = {"from", "to", "subject", "content-type", "content-transfer-encoding", "date", "mime-version", "message-id"}
+ALERT_HEADERS = {"from", "to", "subject", "content-type", "content-transfer-encoding", "date", "mime-version", "message-id",
+                 "x-breakglass-event-id"}
+EVENT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def parse(mail: dict) -> email.message.EmailMessage:
@@ -166,7 +168,8 @@ def test_webhook_json_and_signature(servers):
     assert req["method"] == "POST" and req["path"] == "/hook"
     assert req["headers"]["content-type"].startswith("application/json")
     body = json.loads(req["body"])
-    assert set(body) == {"event", "ip", "timestamp", "severity", "message"}
+    assert set(body) == {"id", "event", "ip", "timestamp", "severity", "message"}
+    assert EVENT_ID.fullmatch(body["id"])
     assert body["event"] == "break_glass_login"
     assert body["severity"] == "critical"
     assert body["ip"] == "203.0.113.9"
@@ -215,6 +218,47 @@ def test_alert_emails_and_webhook_together(servers):
     assert s.wait_for(mails=1, requests=1)
     d = stats_delta(before)
     assert (d["queued"], d["emails_sent"], d["webhooks_sent"]) == (1, 1, 1)
+
+
+def test_one_alert_has_one_event_id_on_every_channel(servers, records):
+    s = servers()
+    breakglass.set_log_level(logging.INFO)
+    breakglass.configure(mailer=s.smtp_url, from_email=FROM, alert_emails=["a@example.com", "b@example.com"],
+                         alert_webhook_url=s.http_url)
+    breakglass.alert("192.0.2.31")
+    breakglass.flush(30)
+    assert s.wait_for(mails=2, requests=1)
+    breakglass.alert("192.0.2.32")
+    breakglass.flush(30)
+    assert s.wait_for(mails=4, requests=2)
+
+    def by_ip(ip):
+        mails = [m for m in s.mails if ip in parse(m)["Subject"]]
+        [req] = [r for r in s.requests if json.loads(r["body"])["ip"] == ip]
+        return mails, json.loads(req["body"])
+
+    ids = []
+    for ip in ("192.0.2.31", "192.0.2.32"):
+        mails, body = by_ip(ip)
+        assert len(mails) == 2
+        # The five old keys keep their meaning; "id" is the one new key.
+        assert set(body) == {"id", "event", "ip", "timestamp", "severity", "message"}
+        assert (body["event"], body["severity"]) == ("break_glass_login", "critical")
+        event_id = body["id"]
+        assert EVENT_ID.fullmatch(event_id)
+        for mail in mails:
+            msg = parse(mail)
+            raw_headers = re.split(r"\r?\n\r?\n", mail["data"], maxsplit=1)[0]
+            assert f"X-Breakglass-Event-Id: {event_id}" in raw_headers.splitlines()
+            assert msg["X-Breakglass-Event-Id"] == event_id
+            assert f"Event id: {event_id}" in msg.get_content()
+        # The records about this alert name it.
+        named = [m for m in records.messages() if event_id in m]
+        assert any("raising the alarm" in m for m in named), named
+        assert any("webhook" in m and "accepted" in m for m in named), named
+        assert sum("alert email" in m and "accepted" in m for m in named) == 2, named
+        ids.append(event_id)
+    assert ids[0] != ids[1]
 
 
 # ---------------------------------------------------------------------------------- untrusted ip
@@ -270,6 +314,32 @@ def test_alert_accepts_odd_python_values(servers):
     assert "2001:db8::1" in ips
     assert "\\udcff-lone-surrogate" in ips
     assert any(ip.endswith("(truncated)") and len(ip) < 400 for ip in ips)
+
+
+def test_every_cut_of_the_ip_is_marked_whatever_its_encoding(servers):
+    s = servers()
+    breakglass.configure(mailer=s.smtp_url, from_email=FROM, alert_emails=["ops@example.com"],
+                         alert_webhook_url=s.http_url)
+    emoji = "\U0001F600" * 300  # 1200 bytes: the byte bound leaves exactly 256 characters
+    wide = "\u00e9" * 400  # 800 bytes: only the character bound cuts
+    ascii_ = "7" * 5000  # both bounds
+    exact = "\U0001F600" * 256  # 1024 bytes and 256 characters: nothing is cut
+    for ip in (emoji, wide, ascii_, exact):
+        breakglass.alert(ip)
+    breakglass.flush(30)
+    assert s.wait_for(mails=4, requests=4)
+    json_ips = {json.loads(r["body"])["ip"] for r in s.requests}
+    assert emoji[:256] + "...(truncated)" in json_ips
+    assert wide[:256] + "...(truncated)" in json_ips
+    assert ascii_[:256] + "...(truncated)" in json_ips
+    assert exact in json_ips
+    bodies = [parse(m).get_content() for m in s.mails]
+    subjects = [parse(m)["Subject"] for m in s.mails]
+    for cut in (emoji, wide, ascii_):
+        marked = cut[:256] + "...(truncated)"
+        assert any(f"IP address: {marked}" in b for b in bodies), cut[:8]
+        assert any(marked in subj for subj in subjects), cut[:8]
+    assert any(f"IP address: {exact}" in b and "(truncated)" not in b for b in bodies)
 
 
 # ---------------------------------------------------------------------------------- logging

@@ -154,8 +154,8 @@ def test_flood_is_bounded():
                 breakglass.alert("198.51.100.7")
             rss_after = rss_kb()
             d = delta(before)
-            # The webhook lane filled first (one worker); OTP emails use the mail lane only,
-            # which fills after a few more.
+            # Code emails have a lane of their own: the alert flood has not touched it, and
+            # both mail workers are busy with alert mail, so it takes exactly its capacity.
             otp, otp_queued = None, 0
             for _ in range(300):
                 try:
@@ -179,15 +179,127 @@ def test_flood_is_bounded():
         timeout=180,
     )
     d = r["delta"]
+    # Each alert has two parts (its emails, its webhook), each dropped and counted on its own;
+    # an alert counts as queued when at least one of them was.
     assert d["dropped"] > 0
-    assert d["queued"] + d["dropped"] == 100000
     assert d["queued"] < 100000
+    assert 100000 <= d["queued"] + d["dropped"] <= 2 * 100000
     assert r["rss_growth_kb"] < 50 * 1024, r
     assert r["otp"] == ["QueueFullError", 11, "queue full"], r
-    assert r["otp_queued"] < 256
+    assert 256 <= r["otp_queued"] <= 257, r
     assert r["flushed"] is False
     assert r["warnings"] == 0  # the library filtered them at ERROR
     assert 1 <= r["errors"] < 1000  # "queue full" is rate-limited, not once per alert
+
+
+def test_a_stalled_mail_server_and_a_code_flood_never_cost_the_webhook_its_alerts():
+    # An attacker asks for 300 codes while the mail server stalls: the alerts that follow must
+    # still reach the healthy webhook (they used to be dropped whole with the mail lane full).
+    r = run_script(
+        """
+        breakglass.set_log_level(logging.ERROR)
+        with Servers(smtp="stall", http="ok") as s:
+            breakglass.configure(mailer=s.smtp_url, from_email="bg@example.com",
+                                 otp_email="oncall@example.com", alert_emails=["ops@example.com"],
+                                 alert_webhook_url=s.http_url, delivery_timeout_ms=2000)
+            before = stats()
+            refused = 0
+            for _ in range(300):
+                try:
+                    breakglass.send_otp("123456")
+                except breakglass.QueueFullError:
+                    refused += 1
+            flood = delta(before)
+            before = stats()
+            for i in range(3):
+                breakglass.alert(f"203.0.113.{90 + i}")
+                time.sleep(0.3)
+            arrived = s.wait_for(requests=3, timeout=20)
+            bodies = [json.loads(r["body"]) for r in s.requests]
+            emit({"refused": refused, "flood": flood, "alerts": delta(before), "arrived": arrived,
+                  "ips": [b["ip"] for b in bodies], "reported": [b["message"] for b in bodies],
+                  "errors": records.at(logging.ERROR)})
+        """
+    )
+    assert r["refused"] > 0 and r["flood"]["dropped"] == r["refused"]
+    assert r["arrived"] is True, r
+    assert sorted(r["ips"]) == ["203.0.113.90", "203.0.113.91", "203.0.113.92"]
+    assert r["alerts"]["dropped"] == 0 and r["alerts"]["queued"] == 3
+    # The dropped code emails are reported in the next alert's text, and were logged.
+    assert any(f"{r['refused']} earlier notification(s)" in m for m in r["reported"]), r["reported"]
+    assert any("delivery queue full" in e and "code email" in e for e in r["errors"]), r["errors"]
+
+
+def test_a_hung_webhook_with_a_full_lane_never_costs_the_mail_its_alerts():
+    r = run_script(
+        """
+        breakglass.set_log_level(logging.ERROR)
+        with Servers(smtp="ok", http="hang") as s:
+            breakglass.configure(alert_webhook_url=s.http_url, delivery_timeout_ms=2000)
+            before = stats()
+            for _ in range(300):
+                breakglass.alert("198.51.100.99")  # fills the webhook lane, then drops
+            flood = delta(before)
+            breakglass.configure(mailer=s.smtp_url, from_email="bg@example.com",
+                                 alert_emails=["ops@example.com"])
+            before = stats()
+            for i in range(3):
+                breakglass.alert(f"203.0.113.{70 + i}")
+            arrived = s.wait_for(mails=3, timeout=20)
+            deadline = time.monotonic() + 10  # the counter moves once the server has answered
+            while delta(before)["emails_sent"] < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            emit({"flood": flood, "alerts": delta(before), "arrived": arrived,
+                  "subjects": [m["data"] for m in s.mails]})
+        """
+    )
+    assert r["flood"]["dropped"] > 0
+    assert r["arrived"] is True, r
+    for i in range(3):
+        assert sum(f"203.0.113.{70 + i}" in m for m in r["subjects"]) == 1
+    d = r["alerts"]
+    assert (d["queued"], d["dropped"], d["emails_sent"]) == (3, 3, 3)  # only the webhooks dropped
+    assert any("earlier notification(s)" in m for m in r["subjects"])
+
+
+def test_retries_carry_the_alert_s_event_id():
+    # Each peer takes the alert but answers after the timeout: the library retries, and every
+    # copy says it is the same event.
+    r = run_script(
+        """
+        with Servers(smtp="late:1", http="late:2") as s:
+            breakglass.configure(mailer=s.smtp_url, from_email="bg@example.com",
+                                 alert_emails=["ops@example.com"], alert_webhook_url=s.http_url,
+                                 delivery_timeout_ms=500)
+            before = stats()
+            breakglass.alert("203.0.113.44")
+            breakglass.flush(60)
+            s.wait_for(mails=2, requests=3, timeout=10)
+            breakglass.alert("203.0.113.45")
+            breakglass.flush(60)
+            s.wait_for(mails=3, requests=4, timeout=10)
+            emit({"delta": delta(before), "mails": [m["data"] for m in s.mails],
+                  "bodies": [json.loads(r["body"]) for r in s.requests]})
+        """
+    )
+    import email
+    import email.policy
+    import re
+
+    bodies = r["bodies"]
+    assert [b["ip"] for b in bodies] == ["203.0.113.44"] * 3 + ["203.0.113.45"]
+    first = bodies[0]["id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", first)
+    assert [b["id"] for b in bodies[:3]] == [first] * 3
+    assert bodies[3]["id"] != first
+    msgs = [email.message_from_string(m, policy=email.policy.default) for m in r["mails"]]
+    assert len(msgs) == 3
+    ids = [m["X-Breakglass-Event-Id"] for m in msgs]
+    assert ids == [first, first, bodies[3]["id"]]
+    for m, event_id in zip(msgs, ids):
+        assert f"Event id: {event_id}" in m.get_content()
+    d = r["delta"]
+    assert (d["webhooks_sent"], d["emails_sent"], d["webhooks_failed"], d["emails_failed"]) == (2, 2, 0, 0)
 
 
 FAULTS = [

@@ -383,7 +383,8 @@ class Stats:
     """Delivery counters since the library was loaded; every field only grows."""
 
     queued: int = 0
-    """Jobs accepted into the queue (one per send_otp or alert that had something to deliver)."""
+    """Calls accepted into the queue: one per send_otp or alert of which at least one part (the
+    code email; an alert's emails, its webhook) was queued."""
     emails_sent: int = 0
     """Email messages accepted by the server (one per recipient)."""
     emails_failed: int = 0
@@ -393,7 +394,8 @@ class Stats:
     webhooks_failed: int = 0
     """Webhook POSTs that finally failed, after retries."""
     dropped: int = 0
-    """Jobs refused because the queue was full."""
+    """Parts dropped because their lane was full: a code email, an alert's emails (all
+    recipients together) or an alert's webhook each count one."""
 
 
 def stats() -> Stats:
