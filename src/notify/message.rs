@@ -50,9 +50,45 @@ pub struct Alert {
     pub host: String,
     /// Jobs dropped for a full queue since the previous alert went out.
     pub dropped_before: u64,
+    /// What happened.
+    pub kind: AlertKind,
+}
+
+/// What an alert reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    /// A break-glass login succeeded (`"event": "break_glass_login"`).
+    Login,
+    /// Too many failed logins from all addresses: every login is locked out
+    /// (`"event": "break_glass_lockout"`).
+    GlobalLockout {
+        /// Failures that reached the limit.
+        failures: u32,
+        /// The window they fell in, and the lockout's length, in seconds.
+        seconds: u64,
+    },
+}
+
+impl AlertKind {
+    /// The JSON `event` value.
+    pub fn event(self) -> &'static str {
+        match self {
+            AlertKind::Login => "break_glass_login",
+            AlertKind::GlobalLockout { .. } => "break_glass_lockout",
+        }
+    }
 }
 
 impl Alert {
+    /// The alarm that every login is locked out, with a fresh event id; its `ip` says "all
+    /// addresses".
+    pub fn lockout(failures: u32, seconds: u64, dropped_before: u64) -> Alert {
+        Alert {
+            kind: AlertKind::GlobalLockout { failures, seconds },
+            ..Alert::new(Some(b"(all addresses)"), dropped_before)
+        }
+    }
+
     /// An alert raised now, with a fresh event id. `ip` is untrusted bytes; `None` (a NULL
     /// pointer) becomes "unknown".
     pub fn new(ip: Option<&[u8]>, dropped_before: u64) -> Alert {
@@ -67,16 +103,25 @@ impl Alert {
             timestamp: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             host: crate::sys::hostname(),
             dropped_before,
+            kind: AlertKind::Login,
         }
     }
 
     /// The one-line description used as the webhook `message` and in the email body.
     pub fn summary(&self, ip: &str) -> String {
-        let mut text = format!(
-            "Break-glass login from {ip} on host {} at {}",
-            escape_controls(&self.host),
-            self.timestamp
-        );
+        let mut text = match self.kind {
+            AlertKind::Login => format!(
+                "Break-glass login from {ip} on host {} at {}",
+                escape_controls(&self.host),
+                self.timestamp
+            ),
+            AlertKind::GlobalLockout { failures, seconds } => format!(
+                "{failures} failed break-glass logins within {seconds} s on host {}: every \
+                 break-glass login is locked out for {seconds} s from {}",
+                escape_controls(&self.host),
+                self.timestamp
+            ),
+        };
         if self.dropped_before > 0 {
             text.push_str(&format!(
                 "; {} earlier notification(s) (emails or webhook calls) were dropped because \
@@ -91,7 +136,7 @@ impl Alert {
     pub fn json(&self) -> String {
         serde_json::json!({
             "id": self.id,
-            "event": "break_glass_login",
+            "event": self.kind.event(),
             "ip": self.ip,
             "timestamp": self.timestamp,
             "severity": "critical",
@@ -213,12 +258,19 @@ pub fn otp_email(
 
 /// One alert email for one recipient.
 pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoing, String> {
-    let subject = format!(
-        "[BREAK-GLASS] Emergency login from {} on {} at {}",
-        alert.ip_escaped,
-        escape_controls(&alert.host),
-        alert.timestamp
-    );
+    let subject = match alert.kind {
+        AlertKind::Login => format!(
+            "[BREAK-GLASS] Emergency login from {} on {} at {}",
+            alert.ip_escaped,
+            escape_controls(&alert.host),
+            alert.timestamp
+        ),
+        AlertKind::GlobalLockout { failures, .. } => format!(
+            "[BREAK-GLASS] Emergency login locked out on {} after {failures} failures at {}",
+            escape_controls(&alert.host),
+            alert.timestamp
+        ),
+    };
     let body = format!(
         "{}.\n\n\
          IP address: {}\nHost: {}\nTime (UTC): {}\nEvent id: {}\n\n\

@@ -87,16 +87,36 @@ fn send_otp_now(s: &Settings, code: &Otp) {
 /// Never fails: what cannot be delivered is logged at error level and counted. The alert's
 /// email and webhook are queued independently: a full lane drops only its own part.
 pub fn alert(ip: Option<&[u8]>) {
-    let s = config::current();
     let q = queue::current();
-    let alert = Arc::new(Alert::new(ip, q.take_dropped_since_alert()));
-    let carried = alert.dropped_before;
+    let alert = Alert::new(ip, q.take_dropped_since_alert());
     log::warn!(
         "break-glass login from {} on {}: raising the alarm (event {})",
         alert.ip_escaped,
         alert.host,
         alert.id
     );
+    raise(&q, alert);
+}
+
+/// Raises the alarm that every break-glass login is locked out after `failures` failures from
+/// all addresses within `window`. Delivered like [`alert`], with `"event": "break_glass_lockout"`.
+pub(crate) fn alert_global_lockout(failures: u32, window: Duration) {
+    let q = queue::current();
+    let alert = Alert::lockout(failures, window.as_secs(), q.take_dropped_since_alert());
+    log::error!(
+        "{failures} failed break-glass logins within {} s: every login is locked out; raising \
+         the alarm (event {})",
+        window.as_secs(),
+        alert.id
+    );
+    raise(&q, alert);
+}
+
+/// Queues `alert` on every configured channel.
+fn raise(q: &Arc<queue::Queue>, alert: Alert) {
+    let s = config::current();
+    let alert = Arc::new(alert);
+    let carried = alert.dropped_before;
 
     let mail = match (&s.alert_emails, &s.mailer, &s.from_email) {
         (None, _, _) => None,
@@ -272,14 +292,4 @@ pub(crate) fn fork_hold() {
 
 pub(crate) fn fork_release() {
     queue::fork_release();
-}
-
-/// Raises the alarm that every break-glass login is locked out after `failures` failures
-/// within `window`.
-pub(crate) fn alert_global_lockout(failures: u32, window: Duration) {
-    // TODO(login): a dedicated alert event once alerts carry a kind.
-    log::error!(
-        "ALARM: {failures} failed break-glass logins within {} s: every login is locked out",
-        window.as_secs()
-    );
 }

@@ -10,14 +10,14 @@ use breakglass::ffi::login::*;
 
 use super::{configure, serial};
 
-struct Outbox(PathBuf);
+struct Outbox(PathBuf, std::cell::RefCell<Vec<PathBuf>>);
 
 impl Outbox {
     fn new(tag: &str) -> Outbox {
         let dir = std::env::temp_dir().join(format!("bg-login-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Outbox(dir)
+        Outbox(dir, Default::default())
     }
 
     fn mails(&self) -> Vec<String> {
