@@ -15,9 +15,11 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 mod mailer;
+mod slot_url;
 mod urls;
 
 pub use mailer::{Mailer, SmtpCredentials, SmtpTls};
+pub use slot_url::SlotTarget;
 pub use urls::{parse_slot_url, parse_webhook_url, SecretUrl};
 
 /// Every key `configure` accepts, in the order `configure_from_env` reads them.
@@ -36,6 +38,10 @@ pub const KEYS: &[&str] = &[
     "slot_timeout_ms",
     "slot_wait_replicas",
 ];
+
+/// The range of `otp_ttl_seconds`. A shared-slot record whose TTL lies outside it was not
+/// written by this library.
+pub const OTP_TTL_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
 
 /// The most recipients `alert_emails` may name.
 pub const MAX_ALERT_RECIPIENTS: usize = 1000;
@@ -177,7 +183,9 @@ fn apply(s: &mut Settings, key: &str, value: Option<&str>) -> Result<()> {
     match key {
         "otp_ttl_seconds" => {
             s.otp_ttl = value.map_or(Ok(d.otp_ttl), |v| {
-                number(v, 1, 86_400).map(Duration::from_secs).map_err(arg)
+                number(v, *OTP_TTL_SECONDS.start(), *OTP_TTL_SECONDS.end())
+                    .map(Duration::from_secs)
+                    .map_err(arg)
             })?
         }
         "mailer" => s.mailer = text.map(Mailer::parse).transpose()?,
