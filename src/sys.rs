@@ -86,20 +86,22 @@ pub fn ensure_fork_handlers() {
     });
 }
 
-// Lock order, the same in all three handlers: settings, slot, queue, Redis pool. No library code path holds
-// two of these at once, and none logs while holding one, so taking them all here cannot
-// deadlock against a running thread. The logger's lock is not taken: that would make fork()
-// wait for log callbacks, which may need something the forking thread holds (Python's GIL);
-// the child gets a fresh one instead.
+// Lock order, the same in all three handlers: settings, slot, queue, Redis pool, TLS roots. No
+// library code path holds two of these at once, and none logs while holding one, so taking them
+// all here cannot deadlock against a running thread. The logger's lock is not taken: that would
+// make fork() wait for log callbacks, which may need something the forking thread holds
+// (Python's GIL); the child gets a fresh one instead.
 extern "C" fn fork_prepare() {
     crate::config::fork_hold();
     crate::otp::memory_slot::fork_hold();
     crate::notify::fork_hold();
     #[cfg(feature = "redis")]
     crate::otp::redis_pool::fork_hold();
+    crate::net::tls::fork_hold();
 }
 
 extern "C" fn fork_parent() {
+    crate::net::tls::fork_release();
     #[cfg(feature = "redis")]
     crate::otp::redis_pool::fork_release();
     crate::notify::fork_release();
@@ -110,6 +112,7 @@ extern "C" fn fork_parent() {
 extern "C" fn fork_child() {
     // The pool's connections stay where they are: each is tagged with its opener's pid, so the
     // child never uses one (and freeing them here, in a fork handler, would be no safer).
+    crate::net::tls::fork_release();
     #[cfg(feature = "redis")]
     crate::otp::redis_pool::fork_release();
     crate::notify::fork_release();

@@ -34,6 +34,13 @@ pub enum SessionError {
     },
     /// A reply of the wrong shape, or a number out of its plausible range.
     Unexpected(&'static str),
+    /// `WAIT` reported fewer replicas than required.
+    Shortfall {
+        /// Replicas that acknowledged.
+        acked: i64,
+        /// Replicas required.
+        wanted: u32,
+    },
 }
 
 impl SessionError {
@@ -74,6 +81,9 @@ impl fmt::Display for SessionError {
             SessionError::Wire(e) => write!(f, "{e}"),
             SessionError::Refused { command, text } => write!(f, "{command} refused: {text}"),
             SessionError::Unexpected(what) => f.write_str(what),
+            SessionError::Shortfall { acked, wanted } => {
+                write!(f, "{acked} of {wanted} replicas acknowledged")
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use super::redis_conn::{RedisConn, TargetId};
 
 /// The most idle connections one process keeps (across every slot URL).
-pub const MAX_IDLE: usize = 4;
+pub(crate) const MAX_IDLE: usize = 4;
 
 /// How long a connection may wait unused; an older one may have been dropped silently by a
 /// firewall or a proxy, and would cost a whole `slot_timeout_ms` to find out.

@@ -186,9 +186,10 @@ impl<'a> RedisSlot<'a> {
         match conn.call(&[b"WAIT", wanted.as_bytes(), server_wait.as_bytes()])? {
             Reply::Int(n) if (0..=MAX_REPLICAS_ACKED).contains(&n) => {
                 if n < i64::from(self.cfg.wait_replicas) {
-                    Err(SessionError::Unexpected(
-                        "fewer replicas acknowledged than slot_wait_replicas",
-                    ))
+                    Err(SessionError::Shortfall {
+                        acked: n,
+                        wanted: self.cfg.wait_replicas,
+                    })
                 } else {
                     Ok(())
                 }

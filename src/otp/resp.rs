@@ -13,13 +13,13 @@ use std::io::{self, Read};
 use zeroize::{Zeroize, Zeroizing};
 
 /// The most one reply may take on the wire, framing included.
-pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_REPLY_BYTES: usize = 64 * 1024;
 /// The most elements one array reply may have (the slot's largest is three).
-pub const MAX_ARRAY_LEN: usize = 16;
+pub(crate) const MAX_ARRAY_LEN: usize = 16;
 /// How deep arrays may nest (the slot's replies are flat).
-pub const MAX_DEPTH: usize = 4;
+pub(crate) const MAX_DEPTH: usize = 4;
 /// The longest line (type byte, text or length, CRLF).
-pub const MAX_LINE: usize = 4096;
+pub(crate) const MAX_LINE: usize = 4096;
 
 /// Room for one whole line, and for reads in useful chunks.
 const BUF_LEN: usize = 2 * MAX_LINE;
