@@ -62,16 +62,21 @@ pub fn put(mut conn: RedisConn) {
         return;
     }
     conn.idle_since = Instant::now();
-    let extra = {
+    let evicted = {
         let mut idle = IDLE.lock();
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
-            None
-        } else {
-            Some(conn)
-        }
+        // Full: the connection idle longest makes room (it may be to a server no longer
+        // configured), so that stale ones cannot keep the current server's out.
+        let oldest = (idle.len() >= MAX_IDLE)
+            .then(|| {
+                (0..idle.len())
+                    .min_by_key(|&i| idle[i].idle_since)
+                    .map(|i| idle.swap_remove(i))
+            })
+            .flatten();
+        idle.push(conn);
+        oldest
     };
-    drop(extra);
+    drop(evicted);
 }
 
 pub(crate) fn fork_hold() {
@@ -108,8 +113,14 @@ mod tests {
         let conn = take(&a).expect("the idle connection comes back");
         assert!(take(&a).is_none(), "handed out once");
 
-        // Opened by another process (a forked child sees its parent's pid on it): never used.
+        // Opened by another process (what a forked child finds its parent's connections to
+        // be): never handed out, and never put back.
         let mut foreign = conn;
+        foreign.pid = foreign.pid.wrapping_add(1);
+        IDLE.lock().push(foreign);
+        assert!(take(&a).is_none());
+        assert!(IDLE.lock().iter().all(|c| c.target != a), "left behind");
+        let (mut foreign, _peer) = open(a);
         foreign.pid = foreign.pid.wrapping_add(1);
         put(foreign);
         assert!(take(&a).is_none());
@@ -135,11 +146,16 @@ mod tests {
             peers.push(listener.accept().unwrap().0);
             put(RedisConn::over(Stream::Plain(tcp), target));
         }
-        assert!(IDLE.lock().len() <= MAX_IDLE);
+        assert_eq!(IDLE.lock().len(), MAX_IDLE);
+        // A full pool of another target's connections still takes this one, the oldest out.
+        let (conn, _peer) = open(a);
+        put(conn);
+        assert_eq!(IDLE.lock().len(), MAX_IDLE);
+        assert!(take(&a).is_some());
         let mut back = 0;
         while take(&target).is_some() {
             back += 1;
         }
-        assert!((1..=MAX_IDLE).contains(&back), "{back}");
+        assert_eq!(back, MAX_IDLE - 1);
     }
 }
