@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 /// The port a URL without one names.
-pub(crate) const DEFAULT_PORT: u16 = 6379;
+const DEFAULT_PORT: u16 = 6379;
 
 /// The longest URL accepted, as for the webhook.
 const MAX_URL_LEN: usize = 4096;

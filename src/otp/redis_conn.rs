@@ -52,8 +52,8 @@ impl SessionError {
         }
     }
 
-    /// Whether the connection was found dead before it carried any reply: the peer closed or
-    /// reset it. Only then may an operation that is safe to repeat try a new connection.
+    /// Whether the peer had closed or reset the connection (an idle pooled one, typically).
+    /// Only then may an operation that is safe to repeat try a new connection.
     pub fn is_dead_connection(&self) -> bool {
         match self {
             SessionError::Wire(WireError::Closed) => true,

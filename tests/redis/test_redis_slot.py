@@ -24,9 +24,8 @@ SLOT_KEY = "breakglass:otp"  # the default slot_key
 # The smallest ACL command set the library needs (found by removing one command at a time, see
 # test_acl_minimal_command_set). EVALSHA runs the scripts, SCRIPT LOAD reloads them after a
 # SCRIPT FLUSH or a restart (the library never sends EVAL), SET/GETDEL/TIME run inside them, DEL
-# is clear(); WAIT only with slot_wait_replicas > 0. AUTH, HELLO and CLIENT SETINFO need no
-# grant: AUTH is always allowed, and the client ignores a refused CLIENT SETINFO (Redis < 7.2
-# does not know it, and refuses "+client|setinfo" in ACL SETUSER).
+# is clear(); WAIT only with slot_wait_replicas > 0. AUTH needs no grant (it is always
+# allowed), and the library's client sends neither HELLO nor CLIENT SETINFO.
 MINIMAL_ACL = ["+evalsha", "+script|load", "+set", "+getdel", "+time", "+del"]
 
 
