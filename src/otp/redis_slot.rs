@@ -430,6 +430,97 @@ mod tests {
         }
     }
 
+    /// A one-connection fake server on loopback: reads one command, sends `head`, then `tail`
+    /// again and again, one `chunk` at a time with `pause` between chunks, until the client
+    /// hangs up or 10 s have passed (an empty `tail`: it hangs up itself). Returns the URL and
+    /// a handle yielding the bytes of `tail` sent. (No test here may succeed an operation: the
+    /// connection would go to the process-wide pool that `redis_pool`'s test counts.)
+    fn fake_server(
+        head: &'static [u8],
+        tail: &'static [u8],
+        chunk: usize,
+        pause: Duration,
+    ) -> (String, std::thread::JoinHandle<usize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let peer = std::thread::spawn(move || {
+            let lifetime = Instant::now() + Duration::from_secs(10);
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = s.read(&mut [0u8; 4096]);
+            let mut sent = 0;
+            if s.write_all(head).is_err() || tail.is_empty() {
+                return sent;
+            }
+            while Instant::now() < lifetime {
+                for part in tail.chunks(chunk) {
+                    if s.write_all(part).is_err() {
+                        return sent;
+                    }
+                    sent += part.len();
+                    std::thread::sleep(pause);
+                }
+            }
+            sent
+        });
+        (url, peer)
+    }
+
+    fn slot_at(url: &str) -> (SecretUrl, SlotSettings) {
+        let url = crate::config::parse_slot_url(url).unwrap();
+        let cfg = SlotSettings {
+            url: Some(url.clone()),
+            key: "k".into(),
+            timeout: Duration::from_millis(500),
+            wait_replicas: 0,
+        };
+        (url, cfg)
+    }
+
+    #[test]
+    fn a_trickling_or_flooding_server_cannot_hold_a_verify_past_the_timeout() {
+        let code = Otp::parse(b"123456").unwrap();
+        for (name, head, tail, chunk, pause) in [
+            // A whole valid reply, one byte every 100 ms: 4 s to arrive.
+            (
+                "trickle",
+                &b""[..],
+                &b"*3\r\n$0\r\n\r\n$10\r\n1800000000\r\n$1\r\n0\r\n"[..],
+                1,
+                100,
+            ),
+            ("flood", b"$1000000000\r\n", &[b'x'; 8192][..], 8192, 0),
+        ] {
+            let (url, peer) = fake_server(head, tail, chunk, Duration::from_millis(pause));
+            let (url, cfg) = slot_at(&url);
+            let started = Instant::now();
+            let result = RedisSlot::new(&url, &cfg).verify(Some(&code));
+            let took = started.elapsed();
+            assert!(
+                matches!(result, Err(Error::Backend(_))),
+                "{name}: {result:?}"
+            );
+            assert!(took < Duration::from_millis(1500), "{name}: {took:?}");
+            let sent = peer.join().unwrap();
+            if name == "trickle" {
+                assert!(sent < 40, "the whole trickle arrived: {sent}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_forged_clock_is_a_backend_error_not_a_grant() {
+        // TIME near 2^64/1000 s: unchecked, now_ms would wrap to 384 and make a 1970 record
+        // 384 ms old.
+        let reply = b"*3\r\n$18\r\nv1:123456:0:600000\r\n$17\r\n18446744073709552\r\n$1\r\n0\r\n";
+        let (url, peer) = fake_server(reply, b"", 1, Duration::ZERO);
+        let (url, cfg) = slot_at(&url);
+        let code = Otp::parse(b"123456").unwrap();
+        let result = RedisSlot::new(&url, &cfg).verify(Some(&code));
+        assert!(matches!(result, Err(Error::Backend(_))), "{result:?}");
+        peer.join().unwrap();
+    }
+
     #[test]
     fn script_names_are_their_sha1() {
         // SHA1("abc"), FIPS 180 test vector.
