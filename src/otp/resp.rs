@@ -177,6 +177,9 @@ impl<R: Read> ReplyReader<R> {
             let pending = &self.buf[self.pos..self.end];
             if let Some(i) = pending.iter().position(|&b| b == b'\n') {
                 let n = i + 1;
+                if n > MAX_LINE {
+                    return Err(WireError::TooLarge);
+                }
                 charge(budget, n)?;
                 let raw = &self.buf[self.pos..self.pos + n];
                 self.pos += n;
@@ -222,6 +225,10 @@ impl<R: Read> ReplyReader<R> {
             self.buf[len..self.end].zeroize();
             self.pos = 0;
             self.end = len;
+        }
+        if self.end == self.buf.len() {
+            // Cannot happen within the bounds above; never mistake it for the end of stream.
+            return Err(WireError::TooLarge);
         }
         loop {
             match self.inner.read(&mut self.buf[self.end..]) {
@@ -375,6 +382,15 @@ mod tests {
         let mut digits = b":".to_vec();
         digits.extend(std::iter::repeat_n(b'1', 1 << 20));
         assert!(matches!(parse(&digits), Err(WireError::TooLarge)));
+        // A line that ends, but only after the bound (it fits the read buffer).
+        let mut over = b"-".to_vec();
+        over.extend(std::iter::repeat_n(b'e', MAX_LINE + 100));
+        over.extend_from_slice(b"\r\n");
+        assert!(matches!(parse(&over), Err(WireError::TooLarge)));
+        let mut at = b"-".to_vec();
+        at.extend(std::iter::repeat_n(b'e', MAX_LINE - 3));
+        at.extend_from_slice(b"\r\n");
+        assert!(matches!(parse(&at), Ok(Reply::Error(e)) if e.len() == MAX_LINE - 3));
     }
 
     #[test]
