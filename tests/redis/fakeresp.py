@@ -8,6 +8,7 @@ sending) after ``lifetime`` seconds even if the test that started it hangs or cr
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -52,10 +53,13 @@ def take_reply(record: Union[bytes, str], secs: Union[int, str], micros: Union[i
 
 class FakeResp:
     """``respond(args)`` gets each command as a list of bytes (``[b"EVALSHA", sha, b"1", key,
-    ...]``) and returns a :data:`Plan`. AUTH and SELECT reach it too."""
+    ...]``) and returns a :data:`Plan`. AUTH and SELECT reach it too. With ``tls`` (a server
+    context), every connection is TLS."""
 
-    def __init__(self, respond: Callable[[List[bytes]], Plan], lifetime: float = 60.0) -> None:
+    def __init__(self, respond: Callable[[List[bytes]], Plan], lifetime: float = 60.0,
+                 tls: Optional[ssl.SSLContext] = None) -> None:
         self.respond = respond
+        self.tls = tls
         self.stop_at = time.monotonic() + lifetime
         self.commands: List[List[bytes]] = []
         self.sent = 0  # bytes of trickles and floods sent so far
@@ -104,9 +108,12 @@ class FakeResp:
             self._listener.close()
 
     def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(0.2)
         buf = b""
         try:
+            if self.tls is not None:
+                conn.settimeout(5.0)
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            conn.settimeout(0.2)
             while self.alive():
                 parsed = _parse_command(buf)
                 if parsed is None:

@@ -8,7 +8,7 @@ The server is fakeresp.FakeResp on 127.0.0.1, started by each test; no redis-ser
 
 from __future__ import annotations
 
-import time
+import ssl
 from typing import Callable, List
 
 import pytest
@@ -87,6 +87,22 @@ def test_a_trickled_reply_ends_within_the_timeout(workers, op, stage):
         assert 0 < fake.sent < len(TRICKLED)
         last = {"AUTH": "AUTH", "SELECT": "SELECT", "WAIT": "WAIT"}.get(stage, "EVALSHA")
         assert fake.names()[-1] == last, fake.names()
+
+
+def test_a_trickled_reply_over_tls_ends_within_the_timeout(workers, tls_files):
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(str(tls_files.server_cert), str(tls_files.server_key))
+    slow = Trickle(TRICKLED, 0.3)
+    with FakeResp(slot_server(take=slow, store=slow), tls=server_ctx) as fake:
+        trusted = {"SSL_CERT_FILE": str(tls_files.ca_cert), "SSL_CERT_DIR": None}
+        w = workers("tls-trickle", env=trusted, slot_url=f"rediss://localhost:{fake.port}",
+                    slot_timeout_ms=TIMEOUT_MS)
+        for request in (dict(op="verify", code="123456"), dict(op="generate")):
+            reply = w.request(timeout=10 * BOUND_S, **request)
+            assert reply["result"] == "BackendError", reply
+            assert reply["elapsed"] < BOUND_S, reply
+        assert fake.names() == ["EVALSHA", "EVALSHA"]  # the handshake completed both times
+        assert not fake.trickle_done.is_set()
 
 
 # ---------------------------------------------------------------------------------- flood
