@@ -110,11 +110,14 @@ extern "C" fn fork_parent() {
 }
 
 extern "C" fn fork_child() {
-    // The pool's connections stay where they are: each is tagged with its opener's pid, so the
-    // child never uses one (and freeing them here, in a fork handler, would be no safer).
+    // The pool's connections stay where they are: each is tagged with its opener's pid and
+    // fork count, so the child never uses one (freeing them here would be no safer).
     crate::net::tls::fork_release();
     #[cfg(feature = "redis")]
-    crate::otp::redis_pool::fork_release();
+    {
+        crate::otp::redis_pool::note_fork_in_child();
+        crate::otp::redis_pool::fork_release();
+    }
     crate::notify::fork_release();
     crate::otp::memory_slot::fork_release();
     crate::config::fork_release();

@@ -10,6 +10,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::time::Instant;
 
+use super::redis_pool;
 use super::resp::{self, Reply, ReplyReader, WireError};
 use crate::config::SlotTarget;
 use crate::net::{self, tls, DeadlineStream, Stream};
@@ -123,7 +124,7 @@ fn clean(text: &str) -> String {
 pub struct RedisConn {
     wire: ReplyReader<Stream>,
     /// The process that opened it: a forked child must not touch its parent's connections.
-    pub pid: u32,
+    pub owner: redis_pool::Owner,
     /// What it was opened for.
     pub target: TargetId,
     /// When it last went idle (set by the pool).
@@ -147,7 +148,7 @@ impl RedisConn {
         };
         let mut conn = RedisConn {
             wire: ReplyReader::new(stream),
-            pid: crate::sys::pid(),
+            owner: redis_pool::Owner::this_process(),
             target: id,
             idle_since: Instant::now(),
         };
@@ -190,7 +191,7 @@ impl RedisConn {
     pub fn over(stream: Stream, target: TargetId) -> RedisConn {
         RedisConn {
             wire: ReplyReader::new(stream),
-            pid: crate::sys::pid(),
+            owner: redis_pool::Owner::this_process(),
             target,
             idle_since: Instant::now(),
         }

@@ -2,12 +2,13 @@
 //!
 //! Owns reuse: a flood of verifies must not open one TCP connection per attempt (ephemeral
 //! ports would run out). At most [`MAX_IDLE`] connections wait here, each for at most
-//! [`MAX_IDLE_TIME`], tagged with the pid that opened them. It must never hold its lock during
-//! network I/O or while taking another lock, never hand a connection to a process other than
-//! its opener (after `fork()` the child leaves its parent's connections alone), and never keep a
-//! connection that failed, timed out or is out of step: only a caller that finished cleanly
-//! puts one back.
+//! [`MAX_IDLE_TIME`], tagged with the process that opened them (pid and fork count). It must
+//! never hold its lock during network I/O or while taking another lock, never hand a
+//! connection to a process other than its opener (after `fork()` the child leaves its
+//! parent's connections alone), and never keep a connection that failed, timed out or is out
+//! of step: only a caller that finished cleanly puts one back.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -23,9 +24,31 @@ pub const MAX_IDLE_TIME: Duration = Duration::from_secs(30);
 
 static IDLE: Mutex<Vec<RedisConn>> = Mutex::new(Vec::new());
 
+/// Forks this process's ancestry has gone through since the library was loaded: counted in the
+/// child's fork handler, so that a descendant whose pid happens to be its long-gone
+/// ancestor's still sees the ancestor's connections as foreign.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// Which process a connection belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pid: u32,
+    forks: u64,
+}
+
+impl Owner {
+    /// The calling process.
+    pub fn this_process() -> Owner {
+        Owner {
+            pid: crate::sys::pid(),
+            forks: FORKS.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// An idle connection of this process to `target`, checked to be still quiet, if any.
 pub fn take(target: &TargetId) -> Option<RedisConn> {
-    let pid = crate::sys::pid();
+    let me = Owner::this_process();
     loop {
         let mut leaving = Vec::new();
         let found = {
@@ -34,7 +57,7 @@ pub fn take(target: &TargetId) -> Option<RedisConn> {
             let mut i = 0;
             while i < idle.len() {
                 let c = &idle[i];
-                if c.pid != pid || c.idle_since.elapsed() > MAX_IDLE_TIME {
+                if c.owner != me || c.idle_since.elapsed() > MAX_IDLE_TIME {
                     leaving.push(idle.swap_remove(i));
                 } else if found.is_none() && c.target == *target {
                     found = Some(idle.swap_remove(i));
@@ -58,7 +81,7 @@ pub fn take(target: &TargetId) -> Option<RedisConn> {
 
 /// Puts back a connection whose last exchange finished cleanly.
 pub fn put(mut conn: RedisConn) {
-    if conn.pid != crate::sys::pid() || !conn.is_reusable() {
+    if conn.owner != Owner::this_process() || !conn.is_reusable() {
         return;
     }
     conn.idle_since = Instant::now();
@@ -85,6 +108,12 @@ pub(crate) fn fork_hold() {
 
 pub(crate) fn fork_release() {
     crate::sys::fork_unlock(&IDLE);
+}
+
+/// The child's side of a fork: every connection in the pool now belongs to another process.
+/// An atomic add: all a fork handler may do.
+pub(crate) fn note_fork_in_child() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
 }
 
 #[cfg(test)]
@@ -116,13 +145,18 @@ mod tests {
         // Opened by another process (what a forked child finds its parent's connections to
         // be): never handed out, and never put back.
         let mut foreign = conn;
-        foreign.pid = foreign.pid.wrapping_add(1);
+        foreign.owner.pid = foreign.owner.pid.wrapping_add(1);
         IDLE.lock().push(foreign);
         assert!(take(&a).is_none());
         assert!(IDLE.lock().iter().all(|c| c.target != a), "left behind");
         let (mut foreign, _peer) = open(a);
-        foreign.pid = foreign.pid.wrapping_add(1);
+        foreign.owner.pid = foreign.owner.pid.wrapping_add(1);
         put(foreign);
+        assert!(take(&a).is_none());
+        // Same pid, but from before a fork (a descendant that got its ancestor's pid back).
+        let (mut foreign, _peer) = open(a);
+        foreign.owner.forks = foreign.owner.forks.wrapping_sub(1);
+        IDLE.lock().push(foreign);
         assert!(take(&a).is_none());
 
         // The server closed it, or sent something unasked, while it waited: dropped.
