@@ -86,19 +86,25 @@ pub fn ensure_fork_handlers() {
     });
 }
 
-// Lock order, the same in all three handlers: settings, slot, queue. No library code path holds
-// two of these at once, and none logs while holding one, so taking them all here cannot
-// deadlock against a running thread. The logger's lock is not taken: that would make fork()
-// wait for log callbacks, which may need something the forking thread holds (Python's GIL);
-// the child gets a fresh one instead.
+// Lock order, the same in all three handlers: settings, slot, queue, Redis pool, TLS roots. No
+// library code path holds two of these at once, and none logs while holding one, so taking them
+// all here cannot deadlock against a running thread. The logger's lock is not taken: that would
+// make fork() wait for log callbacks, which may need something the forking thread holds
+// (Python's GIL); the child gets a fresh one instead.
 extern "C" fn fork_prepare() {
     crate::config::fork_hold();
     crate::otp::memory_slot::fork_hold();
     crate::login::fork_hold();
     crate::notify::fork_hold();
+    #[cfg(feature = "redis")]
+    crate::otp::redis_pool::fork_hold();
+    crate::net::tls::fork_hold();
 }
 
 extern "C" fn fork_parent() {
+    crate::net::tls::fork_release();
+    #[cfg(feature = "redis")]
+    crate::otp::redis_pool::fork_release();
     crate::notify::fork_release();
     crate::login::fork_release();
     crate::otp::memory_slot::fork_release();
@@ -106,6 +112,14 @@ extern "C" fn fork_parent() {
 }
 
 extern "C" fn fork_child() {
+    // The pool's connections stay where they are: each is tagged with its opener's pid and
+    // fork count, so the child never uses one (freeing them here would be no safer).
+    crate::net::tls::fork_release();
+    #[cfg(feature = "redis")]
+    {
+        crate::otp::redis_pool::note_fork_in_child();
+        crate::otp::redis_pool::fork_release();
+    }
     crate::notify::fork_release();
     crate::login::fork_release();
     crate::otp::memory_slot::fork_release();

@@ -101,8 +101,8 @@ pub static KEYS: &[Key] = &[
     Key {
         name: "otp_ttl_seconds",
         kind: Kind::Integer {
-            min: 1,
-            max: 86_400,
+            min: *super::OTP_TTL_SECONDS.start(),
+            max: *super::OTP_TTL_SECONDS.end(),
         },
         default: Some("600"),
         doc: "life of a new code in seconds; fixed when the code is issued",

@@ -16,12 +16,18 @@ use crate::error::{Error, Result};
 
 mod keys;
 mod mailer;
+mod slot_url;
 mod urls;
 
 pub use keys::{find as find_key, Key, Kind, KEYS};
 
 pub use mailer::{Mailer, SmtpCredentials, SmtpTls};
+pub use slot_url::SlotTarget;
 pub use urls::{parse_slot_url, parse_webhook_url, SecretUrl};
+
+/// The range of `otp_ttl_seconds`. A shared-slot record whose TTL lies outside it was not
+/// written by this library.
+pub const OTP_TTL_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
 
 /// The most recipients `alert_emails` may name.
 pub const MAX_ALERT_RECIPIENTS: usize = 1000;

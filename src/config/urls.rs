@@ -3,6 +3,7 @@
 //! Must never show a path, query or credentials in [`SecretUrl::redacted`]: webhook paths
 //! often carry tokens, and slot URLs carry passwords.
 
+use super::slot_url::SlotTarget;
 use super::Secret;
 use crate::error::{Error, Result};
 
@@ -53,41 +54,17 @@ pub fn parse_webhook_url(text: &str) -> Result<SecretUrl> {
     })
 }
 
-/// Checks a `redis://` or `rediss://` shared-slot URL's form; whether the server answers is
-/// found out on first use.
+/// Checks a `redis://` or `rediss://` shared-slot URL's form (with [`SlotTarget::parse`], the
+/// parser the client uses); whether the server answers is found out on first use.
 pub fn parse_slot_url(text: &str) -> Result<SecretUrl> {
-    let bad = |why: &str| Error::Argument(format!("slot_url: {why}"));
     if !cfg!(feature = "redis") {
-        return Err(bad("this build has no Redis support"));
+        return Err(Error::Argument(
+            "slot_url: this build has no Redis support".to_owned(),
+        ));
     }
-    let url = url::Url::parse(text).map_err(|_| bad("not a URL"))?;
-    if !matches!(url.scheme(), "redis" | "rediss") {
-        return Err(bad("scheme must be redis or rediss"));
-    }
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| bad("no host"))?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("no query or fragment is accepted"));
-    }
-    let db = url.path().trim_start_matches('/');
-    if !db.is_empty() && db.parse::<u16>().is_err() {
-        return Err(bad("the path must be a database number"));
-    }
-    #[cfg(feature = "redis")]
-    {
-        use redis::IntoConnectionInfo;
-        text.into_connection_info()
-            .map_err(|_| bad("not a Redis URL"))?;
-    }
-    let db = if db.is_empty() { "0" } else { db };
+    let target = SlotTarget::parse(text)?;
     Ok(SecretUrl {
-        redacted: format!(
-            "{}://{host}:{}/{db}",
-            url.scheme(),
-            url.port().unwrap_or(6379)
-        ),
+        redacted: target.redacted(),
         url: Secret::new(text.to_owned()),
     })
 }

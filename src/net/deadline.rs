@@ -45,9 +45,16 @@ impl DeadlineStream {
         self.tcp.shutdown(Shutdown::Both)
     }
 
-    /// The address of the peer.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.tcp.peer_addr()
+    /// Whether the peer has sent nothing since the last read: no data, no end of stream, no
+    /// error. Looks without waiting, so an idle connection that the server has since closed is
+    /// found out before a command is sent on it.
+    pub fn is_quiet(&self) -> bool {
+        if self.tcp.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let quiet = matches!(self.tcp.peek(&mut [0u8; 1]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        self.tcp.set_nonblocking(false).is_ok() && quiet
     }
 }
 

@@ -68,6 +68,16 @@ fn verified_config() -> io::Result<Arc<ClientConfig>> {
     Ok(cfg)
 }
 
+/// The roots are loaded (file I/O) under [`VERIFIED`]'s lock: a child forked meanwhile must not
+/// inherit it held, so the fork handlers take it like every library lock.
+pub(crate) fn fork_hold() {
+    crate::sys::fork_lock(&VERIFIED);
+}
+
+pub(crate) fn fork_release() {
+    crate::sys::fork_unlock(&VERIFIED);
+}
+
 fn unverified_config() -> io::Result<Arc<ClientConfig>> {
     let p = provider();
     Ok(Arc::new(

@@ -13,7 +13,13 @@ mod clock;
 mod code;
 pub(crate) mod memory_slot;
 #[cfg(feature = "redis")]
+mod redis_conn;
+#[cfg(feature = "redis")]
+pub(crate) mod redis_pool;
+#[cfg(feature = "redis")]
 mod redis_slot;
+#[cfg(feature = "redis")]
+mod resp;
 
 pub use clock::{BootClock, Clock};
 pub use code::{Otp, OTP_LEN};

@@ -1,24 +1,43 @@
 //! The shared slot: the pending code lives in Redis or Valkey, so a code verifies exactly once
 //! across every replica.
 //!
-//! Owns the two Lua scripts and the record format. Each operation opens its own connection (so
-//! nothing is ever shared across `fork()`), bounded by `slot_timeout_ms` overall, and holds no
-//! library lock while it waits. It must never read-then-delete in two steps, never re-send a
-//! verify that may have reached the server, never take time from this host's clock, and never
-//! put the URL's credentials into an error or log line.
+//! Owns the two Lua scripts, the record format, and the range checks on every number the server
+//! sends back. Each operation runs on a pooled or new connection (`redis_pool`, `redis_conn`),
+//! bounded by `slot_timeout_ms` overall, and holds no library lock while it waits. It must
+//! never read-then-delete in two steps, never re-send a verify that may have reached the
+//! server, never take time from this host's clock, never let a number from the server
+//! overflow or stretch a code's life (out of range is a denial), and never put the URL's
+//! credentials or a code into an error or log line.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use redis::{Connection, IntoConnectionInfo, Script};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
+use super::redis_conn::{RedisConn, SessionError, TargetId};
+use super::redis_pool;
+use super::resp::Reply;
 use super::{decide, Otp, Pending, SlotBackend};
-use crate::config::{SecretUrl, SlotSettings};
+use crate::config::{SecretUrl, SlotSettings, SlotTarget, OTP_TTL_SECONDS};
 use crate::error::{Error, Result};
+use crate::net::remaining;
 
 /// How long a record outlives its TTL on the server, so that a late verify still reports
 /// "expired" rather than "no pending code".
 pub const GRACE: Duration = Duration::from_secs(600);
+
+/// How far in the server's future a record's issue time may lie (the server's clock stepped
+/// back, or a failover to a replica whose clock is a little behind). Beyond it the record is a
+/// denial: a code issued "in the future" would otherwise live longer than its TTL.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5);
+
+/// The server's `TIME` seconds must fall in this range (2001 to the year 5138): far inside what
+/// milliseconds in a u64 can hold, so no arithmetic on them can wrap.
+const SERVER_SECS: std::ops::RangeInclusive<u64> = 1_000_000_000..=100_000_000_000;
+
+/// `WAIT` cannot report more replicas than any real deployment has.
+const MAX_REPLICAS_ACKED: i64 = 10_000;
 
 /// Record format version, first field of the stored value `v1:<code>:<issued_ms>:<ttl_ms>`.
 const RECORD_TAG: &str = "v1";
@@ -40,19 +59,24 @@ local t = redis.call('TIME')
 return {rec or '', t[1], t[2]}
 ";
 
-/// A script's source and its SHA1, computed once.
+/// A script's source and its SHA1 (how `EVALSHA` names it), computed once.
 struct Lua {
     src: &'static str,
     sha: LazyLock<String>,
 }
 
+fn sha1_hex(text: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 static STORE: Lua = Lua {
     src: STORE_SRC,
-    sha: LazyLock::new(|| Script::new(STORE_SRC).get_hash().to_owned()),
+    sha: LazyLock::new(|| sha1_hex(STORE_SRC)),
 };
 static TAKE: Lua = Lua {
     src: TAKE_SRC,
-    sha: LazyLock::new(|| Script::new(TAKE_SRC).get_hash().to_owned()),
+    sha: LazyLock::new(|| sha1_hex(TAKE_SRC)),
 };
 
 /// One operation's view of the configured server.
@@ -73,194 +97,435 @@ impl<'a> RedisSlot<'a> {
         Error::Backend(msg)
     }
 
-    /// A fresh connection, made within `deadline`.
-    fn connect(&self, deadline: Instant) -> Result<Connection> {
-        let info = self
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| self.fail("connect", describe(&e)))?;
-        // Without the library-name handshake, setup is at most AUTH and SELECT. The client waits
-        // up to its timeout for the connect and for each of those replies, so a third of the
-        // budget apiece keeps the whole setup within it.
-        let settings = info.redis_settings().clone().set_skip_set_lib_name();
-        let client = redis::Client::open(info.set_redis_settings(settings))
-            .map_err(|e| self.fail("connect", describe(&e)))?;
-        let left = remaining(deadline).ok_or_else(|| self.fail("connect", "timed out"))?;
-        client
-            .get_connection_with_timeout(left / 3)
-            .map_err(|e| self.fail("connect", describe(&e)))
-    }
-
-    /// Runs a script by its SHA1, loading it first if the server's cache lost it. Every round
-    /// trip is bounded by what is left until `deadline`. A NOSCRIPT answer means the script
-    /// did not run, so sending it again after the load is no replay.
-    fn script<T: redis::FromRedisValue>(
+    /// Runs `exchange` on a connection, all within `slot_timeout_ms` from now. The connection
+    /// goes back to the pool only when the exchange finished cleanly. A pooled connection that
+    /// turns out dead is replaced once, but only for an operation that is `safe_to_repeat`.
+    fn session<T>(
         &self,
-        con: &mut Connection,
-        deadline: Instant,
-        lua: &Lua,
-        args: &[&str],
+        what: &str,
+        safe_to_repeat: bool,
+        mut exchange: impl FnMut(&mut RedisConn, Instant) -> std::result::Result<T, SessionError>,
     ) -> Result<T> {
-        let mut call = redis::cmd("EVALSHA");
-        call.arg(lua.sha.as_str())
-            .arg(1)
-            .arg(&self.cfg.key)
-            .arg(args);
-        self.bound(con, deadline)?;
-        match call.query(con) {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                self.bound(con, deadline)?;
-                redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(lua.src)
-                    .query::<String>(con)
-                    .map_err(|e| self.fail("loading a script", describe(&e)))?;
-                self.bound(con, deadline)?;
-                call.query(con)
-                    .map_err(|e| self.fail("running a script", describe(&e)))
+        let deadline = Instant::now() + self.cfg.timeout;
+        let id: TargetId = Sha256::digest(self.url.as_str().as_bytes()).into();
+        let mut pooled = redis_pool::take(&id);
+        loop {
+            let reused = pooled.is_some();
+            let mut conn = match pooled.take() {
+                Some(mut conn) => {
+                    conn.set_deadline(deadline);
+                    conn
+                }
+                None => {
+                    let target = SlotTarget::parse(self.url.as_str())
+                        .map_err(|_| self.fail(what, "the slot URL does not parse"))?;
+                    RedisConn::open(&target, id, deadline).map_err(|e| self.fail(what, e))?
+                }
+            };
+            match exchange(&mut conn, deadline) {
+                Ok(value) => {
+                    redis_pool::put(conn);
+                    return Ok(value);
+                }
+                Err(e)
+                    if reused
+                        && safe_to_repeat
+                        && e.is_dead_connection()
+                        && remaining(deadline).is_some() =>
+                {
+                    continue
+                }
+                Err(e) => return Err(self.fail(what, e)),
             }
-            other => other.map_err(|e| self.fail("running a script", describe(&e))),
         }
     }
 
-    fn bound(&self, con: &Connection, deadline: Instant) -> Result<()> {
-        let left = remaining(deadline).ok_or_else(|| self.fail("operation", "timed out"))?;
-        con.set_read_timeout(Some(left))
-            .and_then(|()| con.set_write_timeout(Some(left)))
-            .map_err(|e| self.fail("operation", describe(&e)))
+    /// Runs a script by its SHA1, loading it first if the server's cache lost it. A NOSCRIPT
+    /// answer means the script did not run, so sending it again after the load is no replay.
+    fn script(
+        &self,
+        conn: &mut RedisConn,
+        lua: &Lua,
+        args: &[&[u8]],
+    ) -> std::result::Result<Reply, SessionError> {
+        let mut call: Vec<&[u8]> = vec![
+            b"EVALSHA",
+            lua.sha.as_bytes(),
+            b"1",
+            self.cfg.key.as_bytes(),
+        ];
+        call.extend_from_slice(args);
+        let reply = match conn.call(&call)? {
+            Reply::Error(e) if e.starts_with("NOSCRIPT") => {
+                match conn.call(&[b"SCRIPT", b"LOAD", lua.src.as_bytes()])? {
+                    Reply::Bulk(Some(sha)) if sha.as_slice() == lua.sha.as_bytes() => {}
+                    Reply::Error(e) => return Err(SessionError::refused("SCRIPT LOAD", &e)),
+                    _ => return Err(SessionError::Unexpected("SCRIPT LOAD named another script")),
+                }
+                conn.call(&call)?
+            }
+            other => other,
+        };
+        match reply {
+            Reply::Error(e) => Err(SessionError::refused("EVALSHA", &e)),
+            other => Ok(other),
+        }
     }
 
-    fn deadline(&self) -> Instant {
-        Instant::now() + self.cfg.timeout
-    }
-}
-
-fn remaining(deadline: Instant) -> Option<Duration> {
-    deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())
-}
-
-// Server replies can quote commands but never the URL; keep the kind and the server's text.
-fn describe(e: &redis::RedisError) -> String {
-    if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connection_refusal() {
-        "connection refused".to_owned()
-    } else {
-        e.to_string()
+    /// `WAIT`s for the configured replicas; a shortfall is an error.
+    fn replicate(
+        &self,
+        conn: &mut RedisConn,
+        deadline: Instant,
+    ) -> std::result::Result<(), SessionError> {
+        // The server gives up a little before the socket does, so a shortfall is reported as
+        // such rather than as a timeout.
+        let left = remaining(deadline).unwrap_or_default();
+        let server_wait = left.saturating_sub(left / 5).as_millis().max(1).to_string();
+        let wanted = self.cfg.wait_replicas.to_string();
+        match conn.call(&[b"WAIT", wanted.as_bytes(), server_wait.as_bytes()])? {
+            Reply::Int(n) if (0..=MAX_REPLICAS_ACKED).contains(&n) => {
+                if n < i64::from(self.cfg.wait_replicas) {
+                    Err(SessionError::Shortfall {
+                        acked: n,
+                        wanted: self.cfg.wait_replicas,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            Reply::Int(_) => Err(SessionError::Unexpected("WAIT count out of range")),
+            Reply::Error(e) => Err(SessionError::refused("WAIT", &e)),
+            _ => Err(SessionError::Unexpected("unexpected reply to WAIT")),
+        }
     }
 }
 
 impl SlotBackend for RedisSlot<'_> {
     fn store(&self, code: &Otp, ttl: Duration) -> Result<()> {
-        let deadline = self.deadline();
-        let mut con = self.connect(deadline)?;
-        let value = zeroize::Zeroizing::new(format!("{RECORD_TAG}:{}", code.as_str()));
+        let value = Zeroizing::new(format!("{RECORD_TAG}:{}", code.as_str()));
         let ttl_ms = ttl.as_millis().to_string();
         let grace_ms = GRACE.as_millis().to_string();
-        self.script::<i64>(
-            &mut con,
-            deadline,
-            &STORE,
-            &[value.as_str(), &ttl_ms, &grace_ms],
-        )?;
-        Ok(())
+        let args: [&[u8]; 3] = [value.as_bytes(), ttl_ms.as_bytes(), grace_ms.as_bytes()];
+        // Storing again replaces the same code: safe to repeat on a new connection.
+        self.session("storing the code", true, |conn, _| {
+            match self.script(conn, &STORE, &args)? {
+                Reply::Int(1) => Ok(()),
+                _ => Err(SessionError::Unexpected(
+                    "unexpected reply to the store script",
+                )),
+            }
+        })
     }
 
     fn verify(&self, submitted: Option<&Otp>) -> Result<()> {
-        let deadline = self.deadline();
-        let mut con = self.connect(deadline)?;
         // Sent once: a retry after a lost reply would turn a success into "no pending".
-        let (record, secs, micros) =
-            self.script::<(Vec<u8>, u64, u64)>(&mut con, deadline, &TAKE, &[])?;
-        let record = zeroize::Zeroizing::new(record);
-        let now_ms = secs * 1000 + micros / 1000;
-        let pending = if record.is_empty() {
-            None
-        } else {
-            Some(
-                parse_record(&record, now_ms)
-                    .ok_or_else(|| self.fail("reading the record", "malformed record"))?,
-            )
-        };
-        decide(pending, submitted)?;
-        if self.cfg.wait_replicas > 0 {
-            self.bound(&con, deadline)?;
-            // The server gives up a little before the socket does, so a shortfall is reported
-            // as such rather than as a timeout.
-            let left = remaining(deadline).unwrap_or_default();
-            let server_wait = left.saturating_sub(left / 5).as_millis().max(1) as u64;
-            let acked: u64 = redis::cmd("WAIT")
-                .arg(self.cfg.wait_replicas)
-                .arg(server_wait)
-                .query(&mut con)
-                .map_err(|e| self.fail("WAIT", describe(&e)))?;
-            if acked < u64::from(self.cfg.wait_replicas) {
-                return Err(self.fail(
-                    "replicating the consumption",
-                    format!(
-                        "{acked} of {} replicas acknowledged",
-                        self.cfg.wait_replicas
-                    ),
-                ));
+        self.session("verifying the code", false, |conn, deadline| {
+            let reply = self.script(conn, &TAKE, &[])?;
+            let (record, now_ms) = take_reply(reply)?;
+            let pending = match record.is_empty() {
+                true => None,
+                false => Some(parse_record(&record, now_ms)?),
+            };
+            let verdict = decide(pending, submitted);
+            if verdict.is_ok() && self.cfg.wait_replicas > 0 {
+                self.replicate(conn, deadline)?;
             }
-        }
-        Ok(())
+            Ok(verdict)
+        })?
     }
 
     fn clear(&self) -> Result<()> {
-        let deadline = self.deadline();
-        let mut con = self.connect(deadline)?;
-        self.bound(&con, deadline)?;
-        redis::cmd("DEL")
-            .arg(&self.cfg.key)
-            .query::<i64>(&mut con)
-            .map_err(|e| self.fail("clearing the code", describe(&e)))?;
-        Ok(())
+        let key = self.cfg.key.as_bytes();
+        self.session("clearing the code", true, |conn, _| {
+            match conn.call(&[b"DEL", key])? {
+                Reply::Int(0 | 1) => Ok(()),
+                Reply::Error(e) => Err(SessionError::refused("DEL", &e)),
+                _ => Err(SessionError::Unexpected("unexpected reply to DEL")),
+            }
+        })
     }
 }
 
-/// `v1:<code>:<issued_ms>:<ttl_ms>`, aged against the server's `now_ms`.
-fn parse_record(record: &[u8], now_ms: u64) -> Option<Pending> {
-    let text = std::str::from_utf8(record).ok()?;
+/// The take script's `{record, seconds, microseconds}`, as the record and the server's now in
+/// milliseconds.
+fn take_reply(reply: Reply) -> std::result::Result<(Zeroizing<Vec<u8>>, u64), SessionError> {
+    let shape = SessionError::Unexpected("unexpected reply to the take script");
+    let Reply::Array(Some(items)) = reply else {
+        return Err(shape);
+    };
+    let mut items = items.into_iter();
+    match (items.next(), items.next(), items.next(), items.next()) {
+        (
+            Some(Reply::Bulk(Some(record))),
+            Some(Reply::Bulk(Some(secs))),
+            Some(Reply::Bulk(Some(micros))),
+            None,
+        ) => Ok((record, server_now_ms(&secs, &micros)?)),
+        _ => Err(shape),
+    }
+}
+
+/// `TIME`'s two fields as milliseconds, when both are in range.
+fn server_now_ms(secs: &[u8], micros: &[u8]) -> std::result::Result<u64, SessionError> {
+    let bad = SessionError::Unexpected("server clock out of range");
+    let secs = decimal(secs).filter(|s| SERVER_SECS.contains(s));
+    let micros = decimal(micros).filter(|&m| m < 1_000_000);
+    let (Some(secs), Some(micros)) = (secs, micros) else {
+        return Err(bad);
+    };
+    secs.checked_mul(1000)
+        .and_then(|ms| ms.checked_add(micros / 1000))
+        .ok_or(bad)
+}
+
+/// `v1:<code>:<issued_ms>:<ttl_ms>`, aged against the server's `now_ms`. The TTL must be one
+/// `otp_ttl_seconds` allows, and the issue time no further ahead than [`MAX_CLOCK_SKEW`].
+fn parse_record(record: &[u8], now_ms: u64) -> std::result::Result<Pending, SessionError> {
+    let malformed = || SessionError::Unexpected("malformed record");
+    let text = std::str::from_utf8(record).map_err(|_| malformed())?;
     let mut fields = text.split(':');
-    if fields.next()? != RECORD_TAG {
-        return None;
+    if fields.next() != Some(RECORD_TAG) {
+        return Err(malformed());
     }
-    let code = Otp::parse(fields.next()?.as_bytes())?;
-    let issued: u64 = fields.next()?.parse().ok()?;
-    let ttl: u64 = fields.next()?.parse().ok()?;
+    let code = fields
+        .next()
+        .and_then(|c| Otp::parse(c.as_bytes()))
+        .ok_or_else(malformed)?;
+    let issued = fields
+        .next()
+        .and_then(|f| decimal(f.as_bytes()))
+        .ok_or_else(malformed)?;
+    let ttl = fields
+        .next()
+        .and_then(|f| decimal(f.as_bytes()))
+        .ok_or_else(malformed)?;
     if fields.next().is_some() {
-        return None;
+        return Err(malformed());
     }
-    Some(Pending {
+    let ttl_range = OTP_TTL_SECONDS.start() * 1000..=OTP_TTL_SECONDS.end() * 1000;
+    if !ttl_range.contains(&ttl) {
+        return Err(SessionError::Unexpected("record TTL out of range"));
+    }
+    let latest = now_ms.saturating_add(MAX_CLOCK_SKEW.as_millis() as u64);
+    if issued > latest {
+        return Err(SessionError::Unexpected(
+            "record issued in the server's future",
+        ));
+    }
+    Ok(Pending {
         code,
         age: Duration::from_millis(now_ms.saturating_sub(issued)),
         ttl: Duration::from_millis(ttl),
     })
 }
 
+/// Plain decimal digits (no sign, no spaces), 1 to 20 of them, that fit a u64.
+fn decimal(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || text.len() > 20 || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn record(issued: u64, ttl: u64) -> Vec<u8> {
+        format!("v1:123456:{issued}:{ttl}").into_bytes()
+    }
+
     #[test]
     fn records_parse_and_age_on_the_server_clock() {
-        let p = parse_record(b"v1:123456:1000:600000", 2500).unwrap();
+        let p = parse_record(&record(NOW - 1500, 600_000), NOW).unwrap();
         assert_eq!(p.code.as_str(), "123456");
         assert_eq!(p.age, Duration::from_millis(1500));
         assert_eq!(p.ttl, Duration::from_secs(600));
         for bad in [
-            &b"v2:123456:1:1"[..],
-            b"v1:12345:1:1",
-            b"v1:123456:x:1",
+            &b"v2:123456:1:1000"[..],
+            b"v1:12345:1:1000",
+            b"v1:123456:x:1000",
+            b"v1:123456:+1:1000",
+            b"v1:123456:1: 1000",
             b"v1:123456:1",
-            b"v1:123456:1:1:1",
+            b"v1:123456:1:1000:1",
+            b"v1:123456:99999999999999999999999:1000",
             b"\xff",
         ] {
-            assert!(parse_record(bad, 0).is_none());
+            assert!(parse_record(bad, NOW).is_err());
         }
+    }
+
+    #[test]
+    fn absurd_ttls_are_refused() {
+        for ttl in [0, 999, 86_400_001, u64::MAX] {
+            assert!(parse_record(&record(NOW, ttl), NOW).is_err(), "{ttl}");
+        }
+        assert!(parse_record(&record(NOW, 1000), NOW).is_ok());
+        assert!(parse_record(&record(NOW, 86_400_000), NOW).is_ok());
+    }
+
+    #[test]
+    fn records_issued_in_the_future_are_refused_beyond_the_skew() {
+        let skew = MAX_CLOCK_SKEW.as_millis() as u64;
+        let p = parse_record(&record(NOW + skew, 600_000), NOW).unwrap();
+        assert_eq!(p.age, Duration::ZERO);
+        assert!(parse_record(&record(NOW + skew + 1, 600_000), NOW).is_err());
+        assert!(parse_record(&record(u64::MAX, 600_000), NOW).is_err());
+        // A 1970 record against a real clock is simply old: expired, not an error.
+        let old = parse_record(&record(0, 600_000), NOW).unwrap();
+        assert!(old.age >= old.ttl);
+    }
+
+    #[test]
+    fn forged_server_clocks_are_refused() {
+        assert_eq!(
+            server_now_ms(b"1800000000", b"999999").unwrap(),
+            1_800_000_000_999
+        );
+        // Near 2^64/1000 seconds, the milliseconds would wrap to 384: a 1970 record would be
+        // young again.
+        for (secs, micros) in [
+            (&b"18446744073709552"[..], &b"0"[..]),
+            (b"18446744073709551615", b"0"),
+            (b"18446744073709551616", b"0"),
+            (b"100000000001", b"0"),
+            (b"999999999", b"0"),
+            (b"1800000000", b"1000000"),
+            (b"1800000000", b"18446744073709551615"),
+            (b"-1", b"0"),
+            (b"1800000000", b"-1"),
+            (b"", b"0"),
+            (b"1.8e9", b"0"),
+        ] {
+            assert!(
+                server_now_ms(secs, micros).is_err(),
+                "{:?} {:?}",
+                String::from_utf8_lossy(secs),
+                String::from_utf8_lossy(micros)
+            );
+        }
+    }
+
+    #[test]
+    fn take_replies_must_have_the_scripts_shape() {
+        let b = |v: &[u8]| Reply::Bulk(Some(Zeroizing::new(v.to_vec())));
+        let ok = Reply::Array(Some(vec![b(b""), b(b"1800000000"), b(b"5000")]));
+        let (rec, now) = take_reply(ok).unwrap();
+        assert!(rec.is_empty());
+        assert_eq!(now, 1_800_000_000_005);
+        for bad in [
+            Reply::Array(Some(vec![b(b""), b(b"1800000000")])),
+            Reply::Array(Some(vec![b(b""), b(b"1800000000"), b(b"0"), b(b"0")])),
+            Reply::Array(Some(vec![b(b""), Reply::Int(1_800_000_000), b(b"0")])),
+            Reply::Array(Some(vec![Reply::Bulk(None), b(b"1800000000"), b(b"0")])),
+            Reply::Array(None),
+            Reply::Int(1),
+            b(b"v1:123456:1:1000"),
+        ] {
+            assert!(take_reply(bad).is_err());
+        }
+    }
+
+    /// A one-connection fake server on loopback: reads one command, sends `head`, then `tail`
+    /// again and again, one `chunk` at a time with `pause` between chunks, until the client
+    /// hangs up or 10 s have passed (an empty `tail`: it hangs up itself). Returns the URL and
+    /// a handle yielding the bytes of `tail` sent. (No test here may succeed an operation: the
+    /// connection would go to the process-wide pool that `redis_pool`'s test counts.)
+    fn fake_server(
+        head: &'static [u8],
+        tail: &'static [u8],
+        chunk: usize,
+        pause: Duration,
+    ) -> (String, std::thread::JoinHandle<usize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let peer = std::thread::spawn(move || {
+            let lifetime = Instant::now() + Duration::from_secs(10);
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = s.read(&mut [0u8; 4096]);
+            let mut sent = 0;
+            if s.write_all(head).is_err() || tail.is_empty() {
+                return sent;
+            }
+            while Instant::now() < lifetime {
+                for part in tail.chunks(chunk) {
+                    if s.write_all(part).is_err() {
+                        return sent;
+                    }
+                    sent += part.len();
+                    std::thread::sleep(pause);
+                }
+            }
+            sent
+        });
+        (url, peer)
+    }
+
+    fn slot_at(url: &str) -> (SecretUrl, SlotSettings) {
+        let url = crate::config::parse_slot_url(url).unwrap();
+        let cfg = SlotSettings {
+            url: Some(url.clone()),
+            key: "k".into(),
+            timeout: Duration::from_millis(500),
+            wait_replicas: 0,
+        };
+        (url, cfg)
+    }
+
+    #[test]
+    fn a_trickling_or_flooding_server_cannot_hold_a_verify_past_the_timeout() {
+        let code = Otp::parse(b"123456").unwrap();
+        for (name, head, tail, chunk, pause) in [
+            // A whole valid reply, one byte every 100 ms: 4 s to arrive.
+            (
+                "trickle",
+                &b""[..],
+                &b"*3\r\n$0\r\n\r\n$10\r\n1800000000\r\n$1\r\n0\r\n"[..],
+                1,
+                100,
+            ),
+            ("flood", b"$1000000000\r\n", &[b'x'; 8192][..], 8192, 0),
+        ] {
+            let (url, peer) = fake_server(head, tail, chunk, Duration::from_millis(pause));
+            let (url, cfg) = slot_at(&url);
+            let started = Instant::now();
+            let result = RedisSlot::new(&url, &cfg).verify(Some(&code));
+            let took = started.elapsed();
+            assert!(
+                matches!(result, Err(Error::Backend(_))),
+                "{name}: {result:?}"
+            );
+            assert!(took < Duration::from_millis(1500), "{name}: {took:?}");
+            let sent = peer.join().unwrap();
+            if name == "trickle" {
+                assert!(sent < 40, "the whole trickle arrived: {sent}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_forged_clock_is_a_backend_error_not_a_grant() {
+        // TIME near 2^64/1000 s: unchecked, now_ms would wrap to 384 and make a 1970 record
+        // 384 ms old.
+        let reply = b"*3\r\n$18\r\nv1:123456:0:600000\r\n$17\r\n18446744073709552\r\n$1\r\n0\r\n";
+        let (url, peer) = fake_server(reply, b"", 1, Duration::ZERO);
+        let (url, cfg) = slot_at(&url);
+        let code = Otp::parse(b"123456").unwrap();
+        let result = RedisSlot::new(&url, &cfg).verify(Some(&code));
+        assert!(matches!(result, Err(Error::Backend(_))), "{result:?}");
+        peer.join().unwrap();
+    }
+
+    #[test]
+    fn script_names_are_their_sha1() {
+        // SHA1("abc"), FIPS 180 test vector.
+        assert_eq!(sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(TAKE.sha.len(), 40);
+        assert_ne!(*STORE.sha, *TAKE.sha);
     }
 }

@@ -10,6 +10,7 @@ Requests:
   {"op": "race", "code": "123456", "threads": 8}   -> {"result": "ready"} once the threads wait;
   {"op": "go"}                                      -> {"results": [...]} (one per thread)
   {"op": "logs"}                                    -> every log record message so far
+  {"op": "memory"}                                  -> {"VmRSS": kB, "VmHWM": kB} of this process
 """
 
 from __future__ import annotations
@@ -48,6 +49,17 @@ def outcome(fn) -> dict:
     except breakglass.BreakGlassError as e:
         value, result = str(e), type(e).__name__
     return {"result": result, "value": value, "elapsed": time.monotonic() - started}
+
+
+def memory() -> dict:
+    """Resident and peak resident set size, in kB, from /proc/self/status."""
+    found = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0])
+    return found
 
 
 def reply(obj: dict) -> None:
@@ -96,6 +108,8 @@ def main() -> None:
                 reply(outcome(breakglass.clear))
             elif op == "race":
                 race(req["code"], int(req["threads"]))
+            elif op == "memory":
+                reply({"result": "ok", "value": memory()})
             elif op == "logs":
                 reply({"result": "ok", "value": list(records.items)})
             else:

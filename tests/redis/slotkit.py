@@ -459,6 +459,10 @@ class Worker:
     def clear(self) -> str:
         return self.request(op="clear")["result"]
 
+    def memory(self) -> Dict[str, int]:
+        """VmRSS and VmHWM of the worker process, in kB."""
+        return self.request(op="memory")["value"]
+
     def logs(self) -> List[str]:
         return self.request(op="logs")["value"]
 

@@ -24,9 +24,8 @@ SLOT_KEY = "breakglass:otp"  # the default slot_key
 # The smallest ACL command set the library needs (found by removing one command at a time, see
 # test_acl_minimal_command_set). EVALSHA runs the scripts, SCRIPT LOAD reloads them after a
 # SCRIPT FLUSH or a restart (the library never sends EVAL), SET/GETDEL/TIME run inside them, DEL
-# is clear(); WAIT only with slot_wait_replicas > 0. AUTH, HELLO and CLIENT SETINFO need no
-# grant: AUTH is always allowed, and the client ignores a refused CLIENT SETINFO (Redis < 7.2
-# does not know it, and refuses "+client|setinfo" in ACL SETUSER).
+# is clear(); WAIT only with slot_wait_replicas > 0. AUTH needs no grant (it is always
+# allowed), and the library's client sends neither HELLO nor CLIENT SETINFO.
 MINIMAL_ACL = ["+evalsha", "+script|load", "+set", "+getdel", "+time", "+del"]
 
 
@@ -277,7 +276,11 @@ def test_records_are_judged_on_the_server_clock_and_bad_ones_are_backend_errors(
         (f"v1:123456:{now}:600000", "123456", "ok"),
         (f"v1:123456:{now}:600000", "654321", "Invalid"),
         (f"v1:123456:{now - 10_000}:5000", "123456", "Expired"),  # issued 10 s ago, TTL 5 s
-        (f"v1:123456:{now + 3_600_000}:600000", "123456", "ok"),  # server clock went back
+        # The server's clock stepped back a little (<= 5 s): the code is judged (age 0).
+        (f"v1:123456:{now + 4_000}:600000", "123456", "ok"),
+        # Issued an hour in the server's future: it would live an hour too long. A denial.
+        (f"v1:123456:{now + 3_600_000}:600000", "123456", "BackendError"),
+        (f"v1:123456:{now}:86400001", "123456", "BackendError"),  # a TTL no setting gives
         ("garbage", "123456", "BackendError"),
         (f"v2:123456:{now}:600000", "123456", "BackendError"),
         (f"v1:12345:{now}:600000", "12345", "BackendError"),
@@ -451,3 +454,60 @@ def test_unsetting_slot_url_returns_to_the_in_process_slot(server):
     server.restart()
     breakglass.configure(slot_url=server.url)
     assert vfy(code) == "NoPendingOtp"
+
+
+# ---------------------------------------------------------------------------------- connection reuse
+def _connections_received(server) -> int:
+    """The server's count of accepted connections (this query's own included)."""
+    info = server.call("INFO", "stats").decode()
+    return int(re.search(r"total_connections_received:(\d+)", info).group(1))
+
+
+def test_operations_reuse_one_connection(server):
+    """A flood of verifies must not open one TCP connection each (ephemeral ports run out)."""
+    breakglass.configure(slot_url=f"{server.url}/1")
+    before = _connections_received(server)
+    for _ in range(40):
+        code = breakglass.generate()
+        assert vfy(other_code(code)) == "Invalid"  # denials keep the connection too
+        assert vfy(code) == "NoPendingOtp"
+        assert outcome(breakglass.clear) == "ok"
+    # One connection for the 160 operations, one for the second INFO.
+    assert _connections_received(server) - before == 2
+
+
+def test_a_forked_child_never_uses_its_parents_connection(server, tmp_path):
+    script = textwrap.dedent(f"""
+        import json, os
+        import breakglass
+        def attempt(code):
+            try:
+                breakglass.verify(code)
+                return "ok"
+            except breakglass.BreakGlassError as e:
+                return type(e).__name__
+        breakglass.configure(slot_url={server.url!r})
+        code = breakglass.generate()  # the parent's connection is now idle in the pool
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.write(w, attempt(code).encode())
+            os._exit(0)
+        os.close(w)
+        _, status = os.waitpid(pid, 0)
+        child = os.read(r, 100).decode()
+        # The parent's connection is still in step: every reply is the right one.
+        parent = []
+        for _ in range(10):
+            c = breakglass.generate()
+            parent.append(attempt(c))
+        print(json.dumps({{"child": child, "parent": parent, "status": status}}))
+    """)
+    before = _connections_received(server)
+    proc = slotkit.run_python(script, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"child": "ok", "parent": ["ok"] * 10, "status": 0}, out
+    # The parent's one connection, the child's own, and the second INFO.
+    assert _connections_received(server) - before == 3
