@@ -3,7 +3,10 @@
 //! Rules: `max_attempts` failures from one address within `lockout_seconds` of its first lock
 //! it out for `lockout_seconds`, counted from the failure that locked it; attempts during a
 //! lockout are refused without being counted, so the lockout never slides. A successful login
-//! deletes the address's row. Overall, `max_global_failures` failures (from any addresses)
+//! deletes the address's row. Every admitted attempt is counted as a failure *before* it is
+//! evaluated ([`Limiter::reserve`]) and given back only if it succeeds
+//! ([`Limiter::refund`]): however many attempts race, no more are evaluated than the limits
+//! allow. Overall, `max_global_failures` failures (from any addresses)
 //! within a window of `lockout_seconds` lock every login out for `lockout_seconds`, so an
 //! attacker rotating addresses gets no more guesses than that. The table holds at most
 //! [`MAX_TRACKED`] rows; when it is full even after a sweep of expired rows, a new address is
@@ -79,12 +82,16 @@ pub enum Admission {
     GlobalLocked,
 }
 
-/// What one failure changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Failure {
-    /// This failure locked the address out.
+/// An admitted attempt, already counted as a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "an attempt is settled by keeping it as a failure or by a refund"]
+pub struct Reservation {
+    key: LimitKey,
+    /// The address has a row that counted this attempt.
+    tracked: bool,
+    /// Counting this attempt locked the address out.
     pub address_locked: bool,
-    /// This failure reached the overall limit (once per window).
+    /// Counting this attempt reached the overall limit (once per window).
     pub global_locked: bool,
 }
 
@@ -96,8 +103,38 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    /// Admits an attempt from `key` and counts it as a failure at once, or says why not.
+    pub fn reserve(
+        &mut self,
+        key: LimitKey,
+        now: Duration,
+        l: &Limits,
+    ) -> Result<Reservation, Admission> {
+        match self.admit(key, now, l) {
+            Admission::Allowed => Ok(self.fail(key, now, l)),
+            refused => Err(refused),
+        }
+    }
+
+    /// Takes back what [`reserve`](Self::reserve) counted: the attempt succeeded. With
+    /// `forget_address`, the address's row goes too (a successful login).
+    pub fn refund(&mut self, r: &Reservation, forget_address: bool) {
+        self.global.failures = self.global.failures.saturating_sub(1);
+        if r.global_locked {
+            self.global.locked_until = None;
+        }
+        if forget_address {
+            self.rows.remove(&r.key);
+        } else if let Some(row) = self.rows.get_mut(&r.key).filter(|_| r.tracked) {
+            row.failures = row.failures.saturating_sub(1);
+            if r.address_locked {
+                row.locked_until = None;
+            }
+        }
+    }
+
     /// Whether `key` may try now.
-    pub fn admit(&mut self, key: LimitKey, now: Duration, l: &Limits) -> Admission {
+    fn admit(&mut self, key: LimitKey, now: Duration, l: &Limits) -> Admission {
         self.global.expire(now, l.lockout);
         if self.global.locked(now) {
             return Admission::GlobalLocked;
@@ -115,28 +152,24 @@ impl Limiter {
     }
 
     /// Counts a failed attempt from `key`.
-    pub fn fail(&mut self, key: LimitKey, now: Duration, l: &Limits) -> Failure {
+    fn fail(&mut self, key: LimitKey, now: Duration, l: &Limits) -> Reservation {
         self.global.expire(now, l.lockout);
         let global_locked = self.global.fail(now, l.max_global, l.lockout);
         if !self.rows.contains_key(&key) && self.rows.len() >= MAX_TRACKED {
             self.sweep(now, l.lockout);
         }
-        let address_locked = if self.rows.len() < MAX_TRACKED || self.rows.contains_key(&key) {
+        let tracked = self.rows.len() < MAX_TRACKED || self.rows.contains_key(&key);
+        let address_locked = tracked && {
             let row = self.rows.entry(key).or_default();
             row.expire(now, l.lockout);
             row.fail(now, l.max_attempts, l.lockout)
-        } else {
-            false
         };
-        Failure {
+        Reservation {
+            key,
+            tracked,
             address_locked,
             global_locked,
         }
-    }
-
-    /// A successful login from `key`: its row goes.
-    pub fn succeed(&mut self, key: LimitKey) {
-        self.rows.remove(&key);
     }
 
     /// An operator's reset of `key`'s failures and lockout.
@@ -189,11 +222,10 @@ mod tests {
     fn the_fifth_failure_locks_and_the_lockout_does_not_slide() {
         let mut l = Limiter::default();
         for i in 0..4 {
-            assert_eq!(l.admit(v4(1), s(i), &L), Admission::Allowed);
-            assert!(!l.fail(v4(1), s(i), &L).address_locked);
+            assert!(!l.reserve(v4(1), s(i), &L).unwrap().address_locked);
         }
         assert_eq!(l.attempts_left(v4(1), s(4), &L), 1);
-        assert!(l.fail(v4(1), s(10), &L).address_locked);
+        assert!(l.reserve(v4(1), s(10), &L).unwrap().address_locked);
         assert_eq!(l.attempts_left(v4(1), s(10), &L), 0);
         // Attempts during the lockout are refused and do not extend it.
         for t in [11, 500, 909] {
@@ -209,17 +241,21 @@ mod tests {
     fn failures_outside_the_window_are_forgotten_and_success_resets() {
         let mut l = Limiter::default();
         for i in 0..4 {
-            l.fail(v4(1), s(i), &L);
+            let _ = l.reserve(v4(1), s(i), &L);
         }
         // 900 s after the first failure the count starts again.
-        assert!(!l.fail(v4(1), s(900), &L).address_locked);
+        assert!(!l.reserve(v4(1), s(900), &L).unwrap().address_locked);
         assert_eq!(l.attempts_left(v4(1), s(900), &L), 4);
         for i in 0..3 {
-            l.fail(v4(1), s(901 + i), &L);
+            let _ = l.reserve(v4(1), s(901 + i), &L);
         }
-        l.succeed(v4(1));
+        let ok = l.reserve(v4(1), s(904), &L).unwrap();
+        assert!(ok.address_locked, "the fifth attempt is counted before it is evaluated");
+        l.refund(&ok, true);
         assert_eq!(l.attempts_left(v4(1), s(905), &L), 5);
         assert_eq!(l.tracked(), 0);
+        // The overall window restarted at t=900 too: 1 + 3 real failures, the success refunded.
+        assert_eq!(l.global.failures, 4);
     }
 
     #[test]
@@ -228,12 +264,11 @@ mod tests {
         let mut guesses = 0;
         let mut alerts = 0;
         for n in 0..1000u32 {
-            if l.admit(v4(n), s(u64::from(n) / 10), &L) != Admission::Allowed {
+            let Ok(r) = l.reserve(v4(n), s(u64::from(n) / 10), &L) else {
                 continue;
-            }
+            };
             guesses += 1;
-            let f = l.fail(v4(n), s(u64::from(n) / 10), &L);
-            alerts += usize::from(f.global_locked);
+            alerts += usize::from(r.global_locked);
         }
         assert_eq!(guesses, 20);
         assert_eq!(alerts, 1, "the global limit is reported once per window");
@@ -243,12 +278,28 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_takes_back_exactly_what_the_reservation_counted() {
+        let mut l = Limiter::default();
+        for i in 0..4 {
+            let _ = l.reserve(v4(1), s(i), &L);
+        }
+        // The fifth attempt locked the address when it was reserved; it was a right password,
+        // so the refund lifts the lock it set and keeps the four real failures.
+        let fifth = l.reserve(v4(1), s(5), &L).unwrap();
+        assert!(fifth.address_locked);
+        assert_eq!(l.attempts_left(v4(1), s(5), &L), 0);
+        l.refund(&fifth, false);
+        assert_eq!(l.attempts_left(v4(1), s(5), &L), 1);
+        assert_eq!(l.global.failures, 4);
+    }
+
+    #[test]
     fn ipv6_is_limited_per_64() {
         use super::super::address::ClientAddr;
         let mut l = Limiter::default();
         for i in 0..5u32 {
             let a = ClientAddr::parse(&format!("2001:db8:0:1::{i:x}")).unwrap();
-            l.fail(a.limit_key(), s(1), &L);
+            let _ = l.reserve(a.limit_key(), s(1), &L);
         }
         let other_host_same_64 = ClientAddr::parse("2001:db8:0:1:ffff::9").unwrap();
         assert_eq!(
@@ -267,12 +318,12 @@ mod tests {
         };
         let mut l = Limiter::default();
         for n in 0..(MAX_TRACKED as u32 + 5000) {
-            l.fail(v4(n), s(1), &lots);
+            let _ = l.reserve(v4(n), s(1), &lots);
         }
         assert_eq!(l.tracked(), MAX_TRACKED);
         assert_eq!(l.global.failures, MAX_TRACKED as u32 + 5000);
         // Once the rows' windows have passed, a sweep makes room again.
-        l.fail(v4(u32::MAX), s(1000), &lots);
+        let _ = l.reserve(v4(u32::MAX), s(1000), &lots);
         assert_eq!(l.tracked(), 1);
     }
 }

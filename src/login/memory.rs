@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::address::LimitKey;
-use super::limiter::{Admission, Failure, Limiter, Limits};
+use super::limiter::{Admission, Limiter, Limits, Reservation};
 use super::session::{Session, TokenHash};
 
 static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
@@ -20,19 +20,14 @@ fn with_limiter<R>(f: impl FnOnce(&mut Limiter) -> R) -> R {
     f(LIMITER.lock().get_or_insert_with(Limiter::default))
 }
 
-/// See [`Limiter::admit`].
-pub fn admit(key: LimitKey, now: Duration, l: &Limits) -> Admission {
-    with_limiter(|t| t.admit(key, now, l))
+/// See [`Limiter::reserve`].
+pub fn reserve(key: LimitKey, now: Duration, l: &Limits) -> Result<Reservation, Admission> {
+    with_limiter(|t| t.reserve(key, now, l))
 }
 
-/// See [`Limiter::fail`].
-pub fn fail(key: LimitKey, now: Duration, l: &Limits) -> Failure {
-    with_limiter(|t| t.fail(key, now, l))
-}
-
-/// See [`Limiter::succeed`].
-pub fn succeed(key: LimitKey) {
-    with_limiter(|t| t.succeed(key))
+/// See [`Limiter::refund`].
+pub fn refund(r: &Reservation, forget_address: bool) {
+    with_limiter(|t| t.refund(r, forget_address))
 }
 
 /// See [`Limiter::reset`].

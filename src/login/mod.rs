@@ -29,7 +29,7 @@ pub use password::{hash_new as hash_password, StoredHash};
 pub use session::TOKEN_CHARS;
 
 use address::ClientAddr;
-use limiter::Admission;
+use limiter::{Admission, Reservation};
 
 static DEFAULT_ALLOWED: LazyLock<AllowList> =
     LazyLock::new(|| AllowList::parse(allowlist::DEFAULT).expect("the default list is valid"));
@@ -96,19 +96,17 @@ fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
     }
 }
 
-fn admit(addr: &ClientAddr, s: &Settings) -> Result<()> {
-    match memory::admit(addr.limit_key(), now(), &s.login.limits()) {
-        Admission::Allowed => Ok(()),
-        Admission::AddressLocked => Err(Error::LockedOut("this address is locked out")),
-        Admission::GlobalLocked => Err(Error::LockedOut(
-            "every break-glass login is locked out: too many failures overall",
-        )),
-    }
+/// Admits an attempt and counts it as a failure before it is evaluated (see the limiter).
+fn reserve(addr: &ClientAddr, s: &Settings) -> Result<Reservation> {
+    memory::reserve(addr.limit_key(), now(), &s.login.limits()).map_err(|refused| match refused {
+        Admission::AddressLocked => Error::LockedOut("this address is locked out"),
+        _ => Error::LockedOut("every break-glass login is locked out: too many failures overall"),
+    })
 }
 
-fn count_failure(addr: &ClientAddr, s: &Settings, what: &str) {
+/// The attempt failed: its reservation stands; says what it locked.
+fn settle_failure(addr: &ClientAddr, s: &Settings, f: &Reservation, what: &str) {
     let l = s.login.limits();
-    let f = memory::fail(addr.limit_key(), now(), &l);
     log::warn!("break-glass login from {}: {what}", addr.0);
     if f.address_locked {
         log::error!(
@@ -140,16 +138,17 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
         .as_ref()
         .ok_or(Error::NotConfigured("the login flow needs password_hash"))?;
     let addr = allowed_client(ip, &s)?;
-    admit(&addr, &s)?;
+    let r = reserve(&addr, &s)?;
     match stored.check(password) {
-        Ok(()) => {}
+        Ok(()) => memory::refund(&r, false),
         Err(password::CheckError::Busy) => {
+            memory::refund(&r, false);
             return Err(Error::LockedOut(
                 "too many password checks are running; try again in a moment",
-            ))
+            ));
         }
         Err(password::CheckError::Mismatch) => {
-            count_failure(&addr, &s, "wrong password");
+            settle_failure(&addr, &s, &r, "wrong password");
             return Err(Error::WrongPassword);
         }
     }
@@ -172,7 +171,7 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
 pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<String>> {
     let s = config::current();
     let addr = allowed_client(ip, &s)?;
-    admit(&addr, &s)?;
+    let r = reserve(&addr, &s)?;
     let outcome = match code {
         Some(c) => crate::otp::verify(c),
         None => {
@@ -182,7 +181,7 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
     };
     match outcome {
         Ok(()) => {
-            memory::succeed(addr.limit_key());
+            memory::refund(&r, true);
             let (token, hash) = session::new_token()?;
             memory::start_session(session::Session {
                 token: hash,
@@ -193,10 +192,14 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
             Ok(token)
         }
         Err(e @ (Error::Invalid | Error::Expired | Error::NoPendingOtp)) => {
-            count_failure(&addr, &s, &format!("code refused ({e})"));
+            settle_failure(&addr, &s, &r, &format!("code refused ({e})"));
             Err(e)
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            // The slot could not answer: nothing was evaluated, so nothing is counted.
+            memory::refund(&r, false);
+            Err(e)
+        }
     }
 }
 

@@ -196,6 +196,7 @@ def check_delivered(exim: Exim, code: str) -> List[email.message.EmailMessage]:
 
 
 def test_opportunistic_tls_encrypts_to_an_mta_with_an_untrusted_certificate(exim, records):
+    breakglass.set_log_level(logging.INFO)
     code, d = deliver_code_and_alert(f"smtp://127.0.0.1:{exim.port}?tls=opportunistic")
     assert (d["emails_sent"], d["emails_failed"]) == (2, 0)
     msgs = check_delivered(exim, code)
