@@ -571,3 +571,5 @@ def test_config_keys_match_the_library():
     table = re.search(r"pub const KEYS: &\[&str\] = &\[(.*?)\];", source.read_text(), re.S)
     assert table, f"no KEYS table in {source}"
     assert tuple(re.findall(r'"([a-z_]+)"', table.group(1))) == tuple(breakglass.CONFIG_KEYS)
+    # And the TypedDict that types configure()'s keyword arguments (test_typing.py checks mypy).
+    assert set(breakglass.ConfigureOptions.__annotations__) == set(breakglass.CONFIG_KEYS)
