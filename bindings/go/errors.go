@@ -1,7 +1,7 @@
 package breakglass
 
 /*
-#include "breakglass.h"
+#include "breakglass_cgo.h"
 */
 import "C"
 

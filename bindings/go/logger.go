@@ -2,7 +2,7 @@ package breakglass
 
 /*
 #include <stdint.h>
-#include "breakglass.h"
+#include "breakglass_cgo.h"
 
 // Defined in logger_export.go (//export breakglassGoLog).
 extern void breakglassGoLog(int32_t level, char *message, uintptr_t handle);

@@ -482,17 +482,26 @@ def _library_path() -> str:
 
 
 def test_loader_names_every_place_it_tried(tmp_path: Path):
+    libdir = tmp_path / "usr-local-lib"
     with pytest.raises(OSError) as e:
-        _ffi.load(environ={}, package_dir=tmp_path, find=lambda name: None)
+        _ffi.load(environ={}, package_dir=tmp_path, find=lambda name: None, libdirs=[libdir])
     text = str(e.value)
-    assert "BREAKGLASS_LIBRARY" in text
-    assert str(tmp_path / "libbreakglass.so") in text
-    assert 'find_library("breakglass")' in text
+    places = [line for line in text.splitlines() if line.startswith("  - ")]
+    assert len(places) == 4, text
+    assert "BREAKGLASS_LIBRARY" in places[0]
+    assert str(tmp_path / "libbreakglass.so") in places[1]
+    assert 'find_library("breakglass")' in places[2] and "ldconfig" in places[2]
+    assert str(libdir / "libbreakglass.so.0") in places[3]
+
+
+def test_loader_default_libdir_is_make_installs():
+    assert Path("/usr/local/lib") in _ffi.INSTALL_LIBDIRS
+    assert _ffi.SONAME == "libbreakglass.so.0"  # what make install links
 
 
 def test_loader_find_library_failure_is_named(tmp_path: Path):
     with pytest.raises(OSError) as e:
-        _ffi.load(environ={}, package_dir=tmp_path, find=lambda name: "/nonexistent/libbreakglass.so.0")
+        _ffi.load(environ={}, package_dir=tmp_path, find=lambda name: "/nonexistent/libbreakglass.so.0", libdirs=[])
     assert "/nonexistent/libbreakglass.so.0" in str(e.value)
 
 
@@ -501,16 +510,46 @@ def test_loader_explicit_path_is_authoritative(tmp_path: Path):
     with pytest.raises(OSError) as e:
         _ffi.load(environ={"BREAKGLASS_LIBRARY": "/nonexistent/libbreakglass.so"}, package_dir=tmp_path)
     assert "/nonexistent/libbreakglass.so" in str(e.value)
+    assert "package copy" not in str(e.value)
 
 
-def test_loader_package_copy_then_find_library(tmp_path: Path):
-    (tmp_path / "libbreakglass.so").symlink_to(_library_path())
-    lib = _ffi.load(environ={}, package_dir=tmp_path, find=lambda name: None)
+def _places(tmp_path: Path, package: bool, found: bool, installed: bool):
+    """A package dir, a find_library result and a libdir, each holding a link to the library
+    (when asked) under a path of its own, so the loaded path tells which place won."""
+    pkg, other, libdir = tmp_path / "pkg", tmp_path / "ldconfig", tmp_path / "lib"
+    for d in (pkg, other, libdir):
+        d.mkdir()
+    if package:
+        (pkg / "libbreakglass.so").symlink_to(_library_path())
+    if found:
+        (other / "libbreakglass.so.0").symlink_to(_library_path())
+    if installed:
+        (libdir / "libbreakglass.so.0").symlink_to(_library_path())
+    find = (lambda name: str(other / "libbreakglass.so.0")) if found else (lambda name: None)
+    return dict(environ={}, package_dir=pkg, find=find, libdirs=[libdir])
+
+
+@pytest.mark.parametrize(
+    "package, found, installed, winner",
+    [
+        (True, True, True, "pkg/libbreakglass.so"),
+        (False, True, True, "ldconfig/libbreakglass.so.0"),
+        (False, False, True, "lib/libbreakglass.so.0"),
+    ],
+)
+def test_loader_order_package_then_ldconfig_then_install_libdir(tmp_path: Path, package, found, installed, winner):
+    lib = _ffi.load(**_places(tmp_path, package, found, installed))
+    assert lib._name == str(tmp_path / winner)
     assert lib.bg_version() == breakglass.version().encode()
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    lib = _ffi.load(environ={}, package_dir=empty, find=lambda name: _library_path())
-    assert lib.bg_version() == breakglass.version().encode()
+
+
+def test_loader_environment_beats_the_package_copy(tmp_path: Path):
+    kwargs = _places(tmp_path, True, True, True)
+    env_copy = tmp_path / "env" / "libbreakglass.so"
+    env_copy.parent.mkdir()
+    env_copy.symlink_to(_library_path())
+    kwargs["environ"] = {"BREAKGLASS_LIBRARY": str(env_copy)}
+    assert _ffi.load(**kwargs)._name == str(env_copy)
 
 
 def test_loader_refuses_a_library_without_the_exports():
@@ -532,3 +571,5 @@ def test_config_keys_match_the_library():
     table = re.search(r"pub const KEYS: &\[&str\] = &\[(.*?)\];", source.read_text(), re.S)
     assert table, f"no KEYS table in {source}"
     assert tuple(re.findall(r'"([a-z_]+)"', table.group(1))) == tuple(breakglass.CONFIG_KEYS)
+    # And the TypedDict that types configure()'s keyword arguments (test_typing.py checks mypy).
+    assert set(breakglass.ConfigureOptions.__annotations__) == set(breakglass.CONFIG_KEYS)

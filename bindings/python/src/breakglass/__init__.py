@@ -30,9 +30,18 @@ import math
 import os
 import threading
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Type, Union
 
 from . import _ffi
+from ._settings import BOOL_KEYS as _BOOL_KEYS
+from ._settings import CONFIG_KEYS, ConfigureOptions
+from ._settings import INT_KEYS as _INT_KEYS
+from ._settings import LIST_KEYS as _LIST_KEYS
+
+if TYPE_CHECKING:
+    # Only for type checkers (the annotations are never evaluated at run time): Unpack is in
+    # typing from 3.11 on, and the package supports 3.9 without dependencies.
+    from typing_extensions import Unpack
 
 __version__ = "0.1.0"
 
@@ -42,6 +51,7 @@ __all__ = [
     "BreakGlassError",
     "BufferTooSmallError",
     "CONFIG_KEYS",
+    "ConfigureOptions",
     "Expired",
     "FlushTimeoutError",
     "InternalError",
@@ -72,26 +82,6 @@ _lib = _ffi.lib
 #: Digits in a one-time code.
 OTP_LEN = _ffi.OTP_LEN
 
-#: Every key :func:`configure` accepts, in the order :func:`configure_from_env` reads them.
-CONFIG_KEYS: Tuple[str, ...] = (
-    "otp_ttl_seconds",
-    "mailer",
-    "from_email",
-    "otp_email",
-    "alert_emails",
-    "alert_webhook_url",
-    "alert_webhook_secret",
-    "dev_otp_log",
-    "delivery_timeout_ms",
-    "slot_url",
-    "slot_key",
-    "slot_timeout_ms",
-    "slot_wait_replicas",
-)
-_INT_KEYS = frozenset({"otp_ttl_seconds", "delivery_timeout_ms", "slot_timeout_ms", "slot_wait_replicas"})
-_BOOL_KEYS = frozenset({"dev_otp_log"})
-_LIST_KEYS = frozenset({"alert_emails"})
-
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _UINT32_MAX = 2**32 - 1
 
@@ -101,7 +91,8 @@ def status_name(status: int) -> str:
     status = int(status)
     if not _INT32_MIN <= status <= _INT32_MAX:
         return "unknown status"
-    return _lib.bg_status_str(status).decode("utf-8", "replace")
+    name: bytes = _lib.bg_status_str(status)
+    return name.decode("utf-8", "replace")
 
 
 # ---------------------------------------------------------------------------------- errors
@@ -121,7 +112,7 @@ class BreakGlassError(Exception):
         text = f"{self.name} (status {self.status})"
         super().__init__(f"{detail}: {text}" if detail else text)
 
-    def __reduce__(self):  # keeps status and detail through pickling
+    def __reduce__(self) -> Tuple[Type[BreakGlassError], Tuple[int, str]]:  # keeps status and detail
         return (type(self), (self.status, self.detail))
 
 
@@ -274,7 +265,7 @@ def _config_value(key: str, value: object) -> Optional[bytes]:
     return _encode(text, key)
 
 
-def configure(**settings: object) -> None:
+def configure(**settings: Unpack[ConfigureOptions]) -> None:
     """Sets configuration keys; ``None`` restores a key's default.
 
     Keys (see :data:`CONFIG_KEYS`): ``otp_ttl_seconds``, ``delivery_timeout_ms``,
@@ -283,6 +274,9 @@ def configure(**settings: object) -> None:
     but empty); ``mailer``, ``from_email``, ``otp_email``, ``alert_webhook_url``,
     ``alert_webhook_secret``, ``slot_url``, ``slot_key`` (str).
 
+    The keys and value types are :class:`ConfigureOptions`, so ``mypy --strict`` and other type
+    checkers reject an unknown key or a wrong type before the code runs.
+
     Every value is converted and checked for its Python type before any is applied; then the
     keys are applied in the order given, each atomically. A value the library refuses raises
     :class:`ArgumentError` (a :class:`ValueError`) and leaves that key unchanged; keys after it
@@ -290,6 +284,7 @@ def configure(**settings: object) -> None:
     :class:`ValueError` before anything is applied, a value of the wrong Python type
     :class:`TypeError`. Error messages never include the values (they may hold passwords).
     """
+    _follow_log_level()
     unknown = sorted(key for key in settings if key not in _KNOWN_KEYS)
     if unknown:
         raise ValueError(
@@ -303,12 +298,14 @@ def configure(**settings: object) -> None:
 def configure_from_env() -> None:
     """Applies ``BREAKGLASS_<KEY>`` (e.g. ``BREAKGLASS_OTP_TTL_SECONDS``) for every key set in the
     environment: all of them, or none when any is bad (:class:`ArgumentError`)."""
+    _follow_log_level()
     _check(_lib.bg_configure_from_env(), "configure_from_env()")
 
 
 def generate() -> str:
     """Issues a new six-digit code (replacing any pending one) and returns it."""
     # No wipe of the buffer: the code lives on in the returned str, which cannot be wiped.
+    _follow_log_level()
     buf = ctypes.create_string_buffer(_ffi.OTP_BUF_LEN)
     _check(_lib.bg_generate(buf, _ffi.OTP_BUF_LEN), "generate()")
     return buf.value.decode("ascii")
@@ -323,11 +320,13 @@ def verify(code: str) -> None:
     A ``code`` containing NUL raises :class:`ValueError` without reaching the library (and then
     nothing is consumed).
     """
+    _follow_log_level()
     _check(_lib.bg_verify(_encode(code, "code")), "verify()")
 
 
 def clear() -> None:
     """Empties the slot: a pending code can no longer verify."""
+    _follow_log_level()
     _check(_lib.bg_clear(), "clear()")
 
 
@@ -339,37 +338,47 @@ def send_otp(code: str) -> None:
     :class:`ArgumentError` unless ``code`` is six ASCII digits, :class:`QueueFullError` when the
     queue is full. Delivery failures are logged at error level and counted, never raised.
     """
+    _follow_log_level()
     _check(_lib.bg_send_otp(_encode(code, "code")), "send_otp()")
 
 
-def alert(ip: Optional[str] = None) -> None:
+def alert(ip: object = None) -> None:
     """Raises the break-glass alarm (alert emails and webhook) and returns at once.
 
-    ``ip`` is the client's address as untrusted text; ``None`` is reported as "unknown". It
-    never raises for its argument or for delivery problems: an alarm is never lost to its
-    argument. C strings cannot hold NUL, so a NUL in ``ip`` is sent as the text ``\\u{0}`` (the
-    library's own escape) instead of cutting the text; text that is not valid UTF-8 (lone
-    surrogates) is backslash-escaped; other objects (e.g. ``ipaddress.IPv4Address``) are
-    converted with ``str()``; ``bytes`` are passed as they are.
+    ``ip`` is the client's address as untrusted text. It never raises for its argument or for
+    delivery problems: an alarm is never lost to its argument. The Go binding's ``Alert``
+    treats the edge cases the same way:
+
+    - ``None`` and an empty ``ip`` (``""``, ``b""``) are reported as "unknown";
+    - C strings cannot hold NUL, so each NUL is sent as the text ``\\u{0}`` (the library's own
+      escape for a control character in an email) instead of cutting the text there.
+
+    Text that is not valid UTF-8 (lone surrogates) is backslash-escaped; other objects (e.g.
+    ``ipaddress.IPv4Address``) are converted with ``str()``; ``bytes`` are passed as they are.
     """
-    if ip is None:
-        raw: Optional[bytes] = None
-    else:
+    _follow_log_level()
+    raw: Optional[bytes] = None
+    if ip is not None:
         if isinstance(ip, (bytes, bytearray, memoryview)):
             raw = bytes(ip)
         else:
             raw = str(ip).encode("utf-8", "backslashreplace")
-        raw = raw.replace(b"\0", b"\\u{0}")
+        raw = raw.replace(b"\0", _NUL_ESCAPE) or None
     status = _lib.bg_alert(raw)
     if status != _ffi.BG_OK:  # only a panic inside the library can get here
         _logger.error("bg_alert failed: %s (status %d); the alarm may not have been raised",
                       status_name(status), status)
 
 
+#: What :func:`alert` sends for a NUL: the library's escape_controls text, as in Go's Alert.
+_NUL_ESCAPE = b"\\u{0}"
+
+
 def flush(timeout: float) -> None:
     """Waits up to ``timeout`` seconds until every job queued before the call has been delivered
     or has finally failed. Raises :class:`FlushTimeoutError` (a builtin :class:`TimeoutError`)
     when the time runs out first."""
+    _follow_log_level()
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
     if math.isnan(timeout) or timeout < 0:
@@ -400,6 +409,7 @@ class Stats:
 
 def stats() -> Stats:
     """A snapshot of the delivery counters."""
+    _follow_log_level()
     out = _ffi.bg_stats()
     _check(_lib.bg_get_stats(ctypes.byref(out)), "stats()")
     return Stats(**{name: int(getattr(out, name)) for name in _ffi.STATS_FIELDS})
@@ -407,11 +417,15 @@ def stats() -> Stats:
 
 def version() -> str:
     """The loaded library's version, e.g. "0.1.0"."""
-    return _lib.bg_version().decode("ascii")
+    text: bytes = _lib.bg_version()
+    return text.decode("ascii")
 
 
 # ---------------------------------------------------------------------------------- logging
+# A library's logger: silent unless the host configures logging (the NullHandler keeps
+# Python's last-resort handler from printing our warnings to stderr on its own).
 _logger = logging.getLogger("breakglass")
+_logger.addHandler(logging.NullHandler())
 
 # Library level -> logging level (5, trace, has no logging equivalent: DEBUG).
 _PY_LEVELS = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG, 5: logging.DEBUG}
@@ -430,13 +444,52 @@ def _library_level(pylevel: int) -> int:
     return 0
 
 
-@_ffi.LOG_FN
-def _log_callback(level: int, message: Optional[bytes], user_data: Optional[int]) -> None:
+def _native_thread_name_reader() -> Optional[Callable[[], Optional[str]]]:
+    """``pthread_getname_np`` of the calling thread, or None where libc lacks it."""
+    try:
+        fn = ctypes.CDLL(None).pthread_getname_np
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+
+    def read() -> Optional[str]:
+        buf = ctypes.create_string_buffer(16)  # Linux thread names: 15 bytes and a NUL
+        # On Linux threading.get_ident() is pthread_self().
+        if fn(threading.get_ident(), buf, len(buf)) != 0:
+            return None
+        return buf.value.decode("utf-8", "replace") or None
+
+    return read
+
+
+_native_thread_name = _native_thread_name_reader()
+_DummyThread = getattr(threading, "_DummyThread", None)
+
+
+def _name_library_thread() -> None:
+    """Gives the library's own thread its native name (e.g. ``breakglass-mail``), so that
+    ``record.threadName`` says which delivery thread logged, not ``Dummy-3``.
+
+    A callback on a thread Python did not start runs under a placeholder ``_DummyThread``;
+    its name is set from the OS thread name each time (a thread id can be reused by another
+    library thread). Threads Python started keep their own names."""
+    thread = threading.current_thread()
+    if _native_thread_name is None or _DummyThread is None or not isinstance(thread, _DummyThread):
+        return
+    name = _native_thread_name()
+    if name and thread.name != name:
+        thread.name = name
+
+
+def _on_record(level: int, message: Optional[bytes], user_data: Optional[int]) -> None:
     # Called by the library from any thread, its delivery threads included. Nothing may
-    # escape into C, and it must not call bg_set_logger.
+    # escape into C, and it must not call bg_set_logger. The library filters at the level
+    # last synchronised (see _follow_log_level); isEnabledFor applies a level raised since.
     try:
         pylevel = _PY_LEVELS.get(level, logging.ERROR if level < 1 else logging.DEBUG)
         if _logger.isEnabledFor(pylevel):
+            _name_library_thread()
             text = message.decode("utf-8", "replace") if message else ""
             _in_callback.active = True
             try:
@@ -447,33 +500,56 @@ def _log_callback(level: int, message: Optional[bytes], user_data: Optional[int]
         pass
 
 
+#: The C function pointer the library calls; module-level, so it lives as long as the module.
+_log_callback = _ffi.LOG_FN(_on_record)
+
 _logger_lock = threading.Lock()
 _attached = False
+_attached_level = -1
 _in_callback = threading.local()
 
 
 def _attach() -> None:
-    global _attached
+    global _attached, _attached_level
     level = _library_level(_logger.getEffectiveLevel())
     _check(_lib.bg_set_logger(_log_callback, None, level), "bg_set_logger")
-    _attached = True
+    _attached, _attached_level = True, level
 
 
 def _detach() -> None:
     """Back to the library's stderr logger, errors only: the callback is never called again
     once this returns (bg_set_logger waits for calls in progress)."""
-    global _attached
+    global _attached, _attached_level
     level = min(_library_level(_logger.getEffectiveLevel()), 1)
     _lib.bg_set_logger(_ffi.NO_LOGGER, None, level)
-    _attached = False
+    _attached, _attached_level = False, -1
+
+
+def _follow_log_level() -> None:
+    """Makes the library filter at the ``breakglass`` logger's effective level, so that a
+    host's ``logging.getLogger("breakglass").setLevel(...)`` (or the root's) takes effect
+    without a call to :func:`set_log_level`.
+
+    Called on entry to every function of this module: one ``getEffectiveLevel`` (a walk up
+    to the root logger) in the common case, ``bg_set_logger`` only when the level changed.
+    The library keeps filtering before it formats a record, so records the host does not
+    want cost nothing, rather than a trip into Python each."""
+    if not _attached or getattr(_in_callback, "active", False):
+        return  # detached at exit; or inside a handler, where bg_set_logger would deadlock
+    if _library_level(_logger.getEffectiveLevel()) == _attached_level:
+        return
+    with _logger_lock:
+        if _attached:
+            _attach()
 
 
 def set_log_level(level: Union[int, str, None] = None) -> None:
     """Sets the ``breakglass`` logger's level (``None``: keep it) and makes the library pass
-    exactly the records that level lets through.
+    exactly the records that level lets through, at once.
 
-    The library filters by the effective level of the ``breakglass`` logger when this module
-    is imported; call this after changing logging levels later (e.g. ``logging.basicConfig``).
+    Setting the logger's level directly works as well: every call into the library picks up
+    the logger's effective level. This function makes a change reach deliveries that are
+    already queued, before the next call.
     """
     if getattr(_in_callback, "active", False):
         # bg_set_logger waits for callbacks in progress: from inside one it would deadlock.

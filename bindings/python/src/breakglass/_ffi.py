@@ -4,8 +4,12 @@ Lookup order:
 
 1. ``$BREAKGLASS_LIBRARY``: a path to the shared library. When it is set, it is the only place
    tried: a broken explicit setting must not quietly fall back to some other copy.
-2. ``libbreakglass.so`` next to this file (a copy shipped inside the package).
-3. ``ctypes.util.find_library("breakglass")`` (the system's library path).
+2. ``libbreakglass.so`` next to this file: the copy a platform wheel carries (``make wheel``).
+3. The system: ``ctypes.util.find_library("breakglass")`` (the ``ldconfig`` cache and the
+   linker's paths), then ``make install``'s default libdir (``/usr/local/lib``), which the
+   ``ldconfig`` cache lacks until someone runs ``ldconfig``.
+
+When nothing loads, the ``OSError`` names every place tried and why each failed.
 
 ``ctypes.CDLL`` is used on purpose: it releases the GIL for the duration of every call, so a
 blocking ``bg_flush`` or a slot round trip does not stall other Python threads, and the log
@@ -22,6 +26,10 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 LIBRARY_ENV = "BREAKGLASS_LIBRARY"
 PACKAGE_LIBRARY = "libbreakglass.so"
+#: The installed library's file name (its soname), as ``make install`` lays it out.
+SONAME = "libbreakglass.so.0"
+#: ``make install``'s libdir for its default ``PREFIX=/usr/local``.
+INSTALL_LIBDIRS: Tuple[Path, ...] = (Path("/usr/local/lib"),)
 
 # Values from include/breakglass.h.
 OTP_LEN = 6
@@ -101,11 +109,13 @@ def candidates(
     environ: Optional[Mapping[str, str]] = None,
     package_dir: Optional[Path] = None,
     find: Optional[Callable[[str], Optional[str]]] = None,
+    libdirs: Optional[Sequence[Path]] = None,
 ) -> Sequence[Tuple[str, Optional[str]]]:
     """The places to try, in order, as (description, path or None when there is nothing)."""
     environ = os.environ if environ is None else environ
     package_dir = Path(__file__).resolve().parent if package_dir is None else package_dir
     find = ctypes.util.find_library if find is None else find
+    libdirs = INSTALL_LIBDIRS if libdirs is None else libdirs
 
     explicit = environ.get(LIBRARY_ENV)
     if explicit:
@@ -118,9 +128,15 @@ def candidates(
         places.append((f"the package copy {copy}: no such file", None))
     found = find("breakglass")
     if found:
-        places.append((f'ctypes.util.find_library("breakglass") -> {found}', found))
+        places.append((f'ctypes.util.find_library("breakglass") (ldconfig) -> {found}', found))
     else:
-        places.append(('ctypes.util.find_library("breakglass"): found nothing', None))
+        places.append(('ctypes.util.find_library("breakglass") (ldconfig): found nothing', None))
+    for libdir in libdirs:
+        installed = libdir / SONAME
+        if installed.exists():
+            places.append((f"make install's {installed}", str(installed)))
+        else:
+            places.append((f"make install's {installed}: no such file", None))
     return places
 
 
@@ -128,10 +144,11 @@ def load(
     environ: Optional[Mapping[str, str]] = None,
     package_dir: Optional[Path] = None,
     find: Optional[Callable[[str], Optional[str]]] = None,
+    libdirs: Optional[Sequence[Path]] = None,
 ) -> ctypes.CDLL:
     """Loads and declares the library; OSError names every place tried when none loads."""
     tried: List[str] = []
-    for description, path in candidates(environ, package_dir, find):
+    for description, path in candidates(environ, package_dir, find, libdirs):
         if path is None:
             tried.append(description)
             continue
@@ -142,7 +159,8 @@ def load(
     raise OSError(
         "cannot load libbreakglass; tried:\n  - "
         + "\n  - ".join(tried)
-        + f"\nSet {LIBRARY_ENV} to the path of libbreakglass.so, or install the library."
+        + f"\nSet {LIBRARY_ENV} to the path of libbreakglass.so, install a platform wheel"
+        + " (make wheel), or install the library (make install)."
     )
 
 
