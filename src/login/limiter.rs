@@ -86,9 +86,9 @@ pub enum Admission {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "an attempt is settled by keeping it as a failure or by a refund"]
 pub struct Reservation {
-    key: LimitKey,
+    pub(crate) key: LimitKey,
     /// The address has a row that counted this attempt.
-    tracked: bool,
+    pub(crate) tracked: bool,
     /// Counting this attempt locked the address out.
     pub address_locked: bool,
     /// Counting this attempt reached the overall limit (once per window).
@@ -250,7 +250,10 @@ mod tests {
             let _ = l.reserve(v4(1), s(901 + i), &L);
         }
         let ok = l.reserve(v4(1), s(904), &L).unwrap();
-        assert!(ok.address_locked, "the fifth attempt is counted before it is evaluated");
+        assert!(
+            ok.address_locked,
+            "the fifth attempt is counted before it is evaluated"
+        );
         l.refund(&ok, true);
         assert_eq!(l.attempts_left(v4(1), s(905), &L), 5);
         assert_eq!(l.tracked(), 0);

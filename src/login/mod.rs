@@ -22,6 +22,8 @@ mod limiter;
 mod memory;
 pub mod password;
 mod session;
+#[cfg(feature = "redis")]
+mod shared;
 
 pub use allowlist::AllowList;
 pub use limiter::{Limits, MAX_TRACKED};
@@ -96,12 +98,84 @@ fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
     }
 }
 
-/// Admits an attempt and counts it as a failure before it is evaluated (see the limiter).
-fn reserve(addr: &ClientAddr, s: &Settings) -> Result<Reservation> {
-    memory::reserve(addr.limit_key(), now(), &s.login.limits()).map_err(|refused| match refused {
+/// Where the login state lives: in this process, or next to the shared slot.
+enum Store<'a> {
+    Memory,
+    #[cfg(feature = "redis")]
+    Shared(shared::SharedStore<'a>),
+    #[cfg(not(feature = "redis"))]
+    #[allow(dead_code)]
+    Never(std::marker::PhantomData<&'a ()>),
+}
+
+fn store(s: &Settings) -> Store<'_> {
+    #[cfg(feature = "redis")]
+    if let Some(shared) = shared::SharedStore::of(s) {
+        return Store::Shared(shared);
+    }
+    let _ = s;
+    Store::Memory
+}
+
+fn locked_out(why: Admission) -> Error {
+    match why {
         Admission::AddressLocked => Error::LockedOut("this address is locked out"),
         _ => Error::LockedOut("every break-glass login is locked out: too many failures overall"),
-    })
+    }
+}
+
+/// Admits an attempt and counts it as a failure before it is evaluated (see the limiter);
+/// with `code`, also verifies it (consuming the pending code) and returns the verdict.
+fn reserve(
+    addr: &ClientAddr,
+    s: &Settings,
+    code: Option<Option<&crate::otp::Otp>>,
+) -> Result<(Reservation, Result<()>)> {
+    let l = s.login.limits();
+    match store(s) {
+        Store::Memory => {
+            let r = memory::reserve(addr.limit_key(), now(), &l).map_err(locked_out)?;
+            let verdict = match code {
+                Some(c) => crate::otp::verify_parsed(c),
+                None => Ok(()),
+            };
+            Ok((r, verdict))
+        }
+        #[cfg(feature = "redis")]
+        Store::Shared(st) => st.reserve(addr.limit_key(), &l, code).map_err(|e| match e {
+            shared::Refused::Locked(why) => locked_out(why),
+            shared::Refused::Backend(e) => e,
+        }),
+        #[cfg(not(feature = "redis"))]
+        Store::Never(_) => unreachable!(),
+    }
+}
+
+/// Takes back a reservation: the attempt succeeded (or was never evaluated). With
+/// `session`, that session replaces any other.
+fn refund(
+    s: &Settings,
+    r: &Reservation,
+    forget_address: bool,
+    session: Option<session::Session>,
+) -> Result<()> {
+    match store(s) {
+        Store::Memory => {
+            memory::refund(r, forget_address);
+            if let Some(sess) = session {
+                memory::start_session(sess);
+            }
+            Ok(())
+        }
+        #[cfg(feature = "redis")]
+        Store::Shared(st) => st.refund(
+            r,
+            forget_address,
+            session.as_ref().map(|x| (&x.token, x.ttl)),
+        ),
+        #[cfg(not(feature = "redis"))]
+        Store::Never(_) => unreachable!(),
+    }
 }
 
 /// The attempt failed: its reservation stands; says what it locked.
@@ -138,11 +212,11 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
         .as_ref()
         .ok_or(Error::NotConfigured("the login flow needs password_hash"))?;
     let addr = allowed_client(ip, &s)?;
-    let r = reserve(&addr, &s)?;
+    let (r, _) = reserve(&addr, &s, None)?;
     match stored.check(password) {
-        Ok(()) => memory::refund(&r, false),
+        Ok(()) => refund(&s, &r, false, None)?,
         Err(password::CheckError::Busy) => {
-            memory::refund(&r, false);
+            refund(&s, &r, false, None)?;
             return Err(Error::LockedOut(
                 "too many password checks are running; try again in a moment",
             ));
@@ -171,41 +245,43 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
 pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<String>> {
     let s = config::current();
     let addr = allowed_client(ip, &s)?;
-    let r = reserve(&addr, &s)?;
-    let outcome = match code {
-        Some(c) => crate::otp::verify(c),
-        None => {
-            crate::otp::consume();
-            Err(Error::Invalid)
-        }
-    };
+    // Input that is not six ASCII digits cannot match, but still consumes the pending code.
+    let submitted = code.and_then(crate::otp::Otp::parse);
+    let (r, outcome) = reserve(&addr, &s, Some(submitted.as_ref()))?;
     match outcome {
         Ok(()) => {
-            memory::refund(&r, true);
             let (token, hash) = session::new_token()?;
-            memory::start_session(session::Session {
+            let sess = session::Session {
                 token: hash,
                 issued: now(),
                 ttl: s.login.session_ttl,
-            });
+            };
+            // The alarm goes out whatever happens next: the code was right.
             crate::notify::alert(ip);
+            refund(&s, &r, true, Some(sess))?;
             Ok(token)
         }
         Err(e @ (Error::Invalid | Error::Expired | Error::NoPendingOtp)) => {
             settle_failure(&addr, &s, &r, &format!("code refused ({e})"));
             Err(e)
         }
-        Err(e) => {
-            // The slot could not answer: nothing was evaluated, so nothing is counted.
-            memory::refund(&r, false);
-            Err(e)
-        }
+        // The slot could not answer after counting: the attempt stays counted (a denial).
+        Err(e) => Err(e),
     }
 }
 
 /// `Ok` while `token` is the active session's and younger than `session_ttl_seconds`.
 pub fn session_check(token: &[u8]) -> Result<()> {
-    if memory::check_session(&session::hash(token), now()) {
+    let s = config::current();
+    let h = session::hash(token);
+    let active = match store(&s) {
+        Store::Memory => memory::check_session(&h, now()),
+        #[cfg(feature = "redis")]
+        Store::Shared(st) => st.check_session(&h)?,
+        #[cfg(not(feature = "redis"))]
+        Store::Never(_) => unreachable!(),
+    };
+    if active {
         Ok(())
     } else {
         Err(Error::NoSession)
@@ -214,7 +290,16 @@ pub fn session_check(token: &[u8]) -> Result<()> {
 
 /// Ends the session whose token is `token`.
 pub fn session_end(token: &[u8]) -> Result<()> {
-    if memory::end_session(&session::hash(token), now()) {
+    let s = config::current();
+    let h = session::hash(token);
+    let ended = match store(&s) {
+        Store::Memory => memory::end_session(&h, now()),
+        #[cfg(feature = "redis")]
+        Store::Shared(st) => st.end_session(&h)?,
+        #[cfg(not(feature = "redis"))]
+        Store::Never(_) => unreachable!(),
+    };
+    if ended {
         log::warn!("break-glass session ended");
         Ok(())
     } else {
@@ -233,17 +318,27 @@ fn operator_addr(ip: &[u8]) -> Result<ClientAddr> {
 pub fn attempts_left(ip: &[u8]) -> Result<u32> {
     let s = config::current();
     let addr = operator_addr(ip)?;
-    Ok(memory::attempts_left(
-        addr.limit_key(),
-        now(),
-        &s.login.limits(),
-    ))
+    let l = s.login.limits();
+    match store(&s) {
+        Store::Memory => Ok(memory::attempts_left(addr.limit_key(), now(), &l)),
+        #[cfg(feature = "redis")]
+        Store::Shared(st) => st.attempts_left(addr.limit_key(), &l),
+        #[cfg(not(feature = "redis"))]
+        Store::Never(_) => unreachable!(),
+    }
 }
 
 /// Forgets `ip`'s failures and ends its lockout (an operator's action; logged).
 pub fn reset_attempts(ip: &[u8]) -> Result<()> {
+    let s = config::current();
     let addr = operator_addr(ip)?;
-    memory::reset(addr.limit_key());
+    match store(&s) {
+        Store::Memory => memory::reset(addr.limit_key()),
+        #[cfg(feature = "redis")]
+        Store::Shared(st) => st.reset(addr.limit_key())?,
+        #[cfg(not(feature = "redis"))]
+        Store::Never(_) => unreachable!(),
+    }
     log::warn!(
         "break-glass login: failures of {} reset by the operator",
         addr.limit_key().as_text()

@@ -13,13 +13,13 @@ mod clock;
 mod code;
 pub(crate) mod memory_slot;
 #[cfg(feature = "redis")]
-mod redis_conn;
+pub(crate) mod redis_conn;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_pool;
 #[cfg(feature = "redis")]
-mod redis_slot;
+pub(crate) mod redis_slot;
 #[cfg(feature = "redis")]
-mod resp;
+pub(crate) mod resp;
 
 pub use clock::{BootClock, Clock};
 pub use code::{Otp, OTP_LEN};
@@ -86,6 +86,13 @@ pub fn verify(submitted: &[u8]) -> Result<()> {
     let settings = config::current();
     let code = Otp::parse(submitted);
     with_backend(&settings, |slot| slot.verify(code.as_ref()))
+}
+
+/// [`verify`] with the candidate already parsed (`None`: input that is not six ASCII digits,
+/// which cannot match but still consumes).
+pub(crate) fn verify_parsed(code: Option<&Otp>) -> Result<()> {
+    let settings = config::current();
+    with_backend(&settings, |slot| slot.verify(code))
 }
 
 /// Consumes the pending code without a candidate: what a verify with a missing argument does.

@@ -60,12 +60,22 @@ return {rec or '', t[1], t[2]}
 ";
 
 /// A script's source and its SHA1 (how `EVALSHA` names it), computed once.
-struct Lua {
+pub(crate) struct Lua {
     src: &'static str,
     sha: LazyLock<String>,
 }
 
-fn sha1_hex(text: &str) -> String {
+impl Lua {
+    /// A script; its SHA1 is computed on first use.
+    pub(crate) const fn new(src: &'static str, sha: fn() -> String) -> Lua {
+        Lua {
+            src,
+            sha: LazyLock::new(sha),
+        }
+    }
+}
+
+pub(crate) fn sha1_hex(text: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -100,7 +110,7 @@ impl<'a> RedisSlot<'a> {
     /// Runs `exchange` on a connection, all within `slot_timeout_ms` from now. The connection
     /// goes back to the pool only when the exchange finished cleanly. A pooled connection that
     /// turns out dead is replaced once, but only for an operation that is `safe_to_repeat`.
-    fn session<T>(
+    pub(crate) fn session<T>(
         &self,
         what: &str,
         safe_to_repeat: bool,
@@ -148,12 +158,20 @@ impl<'a> RedisSlot<'a> {
         lua: &Lua,
         args: &[&[u8]],
     ) -> std::result::Result<Reply, SessionError> {
-        let mut call: Vec<&[u8]> = vec![
-            b"EVALSHA",
-            lua.sha.as_bytes(),
-            b"1",
-            self.cfg.key.as_bytes(),
-        ];
+        self.script_with_keys(conn, lua, &[self.cfg.key.as_bytes()], args)
+    }
+
+    /// [`script`](Self::script) with the script's own keys.
+    pub(crate) fn script_with_keys(
+        &self,
+        conn: &mut RedisConn,
+        lua: &Lua,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> std::result::Result<Reply, SessionError> {
+        let count = keys.len().to_string();
+        let mut call: Vec<&[u8]> = vec![b"EVALSHA", lua.sha.as_bytes(), count.as_bytes()];
+        call.extend_from_slice(keys);
         call.extend_from_slice(args);
         let reply = match conn.call(&call)? {
             Reply::Error(e) if e.starts_with("NOSCRIPT") => {
@@ -173,7 +191,7 @@ impl<'a> RedisSlot<'a> {
     }
 
     /// `WAIT`s for the configured replicas; a shortfall is an error.
-    fn replicate(
+    pub(crate) fn replicate(
         &self,
         conn: &mut RedisConn,
         deadline: Instant,
@@ -249,7 +267,9 @@ impl SlotBackend for RedisSlot<'_> {
 
 /// The take script's `{record, seconds, microseconds}`, as the record and the server's now in
 /// milliseconds.
-fn take_reply(reply: Reply) -> std::result::Result<(Zeroizing<Vec<u8>>, u64), SessionError> {
+pub(crate) fn take_reply(
+    reply: Reply,
+) -> std::result::Result<(Zeroizing<Vec<u8>>, u64), SessionError> {
     let shape = SessionError::Unexpected("unexpected reply to the take script");
     let Reply::Array(Some(items)) = reply else {
         return Err(shape);
@@ -267,7 +287,7 @@ fn take_reply(reply: Reply) -> std::result::Result<(Zeroizing<Vec<u8>>, u64), Se
 }
 
 /// `TIME`'s two fields as milliseconds, when both are in range.
-fn server_now_ms(secs: &[u8], micros: &[u8]) -> std::result::Result<u64, SessionError> {
+pub(crate) fn server_now_ms(secs: &[u8], micros: &[u8]) -> std::result::Result<u64, SessionError> {
     let bad = SessionError::Unexpected("server clock out of range");
     let secs = decimal(secs).filter(|s| SERVER_SECS.contains(s));
     let micros = decimal(micros).filter(|&m| m < 1_000_000);
@@ -281,7 +301,10 @@ fn server_now_ms(secs: &[u8], micros: &[u8]) -> std::result::Result<u64, Session
 
 /// `v1:<code>:<issued_ms>:<ttl_ms>`, aged against the server's `now_ms`. The TTL must be one
 /// `otp_ttl_seconds` allows, and the issue time no further ahead than [`MAX_CLOCK_SKEW`].
-fn parse_record(record: &[u8], now_ms: u64) -> std::result::Result<Pending, SessionError> {
+pub(crate) fn parse_record(
+    record: &[u8],
+    now_ms: u64,
+) -> std::result::Result<Pending, SessionError> {
     let malformed = || SessionError::Unexpected("malformed record");
     let text = std::str::from_utf8(record).map_err(|_| malformed())?;
     let mut fields = text.split(':');

@@ -8,6 +8,7 @@ mod fuzz_corpus;
 mod header;
 mod keys;
 mod login;
+mod login_redis;
 mod outbox;
 
 use std::sync::{Mutex, MutexGuard};
