@@ -21,6 +21,7 @@
 pub mod config;
 mod error;
 pub mod ffi;
+mod fork;
 pub mod login;
 mod net;
 pub mod notify;

@@ -1,10 +1,9 @@
-//! Operating-system glue: the boot-time clock, fork handlers, signal masks, the host name.
+//! Operating-system glue: the boot-time clock, the pid, signal masks, the host name.
 //!
-//! This is the one module outside `ffi` that may use `unsafe`, and only for single libc calls
-//! whose contracts are spelled out beside them. It must never hold a lock of its own or call
-//! back into the logger: the fork handlers run at moments when nothing else may be touched.
+//! Plain OS calls only: this and `fork` are the modules outside `ffi` that may use `unsafe`,
+//! and only for single libc calls whose contracts are spelled out beside them. It must never
+//! hold a lock or call into the rest of the library.
 
-use std::sync::Once;
 use std::time::Duration;
 
 /// Time since boot, suspend included, from `CLOCK_BOOTTIME`.
@@ -64,91 +63,4 @@ pub fn block_sigpipe_in_this_thread() {
         libc::sigaddset(&mut set, libc::SIGPIPE);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
-}
-
-static FORK_HANDLERS: Once = Once::new();
-
-/// Registers the library's `pthread_atfork` handlers, once per process.
-///
-/// The prepare handler takes every library lock, so that no other thread holds one at the
-/// instant of the fork; the parent handler releases them; the child handler releases them and
-/// resets what a child must not inherit (the pending code, the parent's queue and workers).
-pub fn ensure_fork_handlers() {
-    FORK_HANDLERS.call_once(|| {
-        // SAFETY: the handlers are plain `extern "C" fn()`s that only lock, unlock and store;
-        // none of them can panic, so nothing unwinds through libc.
-        let rc = unsafe {
-            libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child))
-        };
-        if rc != 0 {
-            log::error!("pthread_atfork failed ({rc}); fork() while the library is busy is unsafe");
-        }
-    });
-}
-
-// Lock order, the same in all three handlers: settings, slot, queue, Redis pool, TLS roots. No
-// library code path holds two of these at once, and none logs while holding one, so taking them
-// all here cannot deadlock against a running thread. The logger's lock is not taken: that would
-// make fork() wait for log callbacks, which may need something the forking thread holds
-// (Python's GIL); the child gets a fresh one instead.
-extern "C" fn fork_prepare() {
-    crate::config::fork_hold();
-    crate::otp::memory_slot::fork_hold();
-    crate::login::fork_hold();
-    crate::notify::fork_hold();
-    #[cfg(feature = "redis")]
-    crate::otp::redis_pool::fork_hold();
-    crate::net::tls::fork_hold();
-}
-
-extern "C" fn fork_parent() {
-    crate::net::tls::fork_release();
-    #[cfg(feature = "redis")]
-    crate::otp::redis_pool::fork_release();
-    crate::notify::fork_release();
-    crate::login::fork_release();
-    crate::otp::memory_slot::fork_release();
-    crate::config::fork_release();
-}
-
-extern "C" fn fork_child() {
-    // The pool's connections stay where they are: each is tagged with its opener's pid and
-    // fork count, so the child never uses one (freeing them here would be no safer).
-    crate::net::tls::fork_release();
-    #[cfg(feature = "redis")]
-    {
-        crate::otp::redis_pool::note_fork_in_child();
-        crate::otp::redis_pool::fork_release();
-    }
-    crate::notify::fork_release();
-    crate::login::fork_release();
-    crate::otp::memory_slot::fork_release();
-    crate::config::fork_release();
-    crate::ffi::logger::reset_in_child();
-    crate::otp::memory_slot::reset_in_child();
-}
-
-/// Takes `lock` for the duration of a fork: the guard is forgotten, and [`fork_unlock`] releases
-/// it in the parent and the child.
-pub fn fork_lock<T>(lock: &parking_lot::Mutex<T>) {
-    std::mem::forget(lock.lock());
-}
-
-/// Releases a lock taken by [`fork_lock`].
-pub fn fork_unlock<T>(lock: &parking_lot::Mutex<T>) {
-    // SAFETY: called only from the parent and child fork handlers, after fork_prepare took this
-    // very lock with fork_lock and forgot the guard; this thread (or its copy) is its owner.
-    unsafe { lock.force_unlock(Default::default()) }
-}
-
-/// [`fork_lock`] for a reader-writer lock: takes it for writing.
-pub fn fork_lock_rw<T>(lock: &parking_lot::RwLock<T>) {
-    std::mem::forget(lock.write());
-}
-
-/// Releases a lock taken by [`fork_lock_rw`].
-pub fn fork_unlock_rw<T>(lock: &parking_lot::RwLock<T>) {
-    // SAFETY: as for fork_unlock; fork_lock_rw took the write lock and forgot the guard, whose
-    // acquisition state is the stateless marker that Default rebuilds.
-    unsafe { lock.force_unlock_write(Default::default()) }
 }

@@ -134,6 +134,11 @@ impl Settings {
 
 static SETTINGS: LazyLock<RwLock<Arc<Settings>>> = LazyLock::new(Default::default);
 
+/// The settings lock, for the fork handlers' list.
+pub(crate) fn settings_lock() -> &'static RwLock<Arc<Settings>> {
+    &SETTINGS
+}
+
 /// A snapshot of the current settings.
 pub fn current() -> Arc<Settings> {
     SETTINGS.read().clone()
@@ -141,7 +146,7 @@ pub fn current() -> Arc<Settings> {
 
 /// Sets `key` to `value`; `None` restores the default. A bad key or value changes nothing.
 pub fn configure(key: &str, value: Option<&str>) -> Result<()> {
-    crate::sys::ensure_fork_handlers();
+    crate::fork::ensure_registered();
     let mut guard = SETTINGS.write();
     let mut next = Settings::clone(&guard);
     apply(&mut next, key, value)?;
@@ -165,7 +170,7 @@ pub fn configure_from_env() -> Result<()> {
             }
         })
         .collect::<Result<_>>()?;
-    crate::sys::ensure_fork_handlers();
+    crate::fork::ensure_registered();
     let mut guard = SETTINGS.write();
     let mut next = Settings::clone(&guard);
     for (key, value) in &found {
@@ -219,14 +224,6 @@ fn same_address(a: &Mailbox, b: &Mailbox) -> bool {
 
 fn valid_slot_key(key: &str) -> bool {
     (1..=512).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
-}
-
-pub(crate) fn fork_hold() {
-    crate::sys::fork_lock_rw(&SETTINGS);
-}
-
-pub(crate) fn fork_release() {
-    crate::sys::fork_unlock_rw(&SETTINGS);
 }
 
 #[cfg(test)]

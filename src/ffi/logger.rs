@@ -164,9 +164,6 @@ pub fn set(callback: bg_log_fn, user_data: *mut c_void, max_level: i32) -> Resul
         ));
     }
     install();
-    // Registered here too: a host that only sets a logger and forks still gets a child whose
-    // lock is fresh.
-    crate::sys::ensure_fork_handlers();
     // Taking the write lock waits for calls in progress on other threads to return.
     let _writer = sink_lock().write();
     PUBLISHED.store(callback.map(|callback| Sink {

@@ -42,6 +42,8 @@ pub fn guard<R: PanicDefault>(body: impl FnOnce() -> R) -> R {
 /// Installs the library's logger once, then runs `body`, catching any panic. For the exports
 /// that must leave the last error text alone (`bg_last_error` and the look-ups).
 pub fn run<R: PanicDefault>(body: impl FnOnce() -> R) -> R {
+    // Normally done when the library was loaded; a static link may have left that out.
+    crate::fork::ensure_registered();
     super::logger::install();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(r) => r,

@@ -13,8 +13,8 @@ use super::address::LimitKey;
 use super::limiter::{Admission, Limiter, Limits, Reservation};
 use super::session::{Session, TokenHash};
 
-static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
-static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+pub(crate) static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
+pub(crate) static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 
 fn with_limiter<R>(f: impl FnOnce(&mut Limiter) -> R) -> R {
     f(LIMITER.lock().get_or_insert_with(Limiter::default))
@@ -67,14 +67,4 @@ pub fn end_session(token: &TokenHash, now: Duration) -> bool {
 pub fn clear_all() {
     *LIMITER.lock() = None;
     *SESSION.lock() = None;
-}
-
-pub(crate) fn fork_hold() {
-    crate::sys::fork_lock(&LIMITER);
-    crate::sys::fork_lock(&SESSION);
-}
-
-pub(crate) fn fork_release() {
-    crate::sys::fork_unlock(&SESSION);
-    crate::sys::fork_unlock(&LIMITER);
 }

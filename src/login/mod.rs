@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 pub mod address;
 mod allowlist;
 mod limiter;
-mod memory;
+pub(crate) mod memory;
 pub mod password;
 mod session;
 #[cfg(feature = "redis")]
@@ -349,12 +349,4 @@ pub fn reset_attempts(ip: &[u8]) -> Result<()> {
 /// Forgets all login state of this process (the C test program uses it between cases).
 pub fn reset_all() {
     memory::clear_all();
-}
-
-pub(crate) fn fork_hold() {
-    memory::fork_hold();
-}
-
-pub(crate) fn fork_release() {
-    memory::fork_release();
 }

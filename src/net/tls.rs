@@ -33,7 +33,10 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The verified configuration, rebuilt when the variables that pick the roots change (so a
 /// host that points `SSL_CERT_FILE` at its internal CA at run time is obeyed).
-static VERIFIED: Mutex<Option<(RootsKey, Arc<ClientConfig>)>> = Mutex::new(None);
+///
+/// The roots are loaded (file I/O) under this lock: a child forked meanwhile must not inherit
+/// it held, so it is on the fork handlers' list (`crate::fork`) like every library lock.
+pub(crate) static VERIFIED: Mutex<Option<(RootsKey, Arc<ClientConfig>)>> = Mutex::new(None);
 
 type RootsKey = (Option<std::ffi::OsString>, Option<std::ffi::OsString>);
 
@@ -68,14 +71,11 @@ fn verified_config() -> io::Result<Arc<ClientConfig>> {
     Ok(cfg)
 }
 
-/// The roots are loaded (file I/O) under [`VERIFIED`]'s lock: a child forked meanwhile must not
-/// inherit it held, so the fork handlers take it like every library lock.
-pub(crate) fn fork_hold() {
-    crate::sys::fork_lock(&VERIFIED);
-}
-
-pub(crate) fn fork_release() {
-    crate::sys::fork_unlock(&VERIFIED);
+/// Takes and releases the roots lock (the fork test's probe).
+#[cfg(test)]
+pub(crate) fn handshake_config_for_tests() -> bool {
+    drop(VERIFIED.lock());
+    true
 }
 
 fn unverified_config() -> io::Result<Arc<ClientConfig>> {

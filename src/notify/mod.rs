@@ -17,7 +17,7 @@ use crate::otp::Otp;
 mod email;
 mod event_id;
 mod message;
-mod queue;
+pub(crate) mod queue;
 mod retry;
 mod sendmail;
 mod smtp;
@@ -284,12 +284,4 @@ pub fn flush(timeout: Duration) -> Result<()> {
 /// The delivery counters.
 pub fn stats() -> Stats {
     COUNTERS.snapshot()
-}
-
-pub(crate) fn fork_hold() {
-    queue::fork_hold();
-}
-
-pub(crate) fn fork_release() {
-    queue::fork_release();
 }

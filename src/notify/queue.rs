@@ -88,11 +88,10 @@ pub struct Queue {
     finished: Condvar,
 }
 
-static CURRENT: parking_lot::Mutex<Option<Arc<Queue>>> = parking_lot::Mutex::new(None);
+pub(crate) static CURRENT: parking_lot::Mutex<Option<Arc<Queue>>> = parking_lot::Mutex::new(None);
 
 /// This process's queue, made on first use (and again in a forked child).
 pub fn current() -> Arc<Queue> {
-    crate::sys::ensure_fork_handlers();
     let pid = crate::sys::pid();
     let mut cur = CURRENT.lock();
     match &*cur {
@@ -103,14 +102,6 @@ pub fn current() -> Arc<Queue> {
             q
         }
     }
-}
-
-pub(crate) fn fork_hold() {
-    crate::sys::fork_lock(&CURRENT);
-}
-
-pub(crate) fn fork_release() {
-    crate::sys::fork_unlock(&CURRENT);
 }
 
 /// What [`Queue::push`] did with the parts of a job.

@@ -13,7 +13,7 @@ use super::{decide, Otp, Pending, SlotBackend};
 use crate::error::Result;
 
 /// A pending code and when it was issued, on the slot's clock.
-struct Entry {
+pub(crate) struct Entry {
     code: Otp,
     issued: Duration,
     ttl: Duration,
@@ -22,7 +22,7 @@ struct Entry {
 /// A slot with an injectable clock; the process uses one global instance.
 pub struct MemorySlot<C: Clock> {
     clock: C,
-    entry: Mutex<Option<Entry>>,
+    pub(crate) entry: Mutex<Option<Entry>>,
 }
 
 /// The process-global slot.
@@ -40,7 +40,6 @@ impl<C: Clock> MemorySlot<C> {
 
 impl<C: Clock> SlotBackend for MemorySlot<C> {
     fn store(&self, code: &Otp, ttl: Duration) -> Result<()> {
-        crate::sys::ensure_fork_handlers();
         let entry = Entry {
             code: code.clone(),
             issued: self.clock.now(),
@@ -66,14 +65,6 @@ impl<C: Clock> SlotBackend for MemorySlot<C> {
         let _old = self.entry.lock().take();
         Ok(())
     }
-}
-
-pub(crate) fn fork_hold() {
-    crate::sys::fork_lock(&GLOBAL.entry);
-}
-
-pub(crate) fn fork_release() {
-    crate::sys::fork_unlock(&GLOBAL.entry);
 }
 
 /// A child must not be able to use a code issued before the fork: the parent still can, once.

@@ -22,7 +22,7 @@ pub(crate) const MAX_IDLE: usize = 4;
 /// firewall or a proxy, and would cost a whole `slot_timeout_ms` to find out.
 pub const MAX_IDLE_TIME: Duration = Duration::from_secs(30);
 
-static IDLE: Mutex<Vec<RedisConn>> = Mutex::new(Vec::new());
+pub(crate) static IDLE: Mutex<Vec<RedisConn>> = Mutex::new(Vec::new());
 
 /// Forks this process's ancestry has gone through since the library was loaded: counted in the
 /// child's fork handler, so that a descendant whose pid happens to be its long-gone
@@ -100,14 +100,6 @@ pub fn put(mut conn: RedisConn) {
         oldest
     };
     drop(evicted);
-}
-
-pub(crate) fn fork_hold() {
-    crate::sys::fork_lock(&IDLE);
-}
-
-pub(crate) fn fork_release() {
-    crate::sys::fork_unlock(&IDLE);
 }
 
 /// The child's side of a fork: every connection in the pool now belongs to another process.
