@@ -1,60 +1,61 @@
 //! Delivery counters since the library was loaded.
 //!
-//! Owns the six counters and their meaning. Counters only grow; nothing here may block.
+//! Owns the six counters and their meaning, listed once in [`counters!`]: the snapshot type,
+//! the atomic counters and the field list are all made from that one list. Counters only grow;
+//! nothing here may block.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// A snapshot of the delivery counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// A snapshot of the delivery counters.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct Stats {
+            $($(#[doc = $doc])* pub $name: u64,)*
+        }
+
+        impl Stats {
+            /// The field names, in order (the C struct `bg_stats` has the same).
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($name)),*];
+        }
+
+        pub(crate) struct Counters {
+            $(pub $name: AtomicU64,)*
+        }
+
+        pub(crate) static COUNTERS: Counters = Counters {
+            $($name: AtomicU64::new(0),)*
+        };
+
+        impl Counters {
+            pub(crate) fn snapshot(&self) -> Stats {
+                Stats {
+                    $($name: self.$name.load(Relaxed),)*
+                }
+            }
+        }
+    };
+}
+
+counters! {
     /// Calls accepted into the queue: one per `send_otp` or `alert` call of which at least one
     /// part (the code email; an alert's emails, its webhook) was queued.
-    pub queued: u64,
+    queued,
     /// Email messages a server or outbox accepted (one per recipient).
-    pub emails_sent: u64,
+    emails_sent,
     /// Email messages that finally failed, after any retries.
-    pub emails_failed: u64,
+    emails_failed,
     /// Webhook POSTs answered with 2xx.
-    pub webhooks_sent: u64,
+    webhooks_sent,
     /// Webhook POSTs that finally failed, after any retries.
-    pub webhooks_failed: u64,
+    webhooks_failed,
     /// Parts dropped because their lane was full: a code email, an alert's emails (all
     /// recipients together) or an alert's webhook each count one.
-    pub dropped: u64,
+    dropped,
 }
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub queued: AtomicU64,
-    pub emails_sent: AtomicU64,
-    pub emails_failed: AtomicU64,
-    pub webhooks_sent: AtomicU64,
-    pub webhooks_failed: AtomicU64,
-    pub dropped: AtomicU64,
-}
-
-pub(crate) static COUNTERS: Counters = Counters {
-    queued: AtomicU64::new(0),
-    emails_sent: AtomicU64::new(0),
-    emails_failed: AtomicU64::new(0),
-    webhooks_sent: AtomicU64::new(0),
-    webhooks_failed: AtomicU64::new(0),
-    dropped: AtomicU64::new(0),
-};
 
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self) -> Stats {
-        Stats {
-            queued: self.queued.load(Relaxed),
-            emails_sent: self.emails_sent.load(Relaxed),
-            emails_failed: self.emails_failed.load(Relaxed),
-            webhooks_sent: self.webhooks_sent.load(Relaxed),
-            webhooks_failed: self.webhooks_failed.load(Relaxed),
-            dropped: self.dropped.load(Relaxed),
-        }
     }
 }

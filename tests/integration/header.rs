@@ -79,3 +79,21 @@ fn every_function_says_it_is_not_async_signal_safe() {
     assert_eq!(functions, 21);
     assert!(COMMITTED.contains("none is async-signal-safe"));
 }
+
+#[test]
+fn bg_stats_has_the_counters_fields_in_order() {
+    let body = COMMITTED
+        .split("typedef struct bg_stats {")
+        .nth(1)
+        .expect("bg_stats in the header")
+        .split("} bg_stats;")
+        .next()
+        .unwrap();
+    let fields: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("uint64_t "))
+        .map(|l| l.trim_end_matches(';'))
+        .collect();
+    assert_eq!(fields, breakglass::Stats::FIELDS);
+}
