@@ -16,7 +16,7 @@ res="$out/results.txt"
 export BREAKGLASS_LIBRARY="$lib"
 
 cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -pthread -Iinclude)
-for b in hotpath delivery; do
+for b in hotpath delivery login_flood; do
   cc "${cflags[@]}" -o "$out/$b" "benches/$b.c" -L"$rel" -Wl,-rpath,"$rel" -lbreakglass
 done
 cc "${cflags[@]}" -o "$out/footprint" benches/footprint.c -ldl
@@ -62,6 +62,13 @@ servers+=($!)
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break; sleep 0.05; done
 "$out/hotpath" redis "redis://127.0.0.1:$redis_port" | tee "$out/redis.txt"
 
+echo "== brute-force flood of bg_login_complete (C, 8 threads, 10 000 addresses)"
+: >"$out/login.txt"
+for mode in limit20 unlimited; do
+  "$out/login_flood" "$mode" | tee -a "$out/login.txt"
+  "$out/login_flood" "$mode" "redis://127.0.0.1:$redis_port" | tee -a "$out/login.txt"
+done
+
 echo "== hot path (Rust, divan)"
 cargo bench --bench slot 2>/dev/null | tee "$out/rust.txt"
 
@@ -103,6 +110,31 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
     p99=$(sed -n "s/^c_redis_${c}_p99 \([0-9.]*\) ns/\1/p" "$out/redis.txt")
     awk -v c="$c" -v m="$med" -v p="$p99" 'BEGIN { printf "| bg_%s | %.0f µs | %.0f µs |\n", c, m / 1000, p / 1000 }' 
   done
+  echo
+  echo "## Brute-force flood of bg_login_complete (C, \`benches/login_flood.c\`)"
+  echo
+  echo "8 threads, 10 000 attempts with a wrong code, each from an IPv6 /64 of its own (an attacker"
+  echo "rotating addresses, so the per-address limit never triggers). *limit 20*: the default"
+  echo "\`max_global_failures\`; *unlimited*: the limit set to 10^6, so every attempt is evaluated"
+  echo "(what an evaluated attempt costs). Each run is a process of its own on a fresh key."
+  echo "Resident memory (VmRSS) before and after. *bare bg_verify*: the same slot, one thread."
+  echo
+  echo "| state | run | attempts/s | guesses evaluated | refused | RSS before → after | median | p99 |"
+  echo "|---|---|---:|---:|---:|---|---:|---:|"
+  for st in mem redis; do
+    for mode in limit20 unlimited; do
+      v() { sed -n "s/^login_${st}_${mode}_$1 \([0-9.]*\) .*/\1/p" "$out/login.txt"; }
+      label=$([[ $st == mem ]] && echo in-process || echo Redis)
+      awk -v l="$label" -v m="$mode" -v a="$(v attempts_per_s)" -v e="$(v evaluated)" -v r="$(v refused)" \
+          -v b="$(v rss_before)" -v f="$(v rss_after)" -v md="$(v median)" -v p="$(v p99)" \
+        'BEGIN { printf "| %s | %s | %.0f | %d | %d | %d → %d KiB | %.1f µs | %.1f µs |\n", l, m, a, e, r, b, f, md / 1000, p / 1000 }'
+    done
+    vm=$(sed -n "s/^login_${st}_bare_verify_median \([0-9.]*\) .*/\1/p" "$out/login.txt")
+    vp=$(sed -n "s/^login_${st}_bare_verify_p99 \([0-9.]*\) .*/\1/p" "$out/login.txt")
+    awk -v m="$vm" -v p="$vp" -v s="$st" 'BEGIN { printf "| %s | bare bg_verify | | | | | %.1f µs | %.1f µs |\n", (s == "mem" ? "in-process" : "Redis"), m / 1000, p / 1000 }'
+  done
+  echo
+  echo "Guesses evaluated with the default limit must be at most 20 (\`max_global_failures\`)."
   echo
   echo "## Hot path from Rust (divan, \`cargo bench --bench slot\`)"
   echo

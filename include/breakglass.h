@@ -32,7 +32,11 @@
  */
 #define BG_OTP_BUF_LEN 7
 
-
+/**
+ * Size of a buffer that holds a session token and its NUL: pass at least this to
+ * `bg_login_complete`.
+ */
+#define BG_SESSION_TOKEN_BUF_LEN 44
 
 /**
  * Status returned by every `bg_*` function that can fail. In C it is an `int32_t`; the

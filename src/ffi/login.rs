@@ -11,7 +11,10 @@ use crate::login;
 
 /// Size of a buffer that holds a session token and its NUL: pass at least this to
 /// `bg_login_complete`.
-pub const BG_SESSION_TOKEN_BUF_LEN: usize = login::TOKEN_CHARS + 1;
+pub const BG_SESSION_TOKEN_BUF_LEN: usize = 44;
+
+// A literal above, so that cbindgen can write it into the header.
+const _: () = assert!(BG_SESSION_TOKEN_BUF_LEN == login::TOKEN_CHARS + 1);
 
 /// Longest client address text read, in bytes.
 const MAX_IP: usize = 256;

@@ -90,7 +90,7 @@ fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
     if list.allows(&addr) {
         Ok(addr)
     } else {
-        log::warn!(
+        log::info!(
             "break-glass login attempt from {} refused: not in allowed_ips",
             addr.0
         );
@@ -181,7 +181,9 @@ fn refund(
 /// The attempt failed: its reservation stands; says what it locked.
 fn settle_failure(addr: &ClientAddr, s: &Settings, f: &Reservation, what: &str) {
     let l = s.login.limits();
-    log::warn!("break-glass login from {}: {what}", addr.0);
+    // Info, not warn: a flood of attempts must not become a flood of log lines. Lockouts,
+    // which are rare, are errors.
+    log::info!("break-glass login from {}: {what}", addr.0);
     if f.address_locked {
         log::error!(
             "break-glass login: {} locked out for {} s after {} failures",
