@@ -99,9 +99,9 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
   echo
   echo "## Hot path on the shared slot (C, \`hotpath redis\`, a local redis-server)"
   echo
-  echo "Each call opens its own connection (nothing is shared across fork()), runs one script and"
-  echo "closes; 1000 generate/verify pairs, each call timed alone. There is no target: the"
-  echo "figure is dominated by the loopback round trips and the connection set-up."
+  echo "Connections are pooled per process (never shared across fork()); each call runs one script;"
+  echo "1000 generate/verify pairs, each call timed alone. There is no target: the figure is"
+  echo "dominated by the loopback round trip."
   echo
   echo "| call | median | p99 |"
   echo "|---|---:|---:|"
