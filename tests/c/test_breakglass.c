@@ -429,8 +429,79 @@ static void test_fork_while_another_thread_sets_the_logger(void) {
   CHECK_STATUS(bg_set_logger(NULL, NULL, 0), BG_OK);
 }
 
+/* The login flow from C: a file outbox carries the code; the token comes back in a
+ * caller-owned buffer; every denial has its status and its reason. */
+static void read_code_from(const char *dir, char *code) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "grep -ho 'one-time code is: [0-9]*' %s/*.eml | tail -1 | cut -c19-24", dir);
+  FILE *p = popen(cmd, "r");
+  code[0] = 0;
+  if (p) {
+    if (!fgets(code, BG_OTP_BUF_LEN, p)) code[0] = 0;
+    pclose(p);
+  }
+}
+
+static void test_login(void) {
+  char dir[] = "/tmp/bg-c-login-XXXXXX", url[300], code[BG_OTP_BUF_LEN], cmd[320];
+  char token[BG_SESSION_TOKEN_BUF_LEN], why[256];
+  uint32_t left = 99;
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(url, sizeof url, "file://%s", dir);
+  CHECK_STATUS(bg_configure("mailer", url), BG_OK);
+  CHECK_STATUS(bg_configure("from_email", "bg@example.com"), BG_OK);
+  CHECK_STATUS(bg_configure("otp_email", "oncall@example.com"), BG_OK);
+  /* bcrypt, cost 4 (fast for a test), of "correct horse". */
+  CHECK_STATUS(bg_configure("password_hash",
+                            "$2b$04$yUBCyfGraBusVpGw0SNl7uamWW6f95K6JOgURFT3ZzI.xkfZpq2UC"),
+               BG_OK);
+  CHECK_STATUS(bg_configure("allowed_ips", "192.0.2.0/24"), BG_OK);
+  CHECK_STATUS(bg_login_begin("203.0.113.1", "correct horse"), BG_IP_NOT_ALLOWED);
+  CHECK_STATUS(bg_last_error(why, sizeof why), BG_OK);
+  CHECK(strstr(why, "allowed_ips") != NULL);
+  CHECK_STATUS(bg_login_begin("192.0.2.7", "wrong horse"), BG_WRONG_PASSWORD);
+  CHECK_STATUS(bg_attempts_left("192.0.2.7", &left), BG_OK);
+  CHECK(left == 4);
+  CHECK_STATUS(bg_login_begin("192.0.2.7", "correct horse"), BG_OK);
+  CHECK_STATUS(bg_flush(10000), BG_OK);
+  read_code_from(dir, code);
+  CHECK(is_code(code));
+  CHECK_STATUS(bg_login_complete("192.0.2.7", code, token, 8), BG_ERR_BUFFER_TOO_SMALL);
+  CHECK_STATUS(bg_login_complete("192.0.2.7", code, token, sizeof token), BG_OK);
+  CHECK(strlen(token) == BG_SESSION_TOKEN_BUF_LEN - 1);
+  CHECK_STATUS(bg_session_check(token), BG_OK);
+  CHECK_STATUS(bg_session_end(token), BG_OK);
+  CHECK_STATUS(bg_session_check(token), BG_NO_SESSION);
+  CHECK_STATUS(bg_session_check(NULL), BG_ERR_NULL);
+  CHECK(strcmp(bg_status_str(BG_LOCKED_OUT), "locked out") == 0);
+  const char *keys[] = {"mailer", "from_email", "otp_email", "password_hash", "allowed_ips"};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) bg_configure(keys[i], NULL);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
+static void test_key_table(void) {
+  bg_config_key_info info;
+  size_t n = bg_config_key_count();
+  int found = 0;
+  CHECK(n >= 19);
+  for (size_t i = 0; i < n; i++) {
+    CHECK_STATUS(bg_config_key(i, &info), BG_OK);
+    if (strcmp(info.name, "max_attempts") == 0) {
+      found = 1;
+      CHECK(strcmp(info.kind, "integer") == 0 && strcmp(info.default_value, "5") == 0);
+      CHECK(info.min == 1 && info.max == 1000);
+    }
+  }
+  CHECK(found);
+  CHECK_STATUS(bg_config_key(n, &info), BG_ERR_ARGUMENT);
+  CHECK_STATUS(bg_config_key(0, NULL), BG_ERR_NULL);
+}
+
 int main(void) {
   test_strings();
+  test_login();
+  test_key_table();
   test_generate_and_verify();
   test_generate_bad_buffers();
   test_configure();
