@@ -250,7 +250,10 @@ mod tests {
             let _ = l.reserve(v4(1), s(901 + i), &L);
         }
         let ok = l.reserve(v4(1), s(904), &L).unwrap();
-        assert!(ok.address_locked, "the fifth attempt is counted before it is evaluated");
+        assert!(
+            ok.address_locked,
+            "the fifth attempt is counted before it is evaluated"
+        );
         l.refund(&ok, true);
         assert_eq!(l.attempts_left(v4(1), s(905), &L), 5);
         assert_eq!(l.tracked(), 0);
