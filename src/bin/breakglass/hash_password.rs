@@ -117,12 +117,14 @@ fn from_terminal() -> Result<Zeroizing<Vec<u8>>, ReadError> {
 
 /// Shows `text` and reads one line with echo off; the terminal is restored before returning.
 fn prompt(tty: &File, text: &str) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+    // Echo goes off before the prompt shows: turning it off discards pending input (see
+    // `tty`), so nothing typed once the prompt is visible can be lost, or echoed.
+    let guard = EchoOff::new(tty)?;
     // The prompt goes to the terminal, not stdout (which is for the PHC string only) and not
     // stderr (which may be redirected to a log).
     let _ = (&*tty)
         .write_all(text.as_bytes())
         .and_then(|_| (&*tty).flush());
-    let guard = EchoOff::new(tty)?;
     let line = read_line(tty, |b| guard.is_cancel(b));
     drop(guard);
     if matches!(line, Err(ReadError::Cancelled)) {
