@@ -3,8 +3,9 @@
 //! user would, after each prompt appears.
 //!
 //! Proves: nothing typed is echoed; the two entries must match; Ctrl-C cancels at once with
-//! status 130; and the terminal's settings (echo, signal keys, end-of-line character) are
-//! restored afterwards on every one of those paths. `unsafe` is confined to the few libc calls
+//! status 130, and what was typed after a cancel key is not left for the shell; and the
+//! terminal's settings (echo, signal keys, end-of-line character) are restored afterwards on
+//! every one of those paths. `unsafe` is confined to the few libc calls
 //! that make and inspect the pseudo-terminal.
 
 use std::fs::{File, OpenOptions};
@@ -199,4 +200,27 @@ fn ctrl_c_cancels_at_once_and_restores_echo() {
         assert_restored(&pty, &before);
     }
     assert!(!pty.shown().contains("half-typed"));
+}
+
+#[test]
+fn the_rest_of_a_cancelled_line_never_reaches_the_shell() {
+    let pty = Pty::new();
+    let before = termios(&pty.slave);
+    let child = pty.spawn();
+    pty.wait_for("password: ", 1);
+    // Ctrl-\ cancels too, but only ends the line at Enter: the rest must not stay queued.
+    let mut line = b"secret-start".to_vec();
+    line.push(before.c_cc[libc::VQUIT]);
+    line.extend_from_slice(b"secret-end\n");
+    pty.type_in(&line);
+    let (code, _, stderr) = finish(child);
+    assert_eq!(code, Some(130), "{stderr}");
+    let mut queued: libc::c_int = -1;
+    assert_eq!(
+        unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::FIONREAD, &mut queued) },
+        0
+    );
+    assert_eq!(queued, 0, "input left for the next reader of the terminal");
+    assert_restored(&pty, &before);
+    assert!(!pty.shown().contains("secret"));
 }

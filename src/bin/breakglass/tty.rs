@@ -62,9 +62,11 @@ impl<'a> EchoOff<'a> {
 
 impl Drop for EchoOff<'_> {
     fn drop(&mut self) {
-        // TCSANOW: the old settings come back even if output is stuck (TCSADRAIN could block).
-        // Nothing can be done about a failure here, and the terminal is the user's to fix.
-        let _ = set(self.file.as_raw_fd(), libc::TCSANOW, &self.saved);
+        // TCSAFLUSH, as getpass does: input not yet read is discarded. After a cancel key in
+        // the middle of a line, the rest of the line (the rest of the password) would otherwise
+        // be read by the shell, echoed and perhaps kept in its history. Nothing can be done
+        // about a failure here.
+        let _ = set(self.file.as_raw_fd(), libc::TCSAFLUSH, &self.saved);
     }
 }
 
