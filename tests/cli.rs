@@ -302,3 +302,21 @@ fn command_line() {
         assert!(text(&out.stderr).contains("usage:"), "{bad:?}");
     }
 }
+
+#[test]
+fn a_hash_that_cannot_be_written_is_a_failure() {
+    // `> hash.txt` on a full disk must not look like success.
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return;
+    };
+    let mut child = breakglass(&["hash-password"], &[])
+        .stdin(Stdio::piped())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot write the hash"));
+}

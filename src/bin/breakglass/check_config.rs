@@ -50,7 +50,7 @@ const BCRYPT_MIN_COST: u32 = 10;
 pub fn run(args: &[String]) -> ExitCode {
     if let Some(arg) = args.first() {
         if arg == "-h" || arg == "--help" {
-            print!("{}", crate::CHECK_USAGE);
+            let _ = crate::out(crate::CHECK_USAGE);
             return ExitCode::SUCCESS;
         }
         eprintln!("breakglass check-config: unexpected argument {arg:?}");
@@ -63,18 +63,29 @@ pub fn run(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     }
     let report = judge(&config::current(), &unknown_variables());
-    let mut broken = 0;
+    let broken = report
+        .iter()
+        .filter(|(level, ..)| matches!(level, Level::Missing | Level::Error))
+        .count();
+    let mut text = String::new();
     for (level, item, detail) in &report {
-        println!("{:<8} {item}: {detail}", level.label());
-        if matches!(level, Level::Missing | Level::Error) {
-            broken += 1;
+        text += &format!("{:<8} {item}: {detail}\n", level.label());
+    }
+    text += &if broken == 0 {
+        "the break-glass login flow can work with this configuration\n".to_owned()
+    } else {
+        format!("the break-glass login flow cannot work: {broken} item(s) MISSING or ERROR\n")
+    };
+    // The status is the verdict even when the report could not be written (`| head`): a
+    // script may read only the status.
+    if let Err(e) = crate::out(&text) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("breakglass check-config: cannot write the report: {e}");
         }
     }
     if broken == 0 {
-        println!("the break-glass login flow can work with this configuration");
         ExitCode::SUCCESS
     } else {
-        println!("the break-glass login flow cannot work: {broken} item(s) MISSING or ERROR");
         ExitCode::FAILURE
     }
 }

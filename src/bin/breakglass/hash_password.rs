@@ -41,7 +41,7 @@ impl From<io::Error> for ReadError {
 pub fn run(args: &[String]) -> ExitCode {
     if let Some(arg) = args.first() {
         if arg == "-h" || arg == "--help" {
-            print!("{}", crate::HASH_USAGE);
+            let _ = crate::out(crate::HASH_USAGE);
             return ExitCode::SUCCESS;
         }
         eprintln!("breakglass hash-password: unexpected argument {arg:?}");
@@ -60,10 +60,14 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     };
     match breakglass::login::hash_password(&password) {
-        Ok(phc) => {
-            println!("{phc}");
-            ExitCode::SUCCESS
-        }
+        Ok(phc) => match crate::out(&format!("{phc}\n")) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                // A full disk under `> hash.txt` must not look like a hash was saved.
+                eprintln!("breakglass hash-password: cannot write the hash: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Err(why) => {
             eprintln!("breakglass hash-password: {why}");
             ExitCode::FAILURE

@@ -7,6 +7,7 @@
 //! It uses the library's safe Rust API only, and never calls `process::exit`: every path
 //! returns, so guards (the terminal's echo, wiped buffers) run their `Drop`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 mod check_config;
@@ -42,6 +43,15 @@ shown. Exit status: 0 the login flow can work, 1 something is MISSING or ERROR, 
 refused (the reason is printed).
 ";
 
+/// Writes `text` to stdout and flushes it. Not `print!`: a Rust program ignores SIGPIPE, so
+/// `print!` to a reader that went away (`| head`) panics; the callers decide what a failed
+/// write means instead (for a hash, a failure: it did not arrive whole).
+pub(crate) fn out(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = match std::env::args_os()
         .skip(1)
@@ -63,11 +73,11 @@ fn main() -> ExitCode {
         "hash-password" => hash_password::run(rest),
         "check-config" => check_config::run(rest),
         "help" | "-h" | "--help" => {
-            print!("{USAGE}");
+            let _ = out(USAGE);
             ExitCode::SUCCESS
         }
         "--version" | "-V" | "version" => {
-            println!("breakglass {}", breakglass::VERSION);
+            let _ = out(&format!("breakglass {}\n", breakglass::VERSION));
             ExitCode::SUCCESS
         }
         other => {
