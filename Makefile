@@ -146,8 +146,10 @@ fuzz:
 # `make test-install` uses). It runs cargo only when that build is missing, so
 # `make release && sudo make install` never builds as root.
 #   PREFIX (/usr/local), LIBDIR ($(PREFIX)/lib), INCLUDEDIR ($(PREFIX)/include),
+#   BINDIR ($(PREFIX)/bin, for the `breakglass` tool),
 #   DESTDIR (staging root for packagers: the .pc file still names PREFIX/LIBDIR).
 INSTALL_FROM ?= release
+BINDIR       ?= $(PREFIX)/bin
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 STRIP        ?= strip
@@ -155,13 +157,15 @@ BUILT := target/$(INSTALL_FROM)
 
 install:
 	@if [ ! -f $(BUILT)/libbreakglass.so ] || [ ! -f $(BUILT)/libbreakglass.a ] \
-	    || [ ! -s $(BUILT)/native-static-libs ]; then \
+	    || [ ! -f $(BUILT)/breakglass ] || [ ! -s $(BUILT)/native-static-libs ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "no complete $(INSTALL_FROM) build: run 'make $(INSTALL_FROM)' as your own user first" >&2; \
 	    exit 1; fi; \
 	  $(MAKE) --no-print-directory $(INSTALL_FROM); fi
 	@libs=$$(cat $(BUILT)/native-static-libs); \
-	  install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR); \
+	  install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR); \
+	  install -m 0755 $(BUILT)/breakglass $(DESTDIR)$(BINDIR)/breakglass; \
+	  $(STRIP) $(DESTDIR)$(BINDIR)/breakglass; \
 	  install -m 0755 $(BUILT)/libbreakglass.so $(DESTDIR)$(LIBDIR)/libbreakglass.so.$(VERSION); \
 	  $(STRIP) --strip-unneeded $(DESTDIR)$(LIBDIR)/libbreakglass.so.$(VERSION); \
 	  ln -sf libbreakglass.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbreakglass.so.0; \
@@ -178,7 +182,8 @@ install:
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libbreakglass.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbreakglass.so.0 \
 	      $(DESTDIR)$(LIBDIR)/libbreakglass.so $(DESTDIR)$(LIBDIR)/libbreakglass.a \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/breakglass.pc $(DESTDIR)$(INCLUDEDIR)/breakglass.h
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/breakglass.pc $(DESTDIR)$(INCLUDEDIR)/breakglass.h \
+	      $(DESTDIR)$(BINDIR)/breakglass
 
 clean:
 	$(CARGO) clean

@@ -344,8 +344,14 @@ impl Key {
             (Kind::Boolean, Some("false")) => Value::Boolean(false),
             (Kind::Boolean, Some(_)) => return Err("must be true or false".into()),
             (Kind::EmailList, Some(v)) => Value::Text(v),
-            // Empty text unsets an optional key, as an empty environment variable would.
-            (Kind::Text | Kind::Secret, Some("")) if self.default.is_none() => Value::Unset,
+            // Empty text unsets an optional key, as an empty environment variable would; except
+            // `allowed_ips`, whose documented empty value is a list that allows no one (as " "
+            // already was): reading "" as unset would open the default list instead.
+            (Kind::Text | Kind::Secret, Some(""))
+                if self.default.is_none() && self.name != "allowed_ips" =>
+            {
+                Value::Unset
+            }
             (Kind::Text | Kind::Secret, Some(v)) => Value::Text(v),
         };
         (self.set)(s, checked)

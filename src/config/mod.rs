@@ -291,6 +291,24 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_allow_list_allows_no_one() {
+        let mut s = Settings::default();
+        for empty in ["", " "] {
+            set(&mut s, "allowed_ips", empty).unwrap();
+            assert!(
+                s.login.allowed_ips.as_ref().is_some_and(|l| l.is_empty()),
+                "{empty:?}"
+            );
+        }
+        apply(&mut s, "allowed_ips", None).unwrap();
+        assert!(s.login.allowed_ips.is_none());
+        // Other optional text keys still read "" as unset.
+        set(&mut s, "from_email", "bg@example.com").unwrap();
+        set(&mut s, "from_email", "").unwrap();
+        assert!(s.from_email.is_none());
+    }
+
+    #[test]
     fn booleans_are_strict() {
         let mut s = Settings::default();
         set(&mut s, "dev_otp_log", "true").unwrap();

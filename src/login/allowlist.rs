@@ -51,6 +51,20 @@ impl AllowList {
     }
 }
 
+/// The entries as `parse` read them (IPv4-mapped ones as IPv4), comma-separated: for reports
+/// such as `breakglass check-config`. Addresses are not secrets.
+impl std::fmt::Display for AllowList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, net) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{net}")?;
+        }
+        Ok(())
+    }
+}
+
 /// `::ffff:a.b.c.d/96+n` is `a.b.c.d/n`; a CIDR with host bits set is refused (a typo such as
 /// `10.0.0.1/8` for `10.0.0.0/8` would otherwise silently widen or narrow the list).
 fn normalise_net(net: IpNet) -> Result<IpNet, String> {
@@ -101,6 +115,17 @@ mod tests {
         assert!(!allows("", "127.0.0.1"));
         assert!(allows(DEFAULT, "127.0.0.1") && allows(DEFAULT, "::1"));
         assert!(!allows(DEFAULT, "127.0.0.2"));
+    }
+
+    #[test]
+    fn shown_as_parsed() {
+        let l =
+            AllowList::parse(" 10.0.0.0/8,192.0.2.7 , ::ffff:10.0.0.0/104, 2001:db8::/32").unwrap();
+        assert_eq!(
+            l.to_string(),
+            "10.0.0.0/8, 192.0.2.7/32, 10.0.0.0/8, 2001:db8::/32"
+        );
+        assert_eq!(AllowList::parse("").unwrap().to_string(), "");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 #  1. the build tree as a plain `cargo build` leaves it runs programs linked against it;
 #  2. `make install` with PREFIX/LIBDIR/INCLUDEDIR/DESTDIR lays out the files a distribution
 #     expects (stripped .so with its soname links, .a, header, .pc without an rpath and with
-#     rustc's own native-static-libs), and `make uninstall` removes exactly them;
+#     rustc's own native-static-libs, the stripped `breakglass` tool in BINDIR), and
+#     `make uninstall` removes exactly them;
 #  3. programs link through pkg-config dynamically, statically against libbreakglass.a
 #     (`pkg-config --static`), and fully `-static`, and each runs the demo on a file outbox.
 # Uses the debug build (INSTALL_FROM=debug) so `make test` builds the library once.
@@ -36,14 +37,20 @@ dest=$work/dest
 make --no-print-directory install INSTALL_FROM=debug DESTDIR="$dest" PREFIX=/usr \
   LIBDIR=/usr/lib/x86_64-linux-gnu INCLUDEDIR=/usr/include >/dev/null
 lib=$dest/usr/lib/x86_64-linux-gnu
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 for f in libbreakglass.so.0 libbreakglass.so libbreakglass.a pkgconfig/breakglass.pc; do
   [ -e "$lib/$f" ] || fail "missing $lib/$f"
 done
 [ -f "$dest/usr/include/breakglass.h" ] || fail "missing the header"
 [ "$(readlink "$lib/libbreakglass.so")" = libbreakglass.so.0 ] || fail "libbreakglass.so link"
-[ "$(readlink "$lib/libbreakglass.so.0")" = "libbreakglass.so.$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ] ||
-  fail "libbreakglass.so.0 link"
+[ "$(readlink "$lib/libbreakglass.so.0")" = "libbreakglass.so.$version" ] || fail "libbreakglass.so.0 link"
 readelf -S "$lib/libbreakglass.so.0" | grep -q '\.debug_info' && fail "the installed .so is not stripped"
+# The tool: in BINDIR, executable, stripped, and it runs (it links the library statically).
+tool=$dest/usr/bin/breakglass
+[ -x "$tool" ] || fail "missing the breakglass tool in BINDIR"
+readelf -S "$tool" | grep -q '\.debug_info\|\.symtab' && fail "the installed breakglass tool is not stripped"
+[ "$(env -u LD_LIBRARY_PATH "$tool" --version)" = "breakglass $version" ] ||
+  fail "the installed breakglass tool does not report its version"
 pc=$lib/pkgconfig/breakglass.pc
 grep -q '^libdir=/usr/lib/x86_64-linux-gnu$' "$pc" || fail ".pc libdir: $(cat "$pc")"
 grep -q 'rpath' "$pc" && fail ".pc hard-codes an rpath: $(cat "$pc")"
@@ -58,6 +65,7 @@ left=$(find "$dest" -type f -o -type l)
 # 3. Linking through pkg-config, from an install under a plain PREFIX.
 prefix=$work/prefix
 make --no-print-directory install INSTALL_FROM=debug PREFIX="$prefix" >/dev/null
+[ "$("$prefix/bin/breakglass" --version)" = "breakglass $version" ] || fail "PREFIX/bin/breakglass"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 cc -std=c11 "${CWARN[@]}" -o "$work/demo-dynamic" examples/demo.c $(pkg-config --cflags --libs breakglass)
 readelf -d "$work/demo-dynamic" | grep -q 'NEEDED.*libbreakglass.so.0' || fail "dynamic link"
@@ -82,4 +90,5 @@ else
   fail "fully static link failed: $(tail -5 "$work/full-static.log")"
 fi
 make --no-print-directory uninstall PREFIX="$prefix" >/dev/null
-echo "test-install: build tree, staged install, uninstall, dynamic, static and fully static links all work"
+[ -e "$prefix/bin/breakglass" ] && fail "uninstall left $prefix/bin/breakglass"
+echo "test-install: build tree, staged install (library and tool), uninstall, dynamic, static and fully static links all work"

@@ -1,0 +1,322 @@
+//! The `breakglass` program, run as a user runs it: `hash-password` from stdin, `check-config`
+//! on complete, incomplete and refused environments, and the command line itself.
+//!
+//! Every child gets an environment without the caller's `BREAKGLASS_*` variables (the Makefile
+//! exports one), so the results never depend on the shell the tests run from. The terminal
+//! path of `hash-password` is exercised by the pty test at the end, when `script` exists.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use breakglass::login::StoredHash;
+
+const BIN: &str = env!("CARGO_BIN_EXE_breakglass");
+
+/// The program with no inherited `BREAKGLASS_*` and `env` set.
+fn breakglass(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("BREAKGLASS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    cmd
+}
+
+fn run_with_stdin(args: &[&str], env: &[(&str, &str)], input: &[u8]) -> Output {
+    let mut child = breakglass(args, env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_with_stdin(args, env, b"")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A valid hash for configurations, made once.
+fn stored_phc() -> &'static str {
+    static PHC: OnceLock<String> = OnceLock::new();
+    PHC.get_or_init(|| breakglass::login::hash_password(b"check-config password").unwrap())
+}
+
+#[test]
+fn hash_password_from_stdin_makes_a_hash_that_checks_it() {
+    let out = run_with_stdin(&["hash-password"], &[], b"correct horse battery\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // Only the PHC string and its newline on stdout.
+    let phc = stdout.strip_suffix('\n').unwrap();
+    assert!(!phc.contains('\n'));
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    let stored = StoredHash::parse(phc).unwrap();
+    assert!(stored.check(b"correct horse battery").is_ok());
+    assert!(stored.check(b"correct horse batterY").is_err());
+    assert!(stored.check(b"correct horse battery\n").is_err());
+    assert!(!text(&out.stderr).contains("correct horse"));
+}
+
+#[test]
+fn hash_password_strips_the_newline_only_and_reads_one_line() {
+    // Surrounding spaces are part of the password; the second line is not.
+    let out = run_with_stdin(&["hash-password"], &[], b" two words \nsecond line\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stored = StoredHash::parse(text(&out.stdout).trim_end_matches('\n')).unwrap();
+    assert!(stored.check(b" two words ").is_ok());
+    assert!(stored.check(b"two words").is_err());
+    // No newline at the end of input is fine too.
+    let out = run_with_stdin(&["hash-password"], &[], b"no newline");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stored = StoredHash::parse(text(&out.stdout).trim_end_matches('\n')).unwrap();
+    assert!(stored.check(b"no newline").is_ok());
+}
+
+#[test]
+fn hash_password_refuses_empty_and_unusable_passwords() {
+    for input in [&b""[..], b"\n", b"\nsecond line\n", b"nul\0byte\n"] {
+        let out = run_with_stdin(&["hash-password"], &[], input);
+        assert_eq!(out.status.code(), Some(1), "{input:?}");
+        assert!(out.stdout.is_empty(), "{input:?}: {}", text(&out.stdout));
+        assert!(!out.stderr.is_empty());
+    }
+    let long = vec![b'a'; 5000];
+    let out = run_with_stdin(&["hash-password"], &[], &long);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("longer than"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Everything the login flow needs, with secrets in every place one can hide.
+fn complete_env(phc: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "BREAKGLASS_MAILER",
+            "smtps://breakglass:Sm7pS3cret@mail.example.com".into(),
+        ),
+        (
+            "BREAKGLASS_FROM_EMAIL",
+            "Break Glass <breakglass@example.com>".into(),
+        ),
+        ("BREAKGLASS_OTP_EMAIL", "oncall@example.com".into()),
+        (
+            "BREAKGLASS_ALERT_EMAILS",
+            "security@example.com, sre@example.com".into(),
+        ),
+        (
+            "BREAKGLASS_ALERT_WEBHOOK_URL",
+            "https://hooks.example.com/services/T0K3Nw3bh00k?key=Qu3ryS3cret".into(),
+        ),
+        ("BREAKGLASS_ALERT_WEBHOOK_SECRET", "W3bh00kS3cret".into()),
+        ("BREAKGLASS_PASSWORD_HASH", phc.into()),
+        (
+            "BREAKGLASS_ALLOWED_IPS",
+            "192.0.2.0/24, 2001:db8::/32".into(),
+        ),
+        (
+            "BREAKGLASS_SLOT_URL",
+            "rediss://bg:R3disS3cret@redis.example.com:6380/2".into(),
+        ),
+    ]
+}
+
+fn check(env: &[(&'static str, String)]) -> (Option<i32>, String, String) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run(&["check-config"], &env);
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+fn line<'a>(stdout: &'a str, item: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| {
+            l.split_once(' ')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(&format!("{item}:")))
+        })
+        .unwrap_or_else(|| panic!("no {item} line in:\n{stdout}"))
+}
+
+#[test]
+fn check_config_complete_environment_passes_and_shows_no_secret() {
+    let phc = stored_phc();
+    let (code, stdout, stderr) = check(&complete_env(phc));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    let hash_part = phc.rsplit('$').next().unwrap();
+    let salt = phc.rsplit('$').nth(1).unwrap();
+    for secret in [
+        phc,
+        hash_part,
+        salt,
+        "Sm7pS3cret",
+        "T0K3Nw3bh00k",
+        "Qu3ryS3cret",
+        "W3bh00kS3cret",
+        "R3disS3cret",
+    ] {
+        assert!(!all.contains(secret), "{secret:?} shown in:\n{all}");
+    }
+    assert!(line(&stdout, "password_hash").starts_with("OK"), "{stdout}");
+    assert!(line(&stdout, "password_hash").contains("argon2id"));
+    assert_eq!(
+        line(&stdout, "mailer"),
+        "OK       mailer: smtps://mail.example.com:465"
+    );
+    assert!(line(&stdout, "from_email").starts_with("OK"));
+    assert!(line(&stdout, "otp_email").starts_with("OK"));
+    let alert = line(&stdout, "alert channel");
+    assert!(alert.starts_with("OK"), "{alert}");
+    assert!(alert.contains("2 recipient(s)") && alert.contains("https://hooks.example.com:443"));
+    assert_eq!(
+        line(&stdout, "allowed_ips"),
+        "OK       allowed_ips: 192.0.2.0/24, 2001:db8::/32"
+    );
+    let slot = line(&stdout, "slot_url");
+    assert!(
+        slot.starts_with("INFO") && slot.contains("redis.example.com:6380"),
+        "{slot}"
+    );
+    assert!(
+        !stdout.contains("MISSING") && !stdout.contains("ERROR"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_config_names_each_missing_piece() {
+    // Nothing at all.
+    let (code, stdout, _) = check(&[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    for item in [
+        "password_hash",
+        "mailer",
+        "from_email",
+        "otp_email",
+        "alert channel",
+    ] {
+        assert!(
+            line(&stdout, item).starts_with("MISSING"),
+            "{item}: {stdout}"
+        );
+    }
+    let allowed = line(&stdout, "allowed_ips");
+    assert!(allowed.starts_with("WARNING") && allowed.contains("only 127.0.0.1 and ::1"));
+    assert!(line(&stdout, "slot_url").contains("in-process"));
+
+    // Alert emails without a mailer are no channel; an empty allow-list lets no one in.
+    let env = vec![
+        ("BREAKGLASS_PASSWORD_HASH", stored_phc().to_owned()),
+        ("BREAKGLASS_ALERT_EMAILS", "security@example.com".to_owned()),
+        ("BREAKGLASS_OTP_EMAIL", "oncall@example.com".to_owned()),
+        ("BREAKGLASS_ALLOWED_IPS", String::new()),
+        ("BREAKGLASS_MAILR", "smtp://u:M41lrPw@h".to_owned()),
+    ];
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(line(&stdout, "password_hash").starts_with("OK"));
+    assert!(line(&stdout, "otp_email").starts_with("OK"));
+    assert!(line(&stdout, "mailer").starts_with("MISSING"));
+    assert!(line(&stdout, "from_email").starts_with("MISSING"));
+    assert!(line(&stdout, "alert_emails").starts_with("WARNING"));
+    assert!(line(&stdout, "alert channel").starts_with("MISSING"));
+    assert_eq!(
+        line(&stdout, "allowed_ips"),
+        "ERROR    allowed_ips: set but empty: no one can log in"
+    );
+    let typo = line(&stdout, "environment");
+    assert!(
+        typo.contains("BREAKGLASS_MAILR") && !stdout.contains("M41lrPw"),
+        "{typo}"
+    );
+
+    // The webhook alone is an alert channel.
+    let mut env = complete_env(stored_phc());
+    env.retain(|(k, _)| *k != "BREAKGLASS_ALERT_EMAILS" && *k != "BREAKGLASS_ALERT_WEBHOOK_SECRET");
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(line(&stdout, "alert_webhook_secret").starts_with("WARNING"));
+}
+
+#[test]
+fn check_config_bad_value_exits_2_with_the_reason() {
+    let mut env = complete_env(stored_phc());
+    env.push(("BREAKGLASS_OTP_TTL_SECONDS", "0".into()));
+    let (code, stdout, stderr) = check(&env);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("otp_ttl_seconds: must be from 1 to 86400"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = check(&[("BREAKGLASS_PASSWORD_HASH", "hunter2-in-plain-text".into())]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("password_hash"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let (code, _, stderr) = check(&[(
+        "BREAKGLASS_MAILER",
+        "smtp://user:Pl41nPw@mail.example.com?tls=opportunistic".into(),
+    )]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("mailer:"), "{stderr}");
+    assert!(!stderr.contains("Pl41nPw"), "{stderr}");
+}
+
+#[test]
+fn command_line() {
+    let out = run(&["--version"], &[]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        format!("breakglass {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for help in [&["--help"][..], &["help"]] {
+        let out = run(help, &[]);
+        assert!(out.status.success());
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("hash-password") && stdout.contains("check-config"));
+    }
+    for bad in [
+        &["frobnicate"][..],
+        &[],
+        &["check-config", "extra"],
+        &["hash-password", "pw"],
+    ] {
+        let out = run(bad, &[]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(out.stdout.is_empty(), "{bad:?}");
+        assert!(text(&out.stderr).contains("usage:"), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_hash_that_cannot_be_written_is_a_failure() {
+    // `> hash.txt` on a full disk must not look like success.
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return;
+    };
+    let mut child = breakglass(&["hash-password"], &[])
+        .stdin(Stdio::piped())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot write the hash"));
+}
