@@ -338,3 +338,71 @@ fn a_redis_outage_is_a_denial() {
     teardown();
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn racing_logins_from_four_processes_have_one_winner() {
+    let _g = serial();
+    let server = redis();
+    let out = outbox("procs");
+    setup(&server, &out);
+    assert_eq!(begin("192.0.2.9", "pw"), BG_OK);
+    let code = newest_code(&out);
+    // The children wait on a pipe that the parent closes once all of them exist.
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let mut children = Vec::new();
+    for i in 0..4 {
+        // SAFETY: the child only uses the library (whose fork handlers make that safe), reads
+        // the pipe, and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: plain descriptor and signal calls in the child.
+            unsafe {
+                libc::alarm(30);
+                libc::close(fds[1]);
+                let mut b = 0u8;
+                libc::read(fds[0], (&mut b as *mut u8).cast(), 1);
+            }
+            let st = complete(&format!("198.51.100.{i}"), &code).0;
+            let exit = match st {
+                BG_OK => 0,
+                BG_NO_PENDING_OTP => 1,
+                _ => 2,
+            };
+            // SAFETY: ends the child without running the parent's test harness.
+            unsafe { libc::_exit(exit) };
+        }
+        children.push(pid);
+    }
+    // SAFETY: closing our ends releases the children at once.
+    unsafe {
+        libc::close(fds[1]);
+        libc::close(fds[0]);
+    }
+    let mut outcomes = Vec::new();
+    for pid in children {
+        let mut status = 0;
+        // SAFETY: waits for a child this test forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status), "a child died: {status}");
+        outcomes.push(libc::WEXITSTATUS(status));
+    }
+    outcomes.sort_unstable();
+    assert_eq!(
+        outcomes,
+        [0, 1, 1, 1],
+        "one winner, three told nothing is pending"
+    );
+    assert_eq!(
+        server.command("HGET bgtest:otp:login:global n").unwrap(),
+        "3"
+    );
+    // The winner's session is the one active session, fleet-wide.
+    assert!(server
+        .command("GET bgtest:otp:login:session")
+        .is_some_and(|s| s.len() == 64));
+    teardown();
+    let _ = std::fs::remove_dir_all(&out);
+}
