@@ -131,7 +131,8 @@ build/demo: examples/demo.c include/breakglass.h build
 
 demo: deps build/demo
 	@rm -rf build/outbox && mkdir -p build/outbox
-	BREAKGLASS_DEMO_OUTBOX=$(CURDIR)/build/outbox $(VPY) examples/run_demo.py build/demo
+	BREAKGLASS_DEMO_OUTBOX=$(CURDIR)/build/outbox BREAKGLASS_DEMO_TOOL=$(DEVDIR)/breakglass \
+	  $(VPY) examples/run_demo.py build/demo
 
 demo-redis: deps build
 	$(VPY) examples/demo_redis.py

@@ -36,6 +36,14 @@ def main() -> int:
     env = dict(os.environ)
     env["BREAKGLASS_ALERT_WEBHOOK_URL"] = f"http://127.0.0.1:{server.server_address[1]}/breakglass"
     env["BREAKGLASS_ALERT_WEBHOOK_SECRET"] = "demo-secret"
+    # The login flow: a password hashed by the library's own tool, and who may try.
+    password = "correct horse battery staple"
+    tool = os.environ.get("BREAKGLASS_DEMO_TOOL", "target/debug/breakglass")
+    env["BREAKGLASS_PASSWORD_HASH"] = subprocess.run(
+        [tool, "hash-password"], input=password + "\n", capture_output=True, text=True,
+        check=True, timeout=60).stdout.strip()
+    env["BREAKGLASS_ALLOWED_IPS"] = "127.0.0.1, ::1, 203.0.113.0/24"
+    env["BREAKGLASS_DEMO_PASSWORD"] = password
     try:
         rc = subprocess.run([demo], env=env, timeout=120).returncode
     finally:
@@ -52,7 +60,8 @@ def main() -> int:
         with eml.open("rb") as f:
             subject = email.message_from_binary_file(f, policy=email.policy.default)["Subject"]
         print(f"  {eml.name}  Subject: {subject}")
-    ok = rc == 0 and len(received) == 1 and len(list(outbox.glob("*.eml"))) == 3
+    # Two code emails and two alerts (2 recipients each): the login's and the primitives'.
+    ok = rc == 0 and len(received) == 2 and len(list(outbox.glob("*.eml"))) == 6
     print("\ndemo " + ("finished: every step behaved as documented" if ok else "FAILED"))
     return 0 if ok else 1
 
