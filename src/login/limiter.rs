@@ -82,6 +82,18 @@ pub enum Admission {
     GlobalLocked,
 }
 
+impl Admission {
+    /// The refusal as the caller sees it.
+    pub fn into_error(self) -> crate::Error {
+        match self {
+            Admission::AddressLocked => crate::Error::LockedOut("this address is locked out"),
+            _ => crate::Error::LockedOut(
+                "every break-glass login is locked out: too many failures overall",
+            ),
+        }
+    }
+}
+
 /// An admitted attempt, already counted as a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "an attempt is settled by keeping it as a failure or by a refund"]

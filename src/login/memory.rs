@@ -12,6 +12,9 @@ use parking_lot::Mutex;
 use super::address::LimitKey;
 use super::limiter::{Admission, Limiter, Limits, Reservation};
 use super::session::{Session, TokenHash};
+use super::store::LoginStore;
+use crate::error::Result;
+use crate::otp::Otp;
 
 pub(crate) static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
 pub(crate) static SESSION: Mutex<Option<Session>> = Mutex::new(None);
@@ -20,47 +23,63 @@ fn with_limiter<R>(f: impl FnOnce(&mut Limiter) -> R) -> R {
     f(LIMITER.lock().get_or_insert_with(Limiter::default))
 }
 
-/// See [`Limiter::reserve`].
-pub fn reserve(key: LimitKey, now: Duration, l: &Limits) -> Result<Reservation, Admission> {
-    with_limiter(|t| t.reserve(key, now, l))
-}
+/// The state of this process.
+pub struct MemoryStore;
 
-/// See [`Limiter::refund`].
-pub fn refund(r: &Reservation, forget_address: bool) {
-    with_limiter(|t| t.refund(r, forget_address))
-}
-
-/// See [`Limiter::reset`].
-pub fn reset(key: LimitKey) {
-    with_limiter(|t| t.reset(key))
-}
-
-/// See [`Limiter::attempts_left`].
-pub fn attempts_left(key: LimitKey, now: Duration, l: &Limits) -> u32 {
-    with_limiter(|t| t.attempts_left(key, now, l))
-}
-
-/// Makes `session` the one active session.
-pub fn start_session(session: Session) {
-    *SESSION.lock() = Some(session);
-}
-
-/// Whether `token` is the active, unexpired session.
-pub fn check_session(token: &TokenHash, now: Duration) -> bool {
-    SESSION
-        .lock()
-        .as_ref()
-        .is_some_and(|s| s.admits(token, now))
-}
-
-/// Ends the session if `token` is its token; true when it was.
-pub fn end_session(token: &TokenHash, now: Duration) -> bool {
-    let mut s = SESSION.lock();
-    let mine = s.as_ref().is_some_and(|s| s.admits(token, now));
-    if mine {
-        *s = None;
+impl LoginStore for MemoryStore {
+    fn reserve(
+        &self,
+        key: LimitKey,
+        l: &Limits,
+        code: Option<Option<&Otp>>,
+    ) -> Result<(Reservation, Result<()>)> {
+        let r = with_limiter(|t| t.reserve(key, crate::sys::boottime(), l))
+            .map_err(Admission::into_error)?;
+        // The slot's own lock, not the limiter's, guards the code.
+        let verdict = match code {
+            Some(c) => crate::otp::verify_parsed(c),
+            None => Ok(()),
+        };
+        Ok((r, verdict))
     }
-    mine
+
+    fn refund(
+        &self,
+        r: &Reservation,
+        forget_address: bool,
+        session: Option<&Session>,
+    ) -> Result<()> {
+        with_limiter(|t| t.refund(r, forget_address));
+        if let Some(s) = session {
+            *SESSION.lock() = Some(*s);
+        }
+        Ok(())
+    }
+
+    fn check_session(&self, token: &TokenHash, now: Duration) -> Result<bool> {
+        Ok(SESSION
+            .lock()
+            .as_ref()
+            .is_some_and(|s| s.admits(token, now)))
+    }
+
+    fn end_session(&self, token: &TokenHash, now: Duration) -> Result<bool> {
+        let mut s = SESSION.lock();
+        let mine = s.as_ref().is_some_and(|s| s.admits(token, now));
+        if mine {
+            *s = None;
+        }
+        Ok(mine)
+    }
+
+    fn attempts_left(&self, key: LimitKey, l: &Limits, now: Duration) -> Result<u32> {
+        Ok(with_limiter(|t| t.attempts_left(key, now, l)))
+    }
+
+    fn reset(&self, key: LimitKey) -> Result<()> {
+        with_limiter(|t| t.reset(key));
+        Ok(())
+    }
 }
 
 /// Forgets every count and the session (tests, and a child after fork keeps its parent's).

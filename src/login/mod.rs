@@ -24,6 +24,7 @@ pub mod password;
 mod session;
 #[cfg(feature = "redis")]
 mod shared;
+mod store;
 
 pub use allowlist::AllowList;
 pub use limiter::{Limits, MAX_TRACKED};
@@ -31,7 +32,7 @@ pub use password::{hash_new as hash_password, StoredHash};
 pub use session::TOKEN_CHARS;
 
 use address::ClientAddr;
-use limiter::{Admission, Reservation};
+use limiter::Reservation;
 
 static DEFAULT_ALLOWED: LazyLock<AllowList> =
     LazyLock::new(|| AllowList::parse(allowlist::DEFAULT).expect("the default list is valid"));
@@ -98,86 +99,6 @@ fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
     }
 }
 
-/// Where the login state lives: in this process, or next to the shared slot.
-enum Store<'a> {
-    Memory,
-    #[cfg(feature = "redis")]
-    Shared(shared::SharedStore<'a>),
-    #[cfg(not(feature = "redis"))]
-    #[allow(dead_code)]
-    Never(std::marker::PhantomData<&'a ()>),
-}
-
-fn store(s: &Settings) -> Store<'_> {
-    #[cfg(feature = "redis")]
-    if let Some(shared) = shared::SharedStore::of(s) {
-        return Store::Shared(shared);
-    }
-    let _ = s;
-    Store::Memory
-}
-
-fn locked_out(why: Admission) -> Error {
-    match why {
-        Admission::AddressLocked => Error::LockedOut("this address is locked out"),
-        _ => Error::LockedOut("every break-glass login is locked out: too many failures overall"),
-    }
-}
-
-/// Admits an attempt and counts it as a failure before it is evaluated (see the limiter);
-/// with `code`, also verifies it (consuming the pending code) and returns the verdict.
-fn reserve(
-    addr: &ClientAddr,
-    s: &Settings,
-    code: Option<Option<&crate::otp::Otp>>,
-) -> Result<(Reservation, Result<()>)> {
-    let l = s.login.limits();
-    match store(s) {
-        Store::Memory => {
-            let r = memory::reserve(addr.limit_key(), now(), &l).map_err(locked_out)?;
-            let verdict = match code {
-                Some(c) => crate::otp::verify_parsed(c),
-                None => Ok(()),
-            };
-            Ok((r, verdict))
-        }
-        #[cfg(feature = "redis")]
-        Store::Shared(st) => st.reserve(addr.limit_key(), &l, code).map_err(|e| match e {
-            shared::Refused::Locked(why) => locked_out(why),
-            shared::Refused::Backend(e) => e,
-        }),
-        #[cfg(not(feature = "redis"))]
-        Store::Never(_) => unreachable!(),
-    }
-}
-
-/// Takes back a reservation: the attempt succeeded (or was never evaluated). With
-/// `session`, that session replaces any other.
-fn refund(
-    s: &Settings,
-    r: &Reservation,
-    forget_address: bool,
-    session: Option<session::Session>,
-) -> Result<()> {
-    match store(s) {
-        Store::Memory => {
-            memory::refund(r, forget_address);
-            if let Some(sess) = session {
-                memory::start_session(sess);
-            }
-            Ok(())
-        }
-        #[cfg(feature = "redis")]
-        Store::Shared(st) => st.refund(
-            r,
-            forget_address,
-            session.as_ref().map(|x| (&x.token, x.ttl)),
-        ),
-        #[cfg(not(feature = "redis"))]
-        Store::Never(_) => unreachable!(),
-    }
-}
-
 /// The attempt failed: its reservation stands; says what it locked.
 fn settle_failure(addr: &ClientAddr, s: &Settings, f: &Reservation, what: &str) {
     let l = s.login.limits();
@@ -193,13 +114,7 @@ fn settle_failure(addr: &ClientAddr, s: &Settings, f: &Reservation, what: &str) 
         );
     }
     if f.global_locked {
-        log::error!(
-            "break-glass login: {} failures within {} s from all addresses: every login is locked \
-             out for {} s",
-            l.max_global,
-            l.lockout.as_secs(),
-            l.lockout.as_secs()
-        );
+        // Logged there, at error level, with the alarm's event id.
         crate::notify::alert_global_lockout(l.max_global, l.lockout);
     }
 }
@@ -214,11 +129,12 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
         .as_ref()
         .ok_or(Error::NotConfigured("the login flow needs password_hash"))?;
     let addr = allowed_client(ip, &s)?;
-    let (r, _) = reserve(&addr, &s, None)?;
+    let st = store::of(&s);
+    let (r, _) = st.reserve(addr.limit_key(), &s.login.limits(), None)?;
     match stored.check(password) {
-        Ok(()) => refund(&s, &r, false, None)?,
+        Ok(()) => st.refund(&r, false, None)?,
         Err(password::CheckError::Busy) => {
-            refund(&s, &r, false, None)?;
+            st.refund(&r, false, None)?;
             return Err(Error::LockedOut(
                 "too many password checks are running; try again in a moment",
             ));
@@ -249,7 +165,12 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
     let addr = allowed_client(ip, &s)?;
     // Input that is not six ASCII digits cannot match, but still consumes the pending code.
     let submitted = code.and_then(crate::otp::Otp::parse);
-    let (r, outcome) = reserve(&addr, &s, Some(submitted.as_ref()))?;
+    let st = store::of(&s);
+    let (r, outcome) = st.reserve(
+        addr.limit_key(),
+        &s.login.limits(),
+        Some(submitted.as_ref()),
+    )?;
     match outcome {
         Ok(()) => {
             let (token, hash) = session::new_token()?;
@@ -260,7 +181,7 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
             };
             // The alarm goes out whatever happens next: the code was right.
             crate::notify::alert(ip);
-            refund(&s, &r, true, Some(sess))?;
+            st.refund(&r, true, Some(&sess))?;
             Ok(token)
         }
         Err(e @ (Error::Invalid | Error::Expired | Error::NoPendingOtp)) => {
@@ -276,14 +197,7 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
 pub fn session_check(token: &[u8]) -> Result<()> {
     let s = config::current();
     let h = session::hash(token);
-    let active = match store(&s) {
-        Store::Memory => memory::check_session(&h, now()),
-        #[cfg(feature = "redis")]
-        Store::Shared(st) => st.check_session(&h)?,
-        #[cfg(not(feature = "redis"))]
-        Store::Never(_) => unreachable!(),
-    };
-    if active {
+    if store::of(&s).check_session(&h, now())? {
         Ok(())
     } else {
         Err(Error::NoSession)
@@ -294,14 +208,7 @@ pub fn session_check(token: &[u8]) -> Result<()> {
 pub fn session_end(token: &[u8]) -> Result<()> {
     let s = config::current();
     let h = session::hash(token);
-    let ended = match store(&s) {
-        Store::Memory => memory::end_session(&h, now()),
-        #[cfg(feature = "redis")]
-        Store::Shared(st) => st.end_session(&h)?,
-        #[cfg(not(feature = "redis"))]
-        Store::Never(_) => unreachable!(),
-    };
-    if ended {
+    if store::of(&s).end_session(&h, now())? {
         log::warn!("break-glass session ended");
         Ok(())
     } else {
@@ -320,27 +227,15 @@ fn operator_addr(ip: &[u8]) -> Result<ClientAddr> {
 pub fn attempts_left(ip: &[u8]) -> Result<u32> {
     let s = config::current();
     let addr = operator_addr(ip)?;
-    let l = s.login.limits();
-    match store(&s) {
-        Store::Memory => Ok(memory::attempts_left(addr.limit_key(), now(), &l)),
-        #[cfg(feature = "redis")]
-        Store::Shared(st) => st.attempts_left(addr.limit_key(), &l),
-        #[cfg(not(feature = "redis"))]
-        Store::Never(_) => unreachable!(),
-    }
+    let left = store::of(&s).attempts_left(addr.limit_key(), &s.login.limits(), now());
+    left
 }
 
 /// Forgets `ip`'s failures and ends its lockout (an operator's action; logged).
 pub fn reset_attempts(ip: &[u8]) -> Result<()> {
     let s = config::current();
     let addr = operator_addr(ip)?;
-    match store(&s) {
-        Store::Memory => memory::reset(addr.limit_key()),
-        #[cfg(feature = "redis")]
-        Store::Shared(st) => st.reset(addr.limit_key())?,
-        #[cfg(not(feature = "redis"))]
-        Store::Never(_) => unreachable!(),
-    }
+    store::of(&s).reset(addr.limit_key())?;
     log::warn!(
         "break-glass login: failures of {} reset by the operator",
         addr.limit_key().as_text()

@@ -17,9 +17,10 @@ use zeroize::Zeroizing;
 
 use super::address::LimitKey;
 use super::limiter::{Admission, Limits, Reservation};
-use super::session::TokenHash;
+use super::session::{Session, TokenHash};
+use super::store::LoginStore;
 use crate::config::Settings;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::otp::redis_conn::SessionError;
 use crate::otp::redis_slot::{parse_record, server_now_ms, sha1_hex, Lua, RedisSlot};
 use crate::otp::resp::Reply;
@@ -100,20 +101,6 @@ pub struct SharedStore<'a> {
     wait_replicas: bool,
 }
 
-/// Why an attempt was not counted.
-pub enum Refused {
-    /// Locked out (this address, or everyone).
-    Locked(Admission),
-    /// The server could not be asked: a denial.
-    Backend(Error),
-}
-
-impl From<Error> for Refused {
-    fn from(e: Error) -> Self {
-        Refused::Backend(e)
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -144,15 +131,17 @@ impl<'a> SharedStore<'a> {
     fn fail_key(&self, k: LimitKey) -> String {
         self.key(&format!("fail:{}", k.as_text()))
     }
+}
 
-    /// Admits and counts an attempt; with `code`, also takes the pending record and judges
-    /// it (the verify contract: consumed whatever the outcome).
-    pub fn reserve(
+impl LoginStore for SharedStore<'_> {
+    /// One script: both lockouts, the count and (for a code) the take, on the server's clock;
+    /// the record is judged here by the verify contract (consumed whatever the outcome).
+    fn reserve(
         &self,
         key: LimitKey,
         l: &Limits,
         code: Option<Option<&Otp>>,
-    ) -> std::result::Result<(Reservation, Result<()>), Refused> {
+    ) -> Result<(Reservation, Result<()>)> {
         let (fail, global, slot) = (self.fail_key(key), self.key("global"), self.prefix);
         let max_a = l.max_attempts.to_string();
         let lockout = l.lockout.as_millis().to_string();
@@ -183,7 +172,7 @@ impl<'a> SharedStore<'a> {
                 Ok((r, verdict))
             })?;
         match outcome {
-            (ReserveReply::Locked(why), _) => Err(Refused::Locked(why)),
+            (ReserveReply::Locked(why), _) => Err(why.into_error()),
             (
                 ReserveReply::Counted {
                     address_locked,
@@ -203,21 +192,21 @@ impl<'a> SharedStore<'a> {
         }
     }
 
-    /// Takes back `r`; with `session`, starts that session (replacing any other).
-    pub fn refund(
+    fn refund(
         &self,
         r: &Reservation,
         forget_address: bool,
-        session: Option<(&TokenHash, Duration)>,
+        session: Option<&Session>,
     ) -> Result<()> {
         let (fail, global, sess) = (
             self.fail_key(r.key),
             self.key("global"),
             self.key("session"),
         );
-        let token = session.map(|(h, _)| hex(h)).unwrap_or_default();
+        // The key's own TTL is the session's: it is gone exactly when the session ends.
+        let token = session.map(|x| hex(&x.token)).unwrap_or_default();
         let ttl = session
-            .map(|(_, ttl)| ttl.as_millis().max(1))
+            .map(|x| x.ttl.as_millis().max(1))
             .unwrap_or(1)
             .to_string();
         let keys: [&[u8]; 3] = [fail.as_bytes(), global.as_bytes(), sess.as_bytes()];
@@ -239,8 +228,7 @@ impl<'a> SharedStore<'a> {
             })
     }
 
-    /// Whether `token` is the active session's (its key lives exactly as long as the session).
-    pub fn check_session(&self, token: &TokenHash) -> Result<bool> {
+    fn check_session(&self, token: &TokenHash, _now: Duration) -> Result<bool> {
         let key = self.key("session");
         let stored = self.slot.session("checking the session", true, |conn, _| {
             match conn.call(&[b"GET", key.as_bytes()])? {
@@ -253,8 +241,7 @@ impl<'a> SharedStore<'a> {
         Ok(stored.is_some_and(|s| bool::from(s.as_slice().ct_eq(want.as_bytes()))))
     }
 
-    /// Ends the session if `token` is its token.
-    pub fn end_session(&self, token: &TokenHash) -> Result<bool> {
+    fn end_session(&self, token: &TokenHash, _now: Duration) -> Result<bool> {
         let key = self.key("session");
         let want = hex(token);
         self.slot.session("ending the session", true, |conn, _| {
@@ -270,8 +257,7 @@ impl<'a> SharedStore<'a> {
         })
     }
 
-    /// Failures `key` may still make (0 while it, or everyone, is locked out).
-    pub fn attempts_left(&self, key: LimitKey, l: &Limits) -> Result<u32> {
+    fn attempts_left(&self, key: LimitKey, l: &Limits, _now: Duration) -> Result<u32> {
         let (fail, global) = (self.fail_key(key), self.key("global"));
         let keys: [&[u8]; 2] = [fail.as_bytes(), global.as_bytes()];
         let (used, locked) = self.slot.session("reading attempts", true, |conn, _| {
@@ -298,8 +284,7 @@ impl<'a> SharedStore<'a> {
         })
     }
 
-    /// Forgets `key`'s failures and lockout.
-    pub fn reset(&self, key: LimitKey) -> Result<()> {
+    fn reset(&self, key: LimitKey) -> Result<()> {
         let fail = self.fail_key(key);
         self.slot.session("resetting attempts", true, |conn, _| {
             match conn.call(&[b"DEL", fail.as_bytes()])? {
