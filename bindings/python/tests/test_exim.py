@@ -40,7 +40,8 @@ exim_group = {group}
 spool_directory = {d}/spool
 log_file_path = {d}/log/%slog
 pid_file_path = {d}/exim.pid
-daemon_smtp_ports = {port}
+daemon_smtp_ports = {port} : {tls_port}
+tls_on_connect_ports = {tls_port}
 local_interfaces = 127.0.0.1
 tls_advertise_hosts = *
 tls_certificate = {d}/server.pem
@@ -84,16 +85,18 @@ class Exim:
             user, group = getpass.getuser(), str(os.getegid())
         self.dir = d
         self.port = free_port()
+        self.tls_port = free_port()  # TLS from the first byte, for smtps://
         for sub in ("spool", "log", "mail"):
             (d / sub).mkdir()
             shutil.chown(d / sub, user, group if not group.isdigit() else int(group))
         make_ca_and_cert(d)  # server.pem is signed by ca.pem, which nobody trusts by default
         (d / "server.key").chmod(0o644)
         self.config = d / "exim.conf"
-        self.config.write_text(CONFIG.format(d=d, port=self.port, user=user, group=group))
+        self.config.write_text(CONFIG.format(d=d, port=self.port, tls_port=self.tls_port, user=user,
+                                              group=group))
         # The daemon stops by itself: `timeout` ends it if the test's own cleanup never runs.
         self.proc = subprocess.Popen(
-            ["timeout", "300", EXIM, "-C", str(self.config), "-bdf", "-oX", str(self.port)],
+            ["timeout", "300", EXIM, "-C", str(self.config), "-bdf"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:
@@ -215,10 +218,10 @@ def test_required_tls_refuses_an_untrusted_certificate_and_never_falls_back(exim
     assert any("certificate" in e.lower() for e in records.at(logging.ERROR)), records.at(40)
 
 
-def test_required_tls_delivers_when_the_relays_ca_is_trusted(exim):
+def deliver_trusting_the_test_ca(exim: Exim, mailer: str) -> None:
+    """Code email and alert through `mailer`, in a process that trusts the test CA only."""
     body = f"""
-breakglass.configure(mailer="smtp://localhost:{exim.port}", from_email={FROM!r},
-                     otp_email="oncall@example.com",
+breakglass.configure(mailer={mailer!r}, from_email={FROM!r}, otp_email="oncall@example.com",
                      alert_emails=["ops@example.com", "ops@EXAMPLE.com"])
 before = stats()
 code = breakglass.generate()
@@ -231,6 +234,14 @@ emit({{"code": code, "delta": delta(before)}})
     assert (r["delta"]["emails_sent"], r["delta"]["emails_failed"]) == (2, 0), r["_stderr"]
     for m in check_delivered(exim, r["code"]):
         assert "with esmtps" in m["Received"]
+
+
+def test_required_tls_delivers_when_the_relays_ca_is_trusted(exim):
+    deliver_trusting_the_test_ca(exim, f"smtp://localhost:{exim.port}")
+
+
+def test_smtps_delivers_over_tls_from_the_first_byte(exim):
+    deliver_trusting_the_test_ca(exim, f"smtps://localhost:{exim.tls_port}")
 
 
 def test_the_sendmail_transport_delivers_through_exims_own_sendmail(exim):
