@@ -118,11 +118,14 @@ test-redis: deps build
 test-stress: build
 	bash tests/stress/run.sh
 
-# The package links target/release by default (bindings/go/cgo.go).
-test-go: release
+# The package links target/release by default (bindings/go/cgo.go). examples/go_login is a
+# module of its own that uses the package through a replace directive. Both use the venv's
+# Python (BG_TEST_PYTHON) for test servers and password hashes, hence the venv.
+test-go: $(VENV)/.ready release
 	cd bindings/go && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@# Again with a collection at every allocation and cgo pointer checks: lifetime bugs show.
 	cd bindings/go && GOGC=1 GODEBUG=cgocheck=1 $(GO) test -count=1 ./...
+	cd examples/go_login && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 build/demo: examples/demo.c include/breakglass.h build
 	@mkdir -p build
