@@ -18,6 +18,13 @@ process-global: every import of this module in one process shares it.
     breakglass.alert(client_ip)              # after a successful break-glass login
     breakglass.flush(30)                     # before the process exits
 
+The login flow does all of that in two steps and keeps a session:
+
+    breakglass.login_begin(client_ip, password)          # the code goes to otp_email
+    token = breakglass.login_complete(client_ip, code)   # raises the alarm; grant on return
+    breakglass.session_check(token)                      # on each request; NoSession when over
+
+Every denial of a login is a :class:`LoginDenied`; every error carries the library's reason.
 Library log records go to the standard ``logging`` logger named ``breakglass``.
 """
 
