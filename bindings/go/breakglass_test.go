@@ -410,6 +410,9 @@ func TestErrors(t *testing.T) {
 	if !errors.Is(withReason, ErrArgument) {
 		t.Errorf("%v does not match ErrArgument", withReason)
 	}
+	if got := statusError("Op", 14, "wrong password").Error(); got != "breakglass: Op: wrong password (status 14)" {
+		t.Errorf("Error() = %q", got)
+	}
 	if errors.Is(ErrInvalid, errors.New("invalid")) {
 		t.Error("an *Error matched a foreign error")
 	}

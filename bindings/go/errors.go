@@ -153,9 +153,12 @@ func statusError(op string, status C.bg_status, reason string) error {
 	}
 	code := int(status)
 	name := statusName(code)
-	// The library's text may start with the status name ("invalid argument: ..."), which
-	// Error() shows already.
+	// The library's text may start with, or be, the status name ("invalid argument: ...",
+	// "wrong password"), which Error() shows already.
 	reason = strings.TrimPrefix(reason, name+": ")
+	if reason == name {
+		reason = ""
+	}
 	return &Error{Code: code, Name: name, Op: op, Reason: reason}
 }
 

@@ -163,6 +163,12 @@ def test_login_code_denials_are_verify_errors_and_login_denials(status, cls, ver
         assert type(breakglass._error(other, login=True)) is type(breakglass._error(other))
 
 
+def test_a_reason_that_repeats_the_status_name_is_not_shown_twice():
+    assert str(breakglass._error(14, "op()", "wrong password")) == "op(): wrong password (status 14)"
+    err = breakglass._error(6, "op()", "invalid argument: key: bad")
+    assert err.reason == "key: bad" and str(err) == "op(): invalid argument (status 6): key: bad"
+
+
 def test_unknown_status_is_a_plain_breakglass_error():
     err = breakglass._error(42)
     assert type(err) is breakglass.BreakGlassError

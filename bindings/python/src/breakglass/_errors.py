@@ -55,10 +55,12 @@ class BreakGlassError(Exception):
         self.status: int = int(status)
         self.name: str = status_name(self.status)
         self.detail = detail
-        # The library's text may start with the status name ("invalid argument: ..."), which
-        # the message shows already.
+        # The library's text may start with, or be, the status name ("invalid argument: ...",
+        # "wrong password"), which the message shows already.
         if reason.startswith(self.name + ": "):
             reason = reason[len(self.name) + 2 :]
+        elif reason == self.name:
+            reason = ""
         self.reason = reason
         text = f"{self.name} (status {self.status})"
         if detail:
