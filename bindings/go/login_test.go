@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +263,19 @@ func TestLoginHashFormats(t *testing.T) {
 			t.Errorf("LoginBegin without password_hash = %v", err)
 		}
 	})
+}
+
+// sessionTokenBufLen is what the header documents (a macro once the header defines one).
+func TestSessionTokenBufLenMatchesTheHeader(t *testing.T) {
+	header, err := os.ReadFile(filepath.Join("..", "..", "include", "breakglass.h"))
+	if err != nil {
+		t.Skipf("no build-tree header: %v", err)
+	}
+	m := regexp.MustCompile(`#define BG_SESSION_TOKEN_BUF_LEN (\d+)`).FindSubmatch(header)
+	if m == nil {
+		m = regexp.MustCompile("`BG_SESSION_TOKEN_BUF_LEN` \\((\\d+)\\)").FindSubmatch(header)
+	}
+	if m == nil || string(m[1]) != strconv.Itoa(sessionTokenBufLen) {
+		t.Errorf("header says %q, the binding uses %d", m, sessionTokenBufLen)
+	}
 }

@@ -68,6 +68,12 @@ def test_header_constants_struct_and_version_match_the_binding():
     assert [f.name for f in dataclasses.fields(breakglass.Stats)] == list(fields)
     assert re.search(r"#define BG_OTP_LEN (\d+)", code).group(1) == str(_ffi.OTP_LEN)
     assert re.search(r"#define BG_OTP_BUF_LEN (\d+)", code).group(1) == str(_ffi.OTP_BUF_LEN)
+    # The token buffer's size: a macro once the header defines one, its documented value until then.
+    raw = HEADER.read_text()
+    token_len = re.search(r"#define BG_SESSION_TOKEN_BUF_LEN (\d+)", raw) or re.search(
+        r"`BG_SESSION_TOKEN_BUF_LEN` \((\d+)\)", raw
+    )
+    assert token_len is not None and int(token_len.group(1)) == _ffi.SESSION_TOKEN_BUF_LEN
     version = re.search(r'#define BREAKGLASS_VERSION "([^"]+)"', code).group(1)
     assert breakglass.version() == version
     assert breakglass.__version__ == version

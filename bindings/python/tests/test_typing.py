@@ -154,3 +154,16 @@ def test_the_package_itself_passes_mypy_strict(tmp_path: Path):
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout
+
+
+def test_the_flask_example_passes_mypy_strict(tmp_path: Path):
+    _mypy_or_skip()
+    pytest.importorskip("flask", reason="flask is installed by make deps")
+    example = PACKAGE_SRC.parents[2] / "examples" / "flask_login.py"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+         "--cache-dir", str(tmp_path / "cache"), str(example)],
+        cwd=str(tmp_path), env=dict(os.environ, MYPYPATH=str(PACKAGE_SRC)),
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout
