@@ -38,7 +38,7 @@ import math
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Callable, Optional, Tuple, Union
 
 from . import _errors, _ffi
 from ._errors import (
