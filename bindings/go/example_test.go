@@ -82,3 +82,84 @@ func ExampleFlush() {
 		fmt.Println("gave up waiting for deliveries")
 	}
 }
+
+// A break-glass login in two requests: the password (the code goes to otp_email), then the
+// code (a session token comes back and the alarm is raised). Every denial is an error; the
+// sentinels tell them apart. See examples/go_login for a whole net/http site.
+func ExampleLoginBegin() {
+	must := func(err error) {
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	must(breakglass.Configure("mailer", "smtp://mail.example.com:587?tls=required"))
+	must(breakglass.Configure("from_email", "bg@example.com"))
+	must(breakglass.Configure("otp_email", "oncall@example.com"))
+	must(breakglass.Configure("alert_emails", "security@example.com"))
+	must(breakglass.Configure("password_hash", os.Getenv("BG_PASSWORD_HASH"))) // argon2id or bcrypt
+	must(breakglass.Configure("allowed_ips", "10.0.0.0/8, 2001:db8::/32"))
+
+	clientIP, password := "10.1.2.3", "what the operator typed"
+	switch err := breakglass.LoginBegin(clientIP, password); {
+	case err == nil:
+		fmt.Println("a code was sent to the break-glass address")
+	case errors.Is(err, breakglass.ErrLockedOut):
+		fmt.Println("locked out: try again later")
+	case errors.Is(err, breakglass.ErrWrongPassword), errors.Is(err, breakglass.ErrIPNotAllowed):
+		fmt.Println("denied")
+	default:
+		fmt.Println("unavailable:", err) // e.g. ErrNotConfigured, with the library's reason
+	}
+}
+
+func ExampleLoginComplete() {
+	clientIP, code := "10.1.2.3", "123456" // the code from the email
+	token, err := breakglass.LoginComplete(clientIP, code)
+	if err != nil {
+		// ErrInvalid, ErrExpired, ErrNoPendingOTP (each counted as a failure), ErrLockedOut,
+		// ErrIPNotAllowed, ...: deny.
+		fmt.Println("denied:", err)
+		return
+	}
+	// Keep the token in an HttpOnly cookie; check it on every request.
+	if err := breakglass.SessionCheck(token); errors.Is(err, breakglass.ErrNoSession) {
+		fmt.Println("session over")
+	}
+	_ = breakglass.SessionEnd(token) // log out
+}
+
+func ExampleAttemptsLeft() {
+	// For an operator console: how close an address is to a lockout, and lifting one.
+	left, err := breakglass.AttemptsLeft("10.1.2.3")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if left == 0 {
+		_ = breakglass.ResetAttempts("10.1.2.3")
+	}
+}
+
+func ExampleConfigKeys() {
+	keys, err := breakglass.ConfigKeys()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Name == "max_attempts" {
+			fmt.Printf("%s (%s, %d-%d, default %s)\n", k.Name, k.Kind, k.Min, k.Max, k.Default)
+		}
+	}
+	// Output:
+	// max_attempts (integer, 1-1000, default 5)
+}
+
+func ExampleError() {
+	err := breakglass.Configure("otp_ttl_seconds", "0")
+	var e *breakglass.Error
+	if errors.As(err, &e) {
+		fmt.Println(errors.Is(err, breakglass.ErrArgument), e.Reason)
+	}
+	// Output:
+	// true otp_ttl_seconds: must be from 1 to 86400
+}

@@ -18,12 +18,19 @@ import (
 	"time"
 )
 
-// allKeys is every configuration key; resetConfig unsets them all.
-var allKeys = []string{
-	"otp_ttl_seconds", "mailer", "from_email", "otp_email", "alert_emails",
-	"alert_webhook_url", "alert_webhook_secret", "dev_otp_log", "delivery_timeout_ms",
-	"slot_url", "slot_key", "slot_timeout_ms", "slot_wait_replicas",
-}
+// allKeys is every configuration key, from the library's own table; resetConfig unsets them
+// all.
+var allKeys = func() []string {
+	keys, err := ConfigKeys()
+	if err != nil {
+		panic(err)
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name
+	}
+	return names
+}()
 
 // fresh starts a test from the default configuration and an empty slot, and restores both
 // when the test ends.

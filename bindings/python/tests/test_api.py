@@ -68,6 +68,12 @@ def test_header_constants_struct_and_version_match_the_binding():
     assert [f.name for f in dataclasses.fields(breakglass.Stats)] == list(fields)
     assert re.search(r"#define BG_OTP_LEN (\d+)", code).group(1) == str(_ffi.OTP_LEN)
     assert re.search(r"#define BG_OTP_BUF_LEN (\d+)", code).group(1) == str(_ffi.OTP_BUF_LEN)
+    # The token buffer's size: a macro once the header defines one, its documented value until then.
+    raw = HEADER.read_text()
+    token_len = re.search(r"#define BG_SESSION_TOKEN_BUF_LEN (\d+)", raw) or re.search(
+        r"`BG_SESSION_TOKEN_BUF_LEN` \((\d+)\)", raw
+    )
+    assert token_len is not None and int(token_len.group(1)) == _ffi.SESSION_TOKEN_BUF_LEN
     version = re.search(r'#define BREAKGLASS_VERSION "([^"]+)"', code).group(1)
     assert breakglass.version() == version
     assert breakglass.__version__ == version
@@ -92,13 +98,17 @@ EXPECTED_NAMES = {
     9: "internal error",
     10: "backend error",
     11: "queue full",
+    12: "ip not allowed",
+    13: "locked out",
+    14: "wrong password",
+    15: "no session",
 }
 
 
 def test_status_names():
     for status, name in EXPECTED_NAMES.items():
         assert breakglass.status_name(status) == name
-    for status in (-1, 12, 2**31 - 1, -(2**31), 2**40):
+    for status in (-1, 16, 2**31 - 1, -(2**31), 2**40):
         assert breakglass.status_name(status) == "unknown status"
 
 
@@ -116,21 +126,53 @@ def test_status_names():
         (9, breakglass.InternalError, ()),
         (10, breakglass.BackendError, ()),
         (11, breakglass.QueueFullError, ()),
+        (12, breakglass.IpNotAllowed, (breakglass.LoginDenied,)),
+        (13, breakglass.LockedOut, (breakglass.LoginDenied,)),
+        (14, breakglass.WrongPassword, (breakglass.LoginDenied,)),
+        (15, breakglass.NoSession, (breakglass.LoginDenied,)),
     ],
 )
 def test_each_status_maps_to_its_exception(status, cls, bases):
-    err = breakglass._error(status, "op()")
+    err = breakglass._error(status, "op()", "why it failed")
     assert type(err) is cls
     assert isinstance(err, breakglass.BreakGlassError)
     for base in bases:
         assert isinstance(err, base)
     assert err.status == status and err.name == EXPECTED_NAMES[status]
-    assert EXPECTED_NAMES[status] in str(err) and "op()" in str(err)
+    assert str(err) == f"op(): {EXPECTED_NAMES[status]} (status {status}): why it failed"
+    assert err.reason == "why it failed" and err.detail == "op()"
     if status not in (1, 2, 3):
         assert not isinstance(err, breakglass.VerifyError)
+    if status < 12:
+        assert not isinstance(err, breakglass.LoginDenied)
     copy = pickle.loads(pickle.dumps(err))
     assert type(copy) is cls and copy.status == status and str(copy) == str(err)
+    assert copy.reason == err.reason
     assert cls().status == status  # constructible without arguments
+
+
+@pytest.mark.parametrize(
+    "status, cls, verify_cls",
+    [
+        (1, breakglass.LoginInvalid, breakglass.Invalid),
+        (2, breakglass.LoginExpired, breakglass.Expired),
+        (3, breakglass.LoginNoPendingOtp, breakglass.NoPendingOtp),
+    ],
+)
+def test_login_code_denials_are_verify_errors_and_login_denials(status, cls, verify_cls):
+    err = breakglass._error(status, "login_complete()", login=True)
+    assert type(err) is cls
+    assert isinstance(err, verify_cls) and isinstance(err, breakglass.VerifyError)
+    assert isinstance(err, breakglass.LoginDenied) and err.status == status
+    assert type(breakglass._error(status, "verify()")) is verify_cls  # verify() is unchanged
+    for other in (12, 13, 14, 15, 6):
+        assert type(breakglass._error(other, login=True)) is type(breakglass._error(other))
+
+
+def test_a_reason_that_repeats_the_status_name_is_not_shown_twice():
+    assert str(breakglass._error(14, "op()", "wrong password")) == "op(): wrong password (status 14)"
+    err = breakglass._error(6, "op()", "invalid argument: key: bad")
+    assert err.reason == "key: bad" and str(err) == "op(): invalid argument (status 6): key: bad"
 
 
 def test_unknown_status_is_a_plain_breakglass_error():
@@ -561,15 +603,88 @@ def test_loader_refuses_a_library_without_the_exports():
     assert "does not export" in str(e.value)
 
 
-def test_config_keys_match_the_library():
-    """CONFIG_KEYS mirrors the key table in src/config/mod.rs; a key added there must be added
-    here too (the C ABI has no call that lists them)."""
-    import re
-    from pathlib import Path
+def test_config_keys_match_the_librarys_table():
+    """CONFIG_KEYS and each key's kind are the table the library exports (bg_config_key): same
+    names, same order; config_keys() reads that table."""
+    table = breakglass.config_keys()
+    assert len(table) == LIB.bg_config_key_count() >= 19
+    assert tuple(k.name for k in table) == breakglass.CONFIG_KEYS
+    from breakglass import _settings
 
-    source = Path(__file__).resolve().parents[3] / "src" / "config" / "mod.rs"
-    table = re.search(r"pub const KEYS: &\[&str\] = &\[(.*?)\];", source.read_text(), re.S)
-    assert table, f"no KEYS table in {source}"
-    assert tuple(re.findall(r'"([a-z_]+)"', table.group(1))) == tuple(breakglass.CONFIG_KEYS)
-    # And the TypedDict that types configure()'s keyword arguments (test_typing.py checks mypy).
-    assert set(breakglass.ConfigureOptions.__annotations__) == set(breakglass.CONFIG_KEYS)
+    assert {k.name: k.kind for k in table} == _settings.KINDS
+    for k in table:
+        assert k.kind in ("integer", "boolean", "string", "secret", "email_list"), k
+        assert k.doc, k
+        if k.kind == "integer":
+            assert k.min <= k.max and k.default is not None and k.min <= int(k.default) <= k.max, k
+        else:
+            assert (k.min, k.max) == (0, 0), k
+    # Every default is accepted back, through the binding's own conversion.
+    breakglass.configure(**{k.name: k.default for k in table if k.default is not None})  # type: ignore[misc]
+    # The six login keys, with their documented defaults.
+    by_name = {k.name: k for k in table}
+    assert by_name["max_attempts"].default == "5"
+    assert by_name["session_ttl_seconds"].default == "3600"
+    assert by_name["password_hash"].kind == "secret" and by_name["password_hash"].default is None
+
+
+def test_config_key_out_of_range_is_an_argument_error_with_a_reason():
+    info = _ffi.bg_config_key_info()
+    status = LIB.bg_config_key(LIB.bg_config_key_count(), ctypes.byref(info))
+    assert status == _ffi.BG_ERR_ARGUMENT
+    assert "bg_config_key_count" in breakglass._errors.last_error()
+    assert LIB.bg_config_key(0, None) == _ffi.BG_ERR_NULL
+
+
+# ---------------------------------------------------------------------------------- reasons
+def test_a_refused_configure_says_why():
+    with pytest.raises(breakglass.ArgumentError) as e:
+        breakglass.configure(otp_ttl_seconds=0)
+    assert e.value.reason == "otp_ttl_seconds: must be from 1 to 86400"
+    assert str(e.value) == (
+        "configure(otp_ttl_seconds=...): invalid argument (status 6): otp_ttl_seconds: must be from 1 to 86400"
+    )
+    with pytest.raises(breakglass.ArgumentError) as e:
+        breakglass.configure(max_attempts="many")
+    assert e.value.reason.startswith("max_attempts:")
+
+
+def test_reasons_never_show_secret_values():
+    with pytest.raises(breakglass.ArgumentError) as e:
+        breakglass.configure(mailer="bogus://user:hunter2@example.com")
+    assert e.value.reason and "hunter2" not in str(e.value) and "hunter2" not in e.value.reason
+    with pytest.raises(breakglass.ArgumentError) as e:
+        breakglass.configure(slot_url="redis://:hunter2@[bad")
+    assert "hunter2" not in str(e.value)
+
+
+def test_the_reason_belongs_to_the_failing_call_on_its_own_thread():
+    results = {}
+
+    def refuse(key: str, value: int) -> None:
+        for _ in range(200):
+            try:
+                breakglass.configure(**{key: value})  # type: ignore[misc]
+            except breakglass.ArgumentError as e:
+                if not e.reason.startswith(key + ":"):
+                    results[key] = e.reason
+                    return
+        results[key] = "ok"
+
+    threads = [
+        threading.Thread(target=refuse, args=("otp_ttl_seconds", 0)),
+        threading.Thread(target=refuse, args=("delivery_timeout_ms", 0)),
+        threading.Thread(target=lambda: [breakglass.generate() for _ in range(200)]),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"otp_ttl_seconds": "ok", "delivery_timeout_ms": "ok"}
+
+
+def test_success_leaves_no_reason():
+    with pytest.raises(breakglass.ArgumentError):
+        breakglass.configure(otp_ttl_seconds=0)
+    breakglass.configure(otp_ttl_seconds=5)
+    assert breakglass._errors.last_error() == ""

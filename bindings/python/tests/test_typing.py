@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import typing
 from pathlib import Path
 from typing import List, Tuple
 
@@ -15,7 +16,7 @@ import pytest
 
 import breakglass
 from breakglass import _settings
-from conftest import PACKAGE_SRC, REPO
+from conftest import PACKAGE_SRC
 
 
 def _mypy_or_skip() -> None:
@@ -67,6 +68,19 @@ GOOD = """
     breakglass.set_log_level(logging.INFO)
     breakglass.set_log_level("DEBUG")
     name: str = breakglass.status_name(2)
+    breakglass.configure(password_hash="$argon2id$...", allowed_ips="192.0.2.0/24",
+                         max_attempts=5, lockout_seconds="900", session_ttl_seconds=3600)
+    breakglass.login_begin("192.0.2.1", "password")
+    token: str = breakglass.login_complete(ipaddress.ip_address("192.0.2.1"), "123456")
+    breakglass.session_check(token)
+    breakglass.session_end(token)
+    left: int = breakglass.attempts_left("192.0.2.1")
+    breakglass.reset_attempts("192.0.2.1")
+    keys: tuple[breakglass.ConfigKey, ...] = breakglass.config_keys()
+    try:
+        breakglass.login_begin("192.0.2.1", "password")
+    except breakglass.LoginDenied as e:
+        why: str = e.reason
 """
 
 # Each line is one misuse; the test expects an error on each of them.
@@ -80,6 +94,11 @@ BAD = [
     "breakglass.verify(123456)",
     "breakglass.flush('1')",
     "n: int = breakglass.generate()",
+    "breakglass.configure(max_attempts=2.5)",
+    "breakglass.configure(password_hash=b'x')",
+    "t: int = breakglass.login_complete('192.0.2.1', '123456')",
+    "breakglass.login_begin(3232235777, 'pw')",
+    "s: str = breakglass.attempts_left('192.0.2.1')",
 ]
 
 
@@ -102,13 +121,28 @@ def test_configure_options_hold_the_runtime_keys():
     assert _settings.INT_KEYS | _settings.BOOL_KEYS | _settings.LIST_KEYS <= set(breakglass.CONFIG_KEYS)
 
 
+# What configure() accepts for each kind in the library's table (bg_config_key).
+TYPES_BY_KIND = {
+    "integer": _settings.IntValue,
+    "boolean": _settings.BoolValue,
+    "string": _settings.TextValue,
+    "secret": _settings.TextValue,
+    "email_list": _settings.ListValue,
+}
+
+
 def test_configure_options_match_the_librarys_key_table():
-    """src/config/mod.rs's KEYS table, the runtime tuple and the TypedDict: one set of keys."""
-    source = REPO / "src" / "config" / "mod.rs"
-    table = re.search(r"pub const KEYS: &\[&str\] = &\[(.*?)\];", source.read_text(), re.S)
-    assert table, f"no KEYS table in {source}"
-    library = tuple(re.findall(r'"([a-z_]+)"', table.group(1)))
-    assert set(breakglass.ConfigureOptions.__annotations__) == set(library)
+    """The library's table (bg_config_key), the runtime tuple and the TypedDict: the same keys
+    in the same order, each typed for its kind: int for "integer", bool for "boolean", str
+    for "string" and "secret", a list/tuple of str or one str for "email_list"."""
+    table = breakglass.config_keys()
+    hints = typing.get_type_hints(breakglass.ConfigureOptions)
+    assert tuple(hints) == tuple(k.name for k in table) == breakglass.CONFIG_KEYS
+    for k in table:
+        assert hints[k.name] == TYPES_BY_KIND[k.kind], (k.name, k.kind, hints[k.name])
+    assert _settings.INT_KEYS == {k.name for k in table if k.kind == "integer"}
+    assert _settings.BOOL_KEYS == {k.name for k in table if k.kind == "boolean"}
+    assert _settings.LIST_KEYS == {k.name for k in table if k.kind == "email_list"}
 
 
 def test_the_package_itself_passes_mypy_strict(tmp_path: Path):
@@ -116,6 +150,19 @@ def test_the_package_itself_passes_mypy_strict(tmp_path: Path):
     proc = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental",
          "--cache-dir", str(tmp_path / "cache"), "-p", "breakglass"],
+        cwd=str(tmp_path), env=dict(os.environ, MYPYPATH=str(PACKAGE_SRC)),
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_the_flask_example_passes_mypy_strict(tmp_path: Path):
+    _mypy_or_skip()
+    pytest.importorskip("flask", reason="flask is installed by make deps")
+    example = PACKAGE_SRC.parents[2] / "examples" / "flask_login.py"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+         "--cache-dir", str(tmp_path / "cache"), str(example)],
         cwd=str(tmp_path), env=dict(os.environ, MYPYPATH=str(PACKAGE_SRC)),
         capture_output=True, text=True, timeout=300,
     )

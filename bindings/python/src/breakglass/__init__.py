@@ -18,6 +18,13 @@ process-global: every import of this module in one process shares it.
     breakglass.alert(client_ip)              # after a successful break-glass login
     breakglass.flush(30)                     # before the process exits
 
+The login flow does all of that in two steps and keeps a session:
+
+    breakglass.login_begin(client_ip, password)          # the code goes to otp_email
+    token = breakglass.login_complete(client_ip, code)   # raises the alarm; grant on return
+    breakglass.session_check(token)                      # on each request; NoSession when over
+
+Every denial of a login is a :class:`LoginDenied`; every error carries the library's reason.
 Library log records go to the standard ``logging`` logger named ``breakglass``.
 """
 
@@ -25,14 +32,39 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import ipaddress
 import logging
 import math
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Callable, Optional, Tuple, Union
 
-from . import _ffi
+from . import _errors, _ffi
+from ._errors import (
+    ArgumentError,
+    BackendError,
+    BreakGlassError,
+    BufferTooSmallError,
+    Expired,
+    FlushTimeoutError,
+    InternalError,
+    Invalid,
+    IpNotAllowed,
+    LockedOut,
+    LoginDenied,
+    LoginExpired,
+    LoginInvalid,
+    LoginNoPendingOtp,
+    NoPendingOtp,
+    NoSession,
+    NotConfiguredError,
+    NullPointerError,
+    QueueFullError,
+    VerifyError,
+    WrongPassword,
+    status_name,
+)
 from ._settings import BOOL_KEYS as _BOOL_KEYS
 from ._settings import CONFIG_KEYS, ConfigureOptions
 from ._settings import INT_KEYS as _INT_KEYS
@@ -51,25 +83,42 @@ __all__ = [
     "BreakGlassError",
     "BufferTooSmallError",
     "CONFIG_KEYS",
+    "ConfigKey",
     "ConfigureOptions",
     "Expired",
     "FlushTimeoutError",
     "InternalError",
     "Invalid",
+    "IpAddress",
+    "IpNotAllowed",
+    "LockedOut",
+    "LoginDenied",
+    "LoginExpired",
+    "LoginInvalid",
+    "LoginNoPendingOtp",
     "NoPendingOtp",
+    "NoSession",
     "NotConfiguredError",
     "NullPointerError",
     "OTP_LEN",
     "QueueFullError",
     "Stats",
     "VerifyError",
+    "WrongPassword",
     "alert",
+    "attempts_left",
     "clear",
+    "config_keys",
     "configure",
     "configure_from_env",
     "flush",
     "generate",
+    "login_begin",
+    "login_complete",
+    "reset_attempts",
     "send_otp",
+    "session_check",
+    "session_end",
     "set_log_level",
     "stats",
     "status_name",
@@ -82,141 +131,11 @@ _lib = _ffi.lib
 #: Digits in a one-time code.
 OTP_LEN = _ffi.OTP_LEN
 
-_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _UINT32_MAX = 2**32 - 1
 
-
-def status_name(status: int) -> str:
-    """The library's fixed English name for a status (``bg_status_str``), e.g. "expired"."""
-    status = int(status)
-    if not _INT32_MIN <= status <= _INT32_MAX:
-        return "unknown status"
-    name: bytes = _lib.bg_status_str(status)
-    return name.decode("utf-8", "replace")
-
-
-# ---------------------------------------------------------------------------------- errors
-class BreakGlassError(Exception):
-    """A non-OK status from the library. ``status`` is the number, ``name`` its fixed name."""
-
-    STATUS: Optional[int] = None
-
-    def __init__(self, status: Optional[int] = None, detail: str = "") -> None:
-        if status is None:
-            if self.STATUS is None:
-                raise TypeError(f"{type(self).__name__} needs a status")
-            status = self.STATUS
-        self.status: int = int(status)
-        self.name: str = status_name(self.status)
-        self.detail = detail
-        text = f"{self.name} (status {self.status})"
-        super().__init__(f"{detail}: {text}" if detail else text)
-
-    def __reduce__(self) -> Tuple[Type[BreakGlassError], Tuple[int, str]]:  # keeps status and detail
-        return (type(self), (self.status, self.detail))
-
-
-class VerifyError(BreakGlassError):
-    """:func:`verify` denied access: the code was wrong, expired, or none was pending."""
-
-
-class Invalid(VerifyError):
-    """The code does not match the pending one, or is not exactly six ASCII digits."""
-
-    STATUS = _ffi.BG_INVALID
-
-
-class Expired(VerifyError):
-    """The pending code was older than ``otp_ttl_seconds`` (even if it matched)."""
-
-    STATUS = _ffi.BG_EXPIRED
-
-
-class NoPendingOtp(VerifyError):
-    """No code was pending: never issued, already used (by any verify), or cleared."""
-
-    STATUS = _ffi.BG_NO_PENDING_OTP
-
-
-class NullPointerError(BreakGlassError):
-    """The library got a NULL pointer (the binding never passes one where it is required)."""
-
-    STATUS = _ffi.BG_ERR_NULL
-
-
-class BufferTooSmallError(BreakGlassError):
-    """The output buffer was too small (the binding always passes one that fits)."""
-
-    STATUS = _ffi.BG_ERR_BUFFER_TOO_SMALL
-
-
-class ArgumentError(BreakGlassError, ValueError):
-    """A bad argument: unknown configuration key, bad value, code not six digits, bad UTF-8."""
-
-    STATUS = _ffi.BG_ERR_ARGUMENT
-
-
-class NotConfiguredError(BreakGlassError):
-    """A delivery was asked for that the configuration does not allow (e.g. no mailer)."""
-
-    STATUS = _ffi.BG_ERR_NOT_CONFIGURED
-
-
-class FlushTimeoutError(BreakGlassError, TimeoutError):
-    """:func:`flush` ran out of time. Also the builtin :class:`TimeoutError`."""
-
-    STATUS = _ffi.BG_ERR_TIMEOUT
-
-
-class InternalError(BreakGlassError):
-    """A panic was caught inside the library; it stays usable. From :func:`verify`: deny."""
-
-    STATUS = _ffi.BG_ERR_INTERNAL
-
-
-class BackendError(BreakGlassError):
-    """The shared slot (Redis/Valkey) failed. From :func:`verify` this is a denial.
-
-    Deliberately not a :class:`VerifyError`: it says nothing about the code, and the caller
-    may want to report it differently. Grant access only when :func:`verify` returns.
-    """
-
-    STATUS = _ffi.BG_ERR_BACKEND
-
-
-class QueueFullError(BreakGlassError):
-    """:func:`send_otp`: the delivery queue was full; the email was dropped and counted."""
-
-    STATUS = _ffi.BG_ERR_QUEUE_FULL
-
-
-_ERRORS: Dict[int, Type[BreakGlassError]] = {
-    cls.STATUS: cls
-    for cls in (
-        Invalid,
-        Expired,
-        NoPendingOtp,
-        NullPointerError,
-        BufferTooSmallError,
-        ArgumentError,
-        NotConfiguredError,
-        FlushTimeoutError,
-        InternalError,
-        BackendError,
-        QueueFullError,
-    )
-    if cls.STATUS is not None
-}
-
-
-def _error(status: int, detail: str = "") -> BreakGlassError:
-    """The exception for a non-OK status (unknown statuses give a plain BreakGlassError)."""
-    return _ERRORS.get(status, BreakGlassError)(status, detail)
-
-
-def _check(status: int, detail: str) -> None:
-    if status != _ffi.BG_OK:
-        raise _error(status, detail)
+# The exceptions live in _errors; _error and _check are the names the module used before.
+_error = _errors.error
+_check = _errors.check
 
 
 def _encode(text: str, what: str) -> bytes:
@@ -268,11 +187,13 @@ def _config_value(key: str, value: object) -> Optional[bytes]:
 def configure(**settings: Unpack[ConfigureOptions]) -> None:
     """Sets configuration keys; ``None`` restores a key's default.
 
-    Keys (see :data:`CONFIG_KEYS`): ``otp_ttl_seconds``, ``delivery_timeout_ms``,
-    ``slot_timeout_ms``, ``slot_wait_replicas`` (int); ``dev_otp_log`` (bool);
-    ``alert_emails`` (list or tuple of addresses, or one comma-separated str; ``[]`` means set
-    but empty); ``mailer``, ``from_email``, ``otp_email``, ``alert_webhook_url``,
-    ``alert_webhook_secret``, ``slot_url``, ``slot_key`` (str).
+    Keys (see :data:`CONFIG_KEYS`, and :func:`config_keys` for the library's bounds, defaults
+    and docs): ``otp_ttl_seconds``, ``delivery_timeout_ms``, ``slot_timeout_ms``,
+    ``slot_wait_replicas``, ``max_attempts``, ``lockout_seconds``, ``max_global_failures``,
+    ``session_ttl_seconds`` (int); ``dev_otp_log`` (bool); ``alert_emails`` (list or tuple of
+    addresses, or one comma-separated str; ``[]`` means set but empty); ``mailer``,
+    ``from_email``, ``otp_email``, ``alert_webhook_url``, ``alert_webhook_secret``,
+    ``slot_url``, ``slot_key``, ``password_hash``, ``allowed_ips`` (str).
 
     The keys and value types are :class:`ConfigureOptions`, so ``mypy --strict`` and other type
     checkers reject an unknown key or a wrong type before the code runs.
@@ -282,7 +203,8 @@ def configure(**settings: Unpack[ConfigureOptions]) -> None:
     :class:`ArgumentError` (a :class:`ValueError`) and leaves that key unchanged; keys after it
     in the same call are not applied, keys before it stay applied. An unknown key raises
     :class:`ValueError` before anything is applied, a value of the wrong Python type
-    :class:`TypeError`. Error messages never include the values (they may hold passwords).
+    :class:`TypeError`. Error messages carry the library's reason (e.g. "otp_ttl_seconds: must
+    be from 1 to 86400") but never the values (they may hold passwords).
     """
     _follow_log_level()
     unknown = sorted(key for key in settings if key not in _KNOWN_KEYS)
@@ -419,6 +341,129 @@ def version() -> str:
     """The loaded library's version, e.g. "0.1.0"."""
     text: bytes = _lib.bg_version()
     return text.decode("ascii")
+
+
+# ---------------------------------------------------------------------------------- key table
+@dataclass(frozen=True)
+class ConfigKey:
+    """One configuration key as the loaded library describes it (``bg_config_key``)."""
+
+    name: str
+    """The name :func:`configure` takes; ``BREAKGLASS_`` + its upper case in the environment."""
+    kind: str
+    """"integer", "boolean", "string", "secret" (never logged) or "email_list"."""
+    default: Optional[str]
+    """The default as the library's text, or None when the key is unset by default."""
+    min: int
+    """For "integer" keys the smallest accepted value; 0 otherwise."""
+    max: int
+    """For "integer" keys the largest accepted value; 0 otherwise."""
+    doc: str
+    """One line of English describing the key."""
+
+
+def config_keys() -> Tuple[ConfigKey, ...]:
+    """The library's configuration key table, in its order (the order of :data:`CONFIG_KEYS`,
+    which a test checks against this)."""
+    keys = []
+    for i in range(_lib.bg_config_key_count()):
+        info = _ffi.bg_config_key_info()
+        _check(_lib.bg_config_key(i, ctypes.byref(info)), f"config_keys() [{i}]")
+        keys.append(ConfigKey(
+            name=_text(info.name) or "",
+            kind=_text(info.kind) or "",
+            default=_text(info.default_value),
+            min=int(info.min),
+            max=int(info.max),
+            doc=_text(info.doc) or "",
+        ))
+    return tuple(keys)
+
+
+def _text(raw: Optional[bytes]) -> Optional[str]:
+    return None if raw is None else raw.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------------- login
+# The whole break-glass login: login_begin (allow-list, lockouts, password; then the code is
+# emailed), login_complete (the code; then a session and the alarm), session_check and
+# session_end. Denials of the client raise LoginDenied subclasses (see _errors.py).
+#: What the login functions take as the client's address: text (as a web framework gives it)
+#: or an :mod:`ipaddress` address.
+IpAddress = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+def _ip(ip: IpAddress) -> bytes:
+    if not isinstance(ip, str):
+        if not isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            raise TypeError(f"ip must be a str or an ipaddress address, not {type(ip).__name__}")
+        ip = str(ip)
+    return _encode(ip, "ip")
+
+
+def login_begin(ip: IpAddress, password: str) -> None:
+    """Step 1: checks, in order, that ``ip`` is in ``allowed_ips`` (:class:`IpNotAllowed`), that
+    neither it nor every login is locked out (:class:`LockedOut`) and ``password`` against
+    ``password_hash`` (:class:`WrongPassword`, counted as a failure); then issues a code and
+    queues its email to ``otp_email``. The code is never returned.
+
+    Also :class:`NotConfiguredError` without ``password_hash`` or a mailer. The hash check
+    takes tens of milliseconds (the GIL is released meanwhile). A NUL in ``ip`` or
+    ``password`` raises :class:`ValueError` before the library is called.
+    """
+    _follow_log_level()
+    _check(_lib.bg_login_begin(_ip(ip), _encode(password, "password")), "login_begin()", login=True)
+
+
+def login_complete(ip: IpAddress, code: str) -> str:
+    """Step 2: checks ``ip`` as :func:`login_begin` does, then ``code`` (consuming the pending
+    code). Returns the new session's token (43 URL-safe characters; any older session ends)
+    and raises the alarm, as :func:`alert` does. Grant access only when it returns.
+
+    A wrong, expired or missing code raises :class:`LoginInvalid`, :class:`LoginExpired` or
+    :class:`LoginNoPendingOtp` (each both a :class:`VerifyError` and a :class:`LoginDenied`)
+    and counts as a failure. A NUL in ``ip`` or ``code`` raises :class:`ValueError` before the
+    library is called (nothing is consumed or counted).
+    """
+    _follow_log_level()
+    ip_bytes, code_bytes = _ip(ip), _encode(code, "code")
+    buf = ctypes.create_string_buffer(_ffi.SESSION_TOKEN_BUF_LEN)
+    try:
+        _check(_lib.bg_login_complete(ip_bytes, code_bytes, buf, len(buf)), "login_complete()", login=True)
+        return buf.value.decode("ascii")
+    finally:
+        ctypes.memset(buf, 0, len(buf))  # the returned str is the only copy left
+
+
+def session_check(token: str) -> None:
+    """Returns while ``token`` is the active session's and younger than
+    ``session_ttl_seconds``; raises :class:`NoSession` otherwise (also after
+    :func:`session_end` or a newer login)."""
+    _follow_log_level()
+    _check(_lib.bg_session_check(_encode(token, "token")), "session_check()", login=True)
+
+
+def session_end(token: str) -> None:
+    """Ends the session whose token is ``token``; :class:`NoSession` when it is not active."""
+    _follow_log_level()
+    _check(_lib.bg_session_end(_encode(token, "token")), "session_end()", login=True)
+
+
+def attempts_left(ip: IpAddress) -> int:
+    """How many failures ``ip`` may still make before it is locked out (0 while it, or every
+    login, is locked out). For operators: the allow-list is not applied. :class:`ArgumentError`
+    when ``ip`` is not an address."""
+    _follow_log_level()
+    out = ctypes.c_uint32(0)
+    _check(_lib.bg_attempts_left(_ip(ip), ctypes.byref(out)), "attempts_left()", login=True)
+    return int(out.value)
+
+
+def reset_attempts(ip: IpAddress) -> None:
+    """Forgets ``ip``'s failures and ends its lockout (IPv6: its /64); logged at warning level.
+    It does not lift a lockout of every login."""
+    _follow_log_level()
+    _check(_lib.bg_reset_attempts(_ip(ip)), "reset_attempts()", login=True)
 
 
 # ---------------------------------------------------------------------------------- logging

@@ -34,6 +34,12 @@ INSTALL_LIBDIRS: Tuple[Path, ...] = (Path("/usr/local/lib"),)
 # Values from include/breakglass.h.
 OTP_LEN = 6
 OTP_BUF_LEN = 7
+#: ``BG_SESSION_TOKEN_BUF_LEN``: a session token (43 URL-safe base64 characters) and its NUL.
+#: The header documents it but does not define it as a macro (yet), so the value is written
+#: here; the library checks it (a shorter buffer is BG_ERR_BUFFER_TOO_SMALL).
+SESSION_TOKEN_BUF_LEN = 44
+#: ``bg_last_error`` never needs more than 1024 bytes and the NUL.
+LAST_ERROR_BUF_LEN = 1025
 
 BG_OK = 0
 BG_INVALID = 1
@@ -47,6 +53,10 @@ BG_ERR_TIMEOUT = 8
 BG_ERR_INTERNAL = 9
 BG_ERR_BACKEND = 10
 BG_ERR_QUEUE_FULL = 11
+BG_IP_NOT_ALLOWED = 12
+BG_LOCKED_OUT = 13
+BG_WRONG_PASSWORD = 14
+BG_NO_SESSION = 15
 
 STATUSES: Dict[str, int] = {
     name: value for name, value in globals().items() if name.startswith("BG_") and isinstance(value, int)
@@ -68,6 +78,19 @@ class bg_stats(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in STATS_FIELDS]
 
 
+class bg_config_key_info(ctypes.Structure):
+    """``struct bg_config_key_info``: every string is static in the library (never freed)."""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("kind", ctypes.c_char_p),
+        ("default_value", ctypes.c_char_p),
+        ("min", ctypes.c_uint64),
+        ("max", ctypes.c_uint64),
+        ("doc", ctypes.c_char_p),
+    ]
+
+
 bg_status = ctypes.c_int32
 
 #: ``typedef void (*bg_log_fn)(int32_t level, const char *message, void *user_data);``
@@ -85,6 +108,15 @@ SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "bg_flush": (bg_status, [ctypes.c_uint32]),
     "bg_get_stats": (bg_status, [ctypes.POINTER(bg_stats)]),
     "bg_set_logger": (bg_status, [LOG_FN, ctypes.c_void_p, ctypes.c_int32]),
+    "bg_config_key_count": (ctypes.c_size_t, []),
+    "bg_config_key": (bg_status, [ctypes.c_size_t, ctypes.POINTER(bg_config_key_info)]),
+    "bg_last_error": (bg_status, [ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),
+    "bg_login_begin": (bg_status, [ctypes.c_char_p, ctypes.c_char_p]),
+    "bg_login_complete": (bg_status, [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),
+    "bg_session_check": (bg_status, [ctypes.c_char_p]),
+    "bg_session_end": (bg_status, [ctypes.c_char_p]),
+    "bg_attempts_left": (bg_status, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32)]),
+    "bg_reset_attempts": (bg_status, [ctypes.c_char_p]),
     "bg_configure": (bg_status, [ctypes.c_char_p, ctypes.c_char_p]),
     "bg_configure_from_env": (bg_status, []),
     "bg_generate": (bg_status, [ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),

@@ -1,33 +1,46 @@
 """The configuration keys and the type of each value :func:`breakglass.configure` accepts.
 
 One place for both, so that the tuple the runtime checks keys against and the ``TypedDict``
-that type checkers check calls against are written side by side (a test checks they hold the
-same keys, and that they equal the library's own key table).
+that type checkers check calls against are written side by side (tests check they hold the
+same keys, and that names, order and kinds equal the library's own table, read through
+``bg_config_key``).
 """
 
 from __future__ import annotations
 
-from typing import List, Tuple, TypedDict, Union
+from typing import Dict, List, Tuple, TypedDict, Union
 
+#: Every key and its kind as the library's table names it (``bg_config_key``: "integer",
+#: "boolean", "string", "secret" or "email_list"), in the library's order, which is the order
+#: ``configure_from_env`` applies them. Static, so that type checkers see the keys; a test
+#: checks it against the loaded library's table, and :func:`breakglass.config_keys` reads that
+#: table at run time (with defaults, bounds and docs).
+KINDS: Dict[str, str] = {
+    "otp_ttl_seconds": "integer",
+    "mailer": "secret",
+    "from_email": "string",
+    "otp_email": "string",
+    "alert_emails": "email_list",
+    "alert_webhook_url": "secret",
+    "alert_webhook_secret": "secret",
+    "dev_otp_log": "boolean",
+    "delivery_timeout_ms": "integer",
+    "slot_url": "secret",
+    "slot_key": "string",
+    "slot_timeout_ms": "integer",
+    "slot_wait_replicas": "integer",
+    "password_hash": "secret",
+    "allowed_ips": "string",
+    "max_attempts": "integer",
+    "lockout_seconds": "integer",
+    "max_global_failures": "integer",
+    "session_ttl_seconds": "integer",
+}
 #: Every key :func:`breakglass.configure` accepts, in the order ``configure_from_env`` reads them.
-CONFIG_KEYS: Tuple[str, ...] = (
-    "otp_ttl_seconds",
-    "mailer",
-    "from_email",
-    "otp_email",
-    "alert_emails",
-    "alert_webhook_url",
-    "alert_webhook_secret",
-    "dev_otp_log",
-    "delivery_timeout_ms",
-    "slot_url",
-    "slot_key",
-    "slot_timeout_ms",
-    "slot_wait_replicas",
-)
-INT_KEYS = frozenset({"otp_ttl_seconds", "delivery_timeout_ms", "slot_timeout_ms", "slot_wait_replicas"})
-BOOL_KEYS = frozenset({"dev_otp_log"})
-LIST_KEYS = frozenset({"alert_emails"})
+CONFIG_KEYS: Tuple[str, ...] = tuple(KINDS)
+INT_KEYS = frozenset(k for k, kind in KINDS.items() if kind == "integer")
+BOOL_KEYS = frozenset(k for k, kind in KINDS.items() if kind == "boolean")
+LIST_KEYS = frozenset(k for k, kind in KINDS.items() if kind == "email_list")
 
 # What the runtime accepts for each kind of key; None restores the key's default. Numbers
 # and flags may also be given as the library's own text ("600", "true"), as in the
@@ -55,3 +68,9 @@ class ConfigureOptions(TypedDict, total=False):
     slot_key: TextValue
     slot_timeout_ms: IntValue
     slot_wait_replicas: IntValue
+    password_hash: TextValue
+    allowed_ips: TextValue
+    max_attempts: IntValue
+    lockout_seconds: IntValue
+    max_global_failures: IntValue
+    session_ttl_seconds: IntValue
