@@ -45,7 +45,8 @@ pub fn refuse(status: bg_status, why: &str) -> bg_status {
 
 /// Copies into `buf` why the latest call on this thread returned a status other than `BG_OK`
 /// ("" when it succeeded, or when no call was made yet), as NUL-terminated UTF-8, such as
-/// "otp_ttl_seconds: must be from 1 to 86400" or "unknown configuration key".
+/// "invalid argument: otp_ttl_seconds: must be from 1 to 86400" or "locked out: this address
+/// is locked out" (the status's meaning, then the detail).
 ///
 /// Returns `BG_OK` when the whole text fit; `BG_ERR_BUFFER_TOO_SMALL` when `len` is too small
 /// (with `len >= 1` the buffer then holds as much as fits, cut at a character boundary, and a

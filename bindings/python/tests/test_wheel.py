@@ -65,16 +65,21 @@ def test_the_wheel_carries_the_release_build_just_made(wheel: Path):
 
 
 FLOW = """
-import json, pathlib, sys
+import json, pathlib, re, sys
 import breakglass
 
+# The whole login, as a page would run it: password, the code from the (file) outbox, the
+# session. The hash is bcrypt (cost 4, fast for a test) of "correct horse".
 outbox = pathlib.Path(sys.argv[1])
 breakglass.configure(mailer=outbox.as_uri(), from_email="bg@example.com",
-                     otp_email="oncall@example.com", alert_emails=["ops@example.com"])
-code = breakglass.generate()
-breakglass.send_otp(code)
-breakglass.verify(code)                 # raises unless the code matches
-breakglass.alert("203.0.113.99")
+                     otp_email="oncall@example.com", alert_emails=["ops@example.com"],
+                     allowed_ips="203.0.113.0/24",
+                     password_hash="$2b$04$yUBCyfGraBusVpGw0SNl7uamWW6f95K6JOgURFT3ZzI.xkfZpq2UC")
+breakglass.login_begin("203.0.113.99", "correct horse")
+breakglass.flush(30)
+[code] = re.findall(r"one-time code is: (\\d{6})", "".join(p.read_text() for p in outbox.iterdir()))
+token = breakglass.login_complete("203.0.113.99", code)   # raises unless the login succeeds
+breakglass.session_check(token)
 breakglass.flush(30)
 print(json.dumps({"code": code, "package": breakglass.__file__,
                   "library": breakglass._ffi.lib._name,
@@ -93,7 +98,7 @@ def clean_env() -> Dict[str, str]:
     return env
 
 
-def test_the_wheel_installed_alone_runs_the_core_flow(wheel: Path, tmp_path: Path):
+def test_the_wheel_installed_alone_runs_a_login(wheel: Path, tmp_path: Path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     assert REPO not in work.parents
