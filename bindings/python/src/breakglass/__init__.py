@@ -551,14 +551,16 @@ _log_callback = _ffi.LOG_FN(_on_record)
 _logger_lock = threading.Lock()
 _attached = False
 _attached_level = -1
+_attached_effective = -1  # the logger's effective level when the library's level was set
 _in_callback = threading.local()
 
 
 def _attach() -> None:
-    global _attached, _attached_level
-    level = _library_level(_logger.getEffectiveLevel())
+    global _attached, _attached_level, _attached_effective
+    effective = _logger.getEffectiveLevel()
+    level = _library_level(effective)
     _check(_lib.bg_set_logger(_log_callback, None, level), "bg_set_logger")
-    _attached, _attached_level = True, level
+    _attached, _attached_level, _attached_effective = True, level, effective
 
 
 def _detach() -> None:
@@ -579,9 +581,13 @@ def _follow_log_level() -> None:
     to the root logger) in the common case, ``bg_set_logger`` only when the level changed.
     The library keeps filtering before it formats a record, so records the host does not
     want cost nothing, rather than a trip into Python each."""
-    if not _attached or getattr(_in_callback, "active", False):
-        return  # detached at exit; or inside a handler, where bg_set_logger would deadlock
-    if _library_level(_logger.getEffectiveLevel()) == _attached_level:
+    # The hot path is one attribute check and one getEffectiveLevel: it runs on every call.
+    effective = _logger.getEffectiveLevel()
+    if effective == _attached_effective or not _attached:
+        return  # unchanged; or detached at exit
+    if getattr(_in_callback, "active", False):
+        return  # inside a handler, where bg_set_logger would deadlock
+    if _library_level(effective) == _attached_level:
         return
     with _logger_lock:
         if _attached:
