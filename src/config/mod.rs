@@ -92,6 +92,8 @@ pub struct Settings {
     pub slot: SlotSettings,
     /// The login flow.
     pub login: crate::login::LoginSettings,
+    /// The audit trail.
+    pub audit: crate::audit::AuditSettings,
 }
 
 impl Default for Settings {
@@ -128,6 +130,13 @@ impl Settings {
                 session_ttl: Duration::ZERO,
                 max_global_failures: 0,
             },
+            audit: crate::audit::AuditSettings {
+                log: None,
+                key: None,
+                required: false,
+                syslog: false,
+                syslog_socket: std::path::PathBuf::new(),
+            },
         }
     }
 }
@@ -148,10 +157,30 @@ pub fn current() -> Arc<Settings> {
 pub fn configure(key: &str, value: Option<&str>) -> Result<()> {
     crate::fork::ensure_registered();
     let mut guard = SETTINGS.write();
+    let prev = guard.clone();
     let mut next = Settings::clone(&guard);
     apply(&mut next, key, value)?;
-    *guard = Arc::new(next);
+    let next = Arc::new(next);
+    *guard = next.clone();
+    drop(guard);
+    // Outside the lock: the audit reads no settings of its own, but it writes and may log.
+    audit_changes(&prev, &next, [key]);
     Ok(())
+}
+
+/// Records `config_changed` (the key's name only) for each security key among `keys`, under
+/// the new settings; when the audit file itself moved or went away, in the old one as well,
+/// so that switching the trail off is the last thing the old trail says.
+fn audit_changes<'a>(prev: &Settings, next: &Settings, keys: impl IntoIterator<Item = &'a str>) {
+    use crate::audit::{record, Event};
+    for key in keys {
+        if keys::find(key).is_some_and(|k| k.audited) {
+            if prev.audit.log.is_some() && prev.audit.log != next.audit.log {
+                record(prev, Event::ConfigChanged, None, None, key);
+            }
+            record(next, Event::ConfigChanged, None, None, key);
+        }
+    }
 }
 
 /// Reads `BREAKGLASS_<KEY>` for every key and applies all of them, or none when any is bad.
@@ -172,11 +201,15 @@ pub fn configure_from_env() -> Result<()> {
         .collect::<Result<_>>()?;
     crate::fork::ensure_registered();
     let mut guard = SETTINGS.write();
+    let prev = guard.clone();
     let mut next = Settings::clone(&guard);
     for (key, value) in &found {
         apply(&mut next, key, Some(value.as_str()))?;
     }
-    *guard = Arc::new(next);
+    let next = Arc::new(next);
+    *guard = next.clone();
+    drop(guard);
+    audit_changes(&prev, &next, found.iter().map(|(k, _)| *k));
     Ok(())
 }
 

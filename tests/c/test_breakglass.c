@@ -151,7 +151,8 @@ static void test_strings(void) {
   CHECK(strcmp(bg_status_str(BG_ERR_BACKEND), "backend error") == 0);
   CHECK(strcmp(bg_status_str(-1), "unknown status") == 0);
   CHECK(strcmp(bg_status_str(12345), "unknown status") == 0);
-  for (int s = BG_OK; s <= BG_ERR_QUEUE_FULL; s++)
+  CHECK(strcmp(bg_status_str(BG_ERR_AUDIT), "audit failure") == 0);
+  for (int s = BG_OK; s <= BG_ERR_AUDIT; s++)
     CHECK(bg_status_str(s) != NULL && strcmp(bg_status_str(s), "unknown status") != 0);
 }
 
