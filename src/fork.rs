@@ -10,7 +10,9 @@
 //! logs while holding one, so taking them all here cannot deadlock. The logger's lock is not on
 //! the list: that would make `fork()` wait for log callbacks, which may need something the
 //! forking thread holds (Python's GIL); the child gets a fresh one instead (a reset).
-//! Nothing here may allocate, log or panic inside a handler.
+//! Nothing here may allocate, log or panic inside a handler. The audit trail adds no lock here:
+//! its only lock is a `flock` on the audit file, taken per append on a descriptor of its own and
+//! released explicitly (`sys::FileLock`), so a fork during an append cannot leave it held.
 
 use std::sync::Once;
 

@@ -91,8 +91,10 @@ pub fn flock_exclusive(file: &std::fs::File) -> std::io::Result<FileLock<'_>> {
 impl Drop for FileLock<'_> {
     fn drop(&mut self) {
         use std::os::fd::AsRawFd;
-        // SAFETY: as above; unlocking a lock we hold cannot fail in a way we could act on
-        // (closing the descriptor releases it anyway).
+        // Unlock explicitly rather than only closing: a child forked while we held the lock
+        // shares this open file description (its copy of the descriptor stays open until it
+        // execs or exits), and a close here alone would leave the lock held for as long.
+        // SAFETY: as above; an unlock of a lock we hold has no failure we could act on.
         unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
     }
 }

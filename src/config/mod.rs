@@ -362,6 +362,24 @@ mod tests {
     }
 
     #[test]
+    fn audit_keys_are_checked() {
+        let mut s = Settings::default();
+        assert!(s.audit.required && !s.audit.syslog && s.audit.log.is_none());
+        assert_eq!(s.audit.syslog_socket, std::path::Path::new("/dev/log"));
+        assert!(set(&mut s, "audit_log", "relative/audit.log").is_err());
+        set(&mut s, "audit_log", "/var/log/breakglass/audit.log").unwrap();
+        assert!(s.audit.log.is_some());
+        set(&mut s, "audit_log", "").unwrap();
+        assert!(s.audit.log.is_none());
+        assert!(set(&mut s, "syslog_socket", "").is_err());
+        assert!(set(&mut s, "audit_required", "no").is_err());
+        set(&mut s, "audit_required", "false").unwrap();
+        assert!(!s.audit.required);
+        set(&mut s, "audit_key", "hunter4").unwrap();
+        assert!(!format!("{s:?}").contains("hunter4"));
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let mut s = Settings::default();
         set(&mut s, "alert_webhook_secret", "hunter2").unwrap();
