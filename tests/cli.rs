@@ -401,3 +401,39 @@ fn audit_tail_prints_the_last_records_readably() {
     assert_eq!(text(&out.stdout).lines().count(), 20, "20 by default");
     let _ = std::fs::remove_file(&p);
 }
+
+#[test]
+fn check_config_judges_the_audit_trail_and_writes_nothing_to_it() {
+    let dir = std::env::temp_dir().join(format!("bg-cli-check-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("audit.log");
+    let mut env = complete_env(stored_phc());
+    env.push(("BREAKGLASS_AUDIT_LOG", log.display().to_string()));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(line(&stdout, "audit_log").starts_with("OK"), "{stdout}");
+    assert!(
+        line(&stdout, "audit_key").starts_with("WARNING"),
+        "{stdout}"
+    );
+    assert!(!log.exists(), "check-config wrote to the audit trail");
+
+    // A directory that does not exist refuses every login while audit_required is on.
+    let missing = dir.join("no-such-dir/audit.log");
+    let mut env = complete_env(stored_phc());
+    env.push(("BREAKGLASS_AUDIT_LOG", missing.display().to_string()));
+    env.push(("BREAKGLASS_AUDIT_KEY", "k3yS3cret".into()));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(line(&stdout, "audit_log").starts_with("ERROR"), "{stdout}");
+    assert!(!stdout.contains("audit_key:") && !stdout.contains("k3yS3cret"));
+    env.push(("BREAKGLASS_AUDIT_REQUIRED", "false".into()));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        line(&stdout, "audit_log").starts_with("WARNING"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -185,20 +185,7 @@ fn audit_changes<'a>(prev: &Settings, next: &Settings, keys: impl IntoIterator<I
 
 /// Reads `BREAKGLASS_<KEY>` for every key and applies all of them, or none when any is bad.
 pub fn configure_from_env() -> Result<()> {
-    let found: Vec<(&str, Zeroizing<String>)> = KEYS
-        .iter()
-        .map(|k| k.name)
-        .filter_map(|key| {
-            let var = format!("BREAKGLASS_{}", key.to_ascii_uppercase());
-            match std::env::var(&var) {
-                Ok(v) => Some(Ok((key, Zeroizing::new(v)))),
-                Err(std::env::VarError::NotPresent) => None,
-                Err(std::env::VarError::NotUnicode(_)) => {
-                    Some(Err(Error::Argument(format!("{var} is not UTF-8"))))
-                }
-            }
-        })
-        .collect::<Result<_>>()?;
+    let found = read_env()?;
     crate::fork::ensure_registered();
     let mut guard = SETTINGS.write();
     let prev = guard.clone();
@@ -211,6 +198,34 @@ pub fn configure_from_env() -> Result<()> {
     drop(guard);
     audit_changes(&prev, &next, found.iter().map(|(k, _)| *k));
     Ok(())
+}
+
+/// The settings `configure_from_env` would make from the defaults, without applying them: the
+/// process's settings stay as they are and nothing reaches the audit trail (a check of a
+/// deployment's environment, `breakglass check-config`, is not a change of it).
+pub fn from_env() -> Result<Settings> {
+    let mut s = Settings::default();
+    for (key, value) in &read_env()? {
+        apply(&mut s, key, Some(value.as_str()))?;
+    }
+    Ok(s)
+}
+
+/// Every `BREAKGLASS_<KEY>` that is set, in the key table's order.
+fn read_env() -> Result<Vec<(&'static str, Zeroizing<String>)>> {
+    KEYS.iter()
+        .map(|k| k.name)
+        .filter_map(|key| {
+            let var = format!("BREAKGLASS_{}", key.to_ascii_uppercase());
+            match std::env::var(&var) {
+                Ok(v) => Some(Ok((key, Zeroizing::new(v)))),
+                Err(std::env::VarError::NotPresent) => None,
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    Some(Err(Error::Argument(format!("{var} is not UTF-8"))))
+                }
+            }
+        })
+        .collect()
 }
 
 /// Restores every default (tests and the C test program use it between cases).
