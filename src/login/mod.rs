@@ -324,9 +324,9 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
                 "code accepted, session started",
             );
             if recorded == Outcome::Failed && s.audit.required {
-                // The code was right, so the attempt is not counted against the address; but
-                // no session starts.
-                refund(&s, &r, true, None)?;
+                // The code was right, so this attempt is not counted as a failure (the
+                // address's earlier failures stand: it did not log in); no session starts.
+                refund(&s, &r, false, None)?;
                 log::error!(
                     "break-glass login from {} refused: its success could not be written to \
                      audit_log and audit_required is on (alarm event {id})",

@@ -125,6 +125,13 @@ fn complete(ip: &str, code: &str) -> (bg_status, String) {
     (st, t)
 }
 
+fn left(ip: &str) -> u32 {
+    let i = CString::new(ip).unwrap();
+    let mut n = u32::MAX;
+    assert_eq!(unsafe { bg_attempts_left(i.as_ptr(), &mut n) }, BG_OK);
+    n
+}
+
 fn records(path: &Path) -> Vec<Record> {
     std::fs::read(path)
         .unwrap()
@@ -263,9 +270,11 @@ fn a_success_that_cannot_be_recorded_is_refused_unless_audit_required_is_off() {
     let (st, token) = complete(IP, &code);
     assert_eq!(st, BG_ERR_AUDIT);
     assert!(token.is_empty());
+    assert_eq!(left(IP), 5, "a right code is not counted as a failure");
     assert!(audit::stats().write_failures > failures);
     // The code is used up, the attempt was not counted, and the alarm went out.
     assert_eq!(complete(IP, &code).0, BG_NO_PENDING_OTP);
+    assert_eq!(left(IP), 4);
     assert_eq!(delivery::bg_flush(10_000), BG_OK);
     assert!(
         breakglass::stats().emails_sent >= sent + 2,
