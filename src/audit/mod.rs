@@ -99,9 +99,10 @@ impl Event {
     }
 
     /// Whether the record is on disk before the event's call returns. Every login outcome
-    /// that grants, counts or ends something is; refusals before any check ran (allow-list,
-    /// lockout) are not, so a flood of them cannot buy a disk flush each; nor are delivery
-    /// outcomes (worker threads, no caller waiting) and configuration changes.
+    /// that grants, counts or ends something is; refusals are not (a wrong password, which
+    /// counts, is synced by its caller through [`record_synced`]), so a flood of refused
+    /// attempts cannot buy a disk flush each; nor are delivery outcomes (worker threads, no
+    /// caller waiting) and configuration changes.
     fn synced(self) -> bool {
         matches!(
             self,
@@ -156,6 +157,18 @@ pub(crate) fn record(
     ip: Option<&[u8]>,
     detail: &str,
 ) -> Outcome {
+    record_synced(s, event, id, ip, detail, event.synced())
+}
+
+/// [`record`], with the sync decided by the caller (a refusal that counts as a failure).
+pub(crate) fn record_synced(
+    s: &Settings,
+    event: Event,
+    id: Option<&str>,
+    ip: Option<&[u8]>,
+    detail: &str,
+    sync: bool,
+) -> Outcome {
     let a = &s.audit;
     if a.log.is_none() && !a.syslog {
         return Outcome::NotKept;
@@ -174,7 +187,7 @@ pub(crate) fn record(
     let key = a.key.as_ref().map(|k| k.expose().as_bytes());
     let (outcome, written) = match &a.log {
         None => (Outcome::NotKept, None),
-        Some(path) => match file::append(path, key, &entry, event.synced()) {
+        Some(path) => match file::append(path, key, &entry, sync) {
             Ok(r) => (Outcome::Written, Some(r)),
             Err(e) => {
                 note_failure(event, path, &e);

@@ -240,7 +240,10 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
     let s = config::current();
     let result = begin_checked(&s, ip, password);
     if let Err(e) = &result {
-        audit::record(&s, Event::LoginRefused, None, ip, &format!("begin: {e}"));
+        // A wrong password counts as a failure: its record is synced like a wrong code's.
+        let counted = matches!(e, Error::WrongPassword);
+        let detail = format!("begin: {e}");
+        audit::record_synced(&s, Event::LoginRefused, None, ip, &detail, counted);
     }
     result
 }
