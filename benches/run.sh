@@ -69,6 +69,10 @@ for mode in limit20 unlimited; do
   "$out/login_flood" "$mode" "redis://127.0.0.1:$redis_port" | tee -a "$out/login.txt"
 done
 
+echo "== audit trail: append cost with and without fdatasync, 4 processes on one file"
+# On the build tree's disk (not /tmp, often tmpfs, where fdatasync costs nothing).
+cargo run -q --release --example audit_bench -- "$out/audit" 2000 | tee "$out/audit.txt"
+
 echo "== hot path (Rust, divan)"
 cargo bench --bench slot 2>/dev/null | tee "$out/rust.txt"
 
@@ -135,6 +139,22 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
   done
   echo
   echo "Guesses evaluated with the default limit must be at most 20 (\`max_global_failures\`)."
+  echo
+  echo "## Audit trail appends (\`benches/audit.rs\`)"
+  echo
+  echo "One record appended to a file on the build tree's disk: open with O_APPEND, flock, read the"
+  echo "last record, one write, (fdatasync), unlock. 2000 appends unsynced, 500 synced; then 4"
+  echo "processes append 2000 each, unsynced, to one file (the chain is verified after each run)."
+  echo
+  echo "| run | median | p99 |"
+  echo "|---|---:|---:|"
+  for m in nosync fsync; do
+    med=$(sed -n "s/^audit_append_${m}_median \([0-9.]*\) ns/\1/p" "$out/audit.txt")
+    p99=$(sed -n "s/^audit_append_${m}_p99 \([0-9.]*\) ns/\1/p" "$out/audit.txt")
+    awk -v m="$m" -v md="$med" -v p="$p99" 'BEGIN { printf "| append, %s | %.1f µs | %.1f µs |\n", (m == "fsync" ? "fdatasync" : "no sync"), md / 1000, p / 1000 }'
+  done
+  echo
+  echo "4 processes on one file: $(sed -n 's/^audit_appends_per_s_4proc \([0-9.]*\) .*/\1/p' "$out/audit.txt") appends/s."
   echo
   echo "## Hot path from Rust (divan, \`cargo bench --bench slot\`)"
   echo

@@ -114,6 +114,12 @@ enum bg_status
    * `bg_session_check` / `bg_session_end`: not the active session, or it has expired. Deny.
    */
   BG_NO_SESSION = 15,
+  /**
+   * `bg_login_complete`: the code was right, but the success could not be written to
+   * `audit_log` while `audit_required` is on (the default). No session was started: deny.
+   * The code is used up and the alarm still goes out; `bg_last_error` says why.
+   */
+  BG_ERR_AUDIT = 16,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -383,6 +389,12 @@ bg_status bg_login_begin(const char *ip, const char *password);
  * `token_out` is caller-owned and must hold `BG_SESSION_TOKEN_BUF_LEN` (44) bytes; a shorter
  * one is `BG_ERR_BUFFER_TOO_SMALL` before anything is checked or consumed. `code == NULL` is
  * `BG_ERR_NULL` and counts as a failure. Grant on `BG_OK` only. Thread-safe.
+ *
+ * With `audit_log` set, the success is written and synced to it before the session starts;
+ * when that write fails and `audit_required` is on (the default), no session starts and the
+ * result is `BG_ERR_AUDIT` (the code is used up, the alarm still goes out, and the attempt is
+ * not counted as a failure). With `audit_required` off, the failure is logged and counted and
+ * the login is granted.
  *
  * Not async-signal-safe: never call it from a signal handler (it takes locks and
  * allocates, so it can deadlock there).

@@ -57,6 +57,11 @@ pub enum Error {
     /// Login: the token is not the active session's, or the session has expired.
     #[error("no such session, or it has expired")]
     NoSession,
+    /// Login: the code was right, but the success could not be written to `audit_log` and
+    /// `audit_required` is on: no session was started (the code is used up; the alarm went
+    /// out).
+    #[error("audit: {0}")]
+    Audit(&'static str),
 }
 
 /// Shorthand used throughout the crate.

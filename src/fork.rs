@@ -10,7 +10,9 @@
 //! logs while holding one, so taking them all here cannot deadlock. The logger's lock is not on
 //! the list: that would make `fork()` wait for log callbacks, which may need something the
 //! forking thread holds (Python's GIL); the child gets a fresh one instead (a reset).
-//! Nothing here may allocate, log or panic inside a handler.
+//! Nothing here may allocate, log or panic inside a handler. The audit trail adds no lock here:
+//! its only lock is a `flock` on the audit file, taken per append on a descriptor of its own and
+//! released explicitly (`sys::FileLock`), so a fork during an append cannot leave it held.
 
 use std::sync::Once;
 
@@ -188,5 +190,71 @@ mod tests {
         for t in busy {
             t.join().unwrap();
         }
+    }
+
+    /// Children forked while another thread appends to an audit file (holding its `flock` at
+    /// times) can append to it themselves, and the file stays one chain: the lock a child's
+    /// copy of the descriptor shares is released by the parent's explicit unlock.
+    #[test]
+    fn a_child_forked_mid_append_can_append_and_the_chain_holds() {
+        use crate::audit::{append, verify_file, Entry};
+        let path = std::env::temp_dir().join(format!("bg-fork-audit-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let entry = |what: &str| Entry {
+            time: "2026-12-03T08:00:00.000000Z".into(),
+            event: "config_changed",
+            id: None,
+            ip: String::new(),
+            host: "h".into(),
+            pid: crate::sys::pid(),
+            detail: what.into(),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (stop, path, e) = (stop.clone(), path.clone(), entry("parent"));
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    append(&path, None, &e, false).unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        let children = 20;
+        for _ in 0..children {
+            // SAFETY: the child only appends and leaves with _exit.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let ok = append(&path, None, &entry("child"), true).is_ok();
+                // SAFETY: _exit ends the child without running the parent's atexit handlers.
+                unsafe { libc::_exit(i32::from(!ok)) };
+            }
+            assert!(pid > 0, "fork failed");
+            // A child stuck on an inherited lock would hang here; bounded so it fails instead.
+            let mut status = 0;
+            let mut waited = 0;
+            loop {
+                // SAFETY: polls the child just forked.
+                let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                if r == pid {
+                    break;
+                }
+                waited += 1;
+                if waited > 3000 {
+                    // SAFETY: kills the stuck child we forked.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    panic!("a child forked mid-append never got the audit lock");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let parent_records = writer.join().unwrap();
+        let r = verify_file(&path, None).unwrap();
+        assert!(r.is_clean());
+        assert_eq!(r.records, parent_records + children);
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod config;
 mod error;
 pub mod ffi;

@@ -1,4 +1,4 @@
-//! Operating-system glue: the boot-time clock, the pid, signal masks, the host name.
+//! Operating-system glue: the boot-time clock, the pid, signal masks, the host name, `flock`.
 //!
 //! Plain OS calls only: this and `fork` are the modules outside `ffi` that may use `unsafe`,
 //! and only for single libc calls whose contracts are spelled out beside them. It must never
@@ -62,5 +62,39 @@ pub fn block_sigpipe_in_this_thread() {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGPIPE);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Holds an exclusive `flock` on a file until dropped.
+///
+/// `flock` locks the open file description, so two opens of one file (in one process or in
+/// several) exclude each other; the lock goes away with the descriptor if the process dies.
+pub struct FileLock<'a>(&'a std::fs::File);
+
+/// Takes an exclusive advisory lock on `file`, waiting for it (EINTR is retried).
+pub fn flock_exclusive(file: &std::fs::File) -> std::io::Result<FileLock<'_>> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: the descriptor is open for as long as `file` is borrowed; flock reads
+        // nothing else.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc == 0 {
+            return Ok(FileLock(file));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+impl Drop for FileLock<'_> {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // Unlock explicitly rather than only closing: a child forked while we held the lock
+        // shares this open file description (its copy of the descriptor stays open until it
+        // execs or exits), and a close here alone would leave the lock held for as long.
+        // SAFETY: as above; an unlock of a lock we hold has no failure we could act on.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
     }
 }

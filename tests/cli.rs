@@ -320,3 +320,120 @@ fn a_hash_that_cannot_be_written_is_a_failure() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("cannot write the hash"));
 }
+
+/// Writes an audit file of `n` records under `key` with the library's appender.
+fn audit_file(name: &str, n: usize, key: Option<&[u8]>) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("bg-cli-audit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    for i in 0..n {
+        let e = breakglass::audit::Entry {
+            time: "2026-12-03T08:00:00.000000Z".into(),
+            event: "login_failed",
+            id: None,
+            ip: "192.0.2.1".into(),
+            host: "h".into(),
+            pid: 1,
+            detail: format!("attempt {i}"),
+        };
+        breakglass::audit::append(&p, key, &e, false).unwrap();
+    }
+    p
+}
+
+#[test]
+fn audit_verify_exits_by_what_it_finds_and_reads_the_key_from_a_file_or_the_environment() {
+    let p = audit_file("verify", 5, Some(b"s3cret key"));
+    let f = p.to_str().unwrap();
+    let key_file = p.with_extension("key");
+    std::fs::write(&key_file, b"s3cret key\n").unwrap();
+    let k = key_file.to_str().unwrap();
+
+    let out = run(&["audit", "verify", f, "--key-file", k], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("OK: 5 records"));
+    assert!(!text(&out.stdout).contains("s3cret"));
+    let out = run(
+        &["audit", "verify", f],
+        &[("BREAKGLASS_AUDIT_KEY", "s3cret key")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // No key, or the wrong one: broken at the first record.
+    let out = run(&["audit", "verify", f], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("BROKEN: line 1: mac mismatch"));
+
+    // An edit in the middle: the first broken record is printed.
+    let data = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, data.replacen("attempt 2", "attempt X", 1)).unwrap();
+    let out = run(&["audit", "verify", f, "--key-file", k], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("BROKEN: line 3") && shown.contains("attempt X"),
+        "{shown}"
+    );
+
+    // A torn last line: truncated, not tampering.
+    std::fs::write(&p, &data[..data.len() - 20]).unwrap();
+    let out = run(&["audit", "verify", f, "--key-file", k], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stdout).contains("truncated last record at line 5"));
+
+    // Usage and unreadable input.
+    assert_eq!(run(&["audit", "verify"], &[]).status.code(), Some(2));
+    let out = run(&["audit", "verify", "/nonexistent/audit.log"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_file(&p);
+    let _ = std::fs::remove_file(&key_file);
+}
+
+#[test]
+fn audit_tail_prints_the_last_records_readably() {
+    let p = audit_file("tail", 30, None);
+    let f = p.to_str().unwrap();
+    let out = run(&["audit", "tail", f, "-n", "2"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].starts_with("#29 2026-12-03T08:00:00.000000Z login_failed ip=192.0.2.1"));
+    assert!(lines[1].contains("detail=\"attempt 29\""));
+    let out = run(&["audit", "tail"], &[("BREAKGLASS_AUDIT_LOG", f)]);
+    assert_eq!(text(&out.stdout).lines().count(), 20, "20 by default");
+    let _ = std::fs::remove_file(&p);
+}
+
+#[test]
+fn check_config_judges_the_audit_trail_and_writes_nothing_to_it() {
+    let dir = std::env::temp_dir().join(format!("bg-cli-check-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("audit.log");
+    let mut env = complete_env(stored_phc());
+    env.push(("BREAKGLASS_AUDIT_LOG", log.display().to_string()));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(line(&stdout, "audit_log").starts_with("OK"), "{stdout}");
+    assert!(
+        line(&stdout, "audit_key").starts_with("WARNING"),
+        "{stdout}"
+    );
+    assert!(!log.exists(), "check-config wrote to the audit trail");
+
+    // A directory that does not exist refuses every login while audit_required is on.
+    let missing = dir.join("no-such-dir/audit.log");
+    let mut env = complete_env(stored_phc());
+    env.push(("BREAKGLASS_AUDIT_LOG", missing.display().to_string()));
+    env.push(("BREAKGLASS_AUDIT_KEY", "k3yS3cret".into()));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(line(&stdout, "audit_log").starts_with("ERROR"), "{stdout}");
+    assert!(!stdout.contains("audit_key:") && !stdout.contains("k3yS3cret"));
+    env.push(("BREAKGLASS_AUDIT_REQUIRED", "false".into()));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        line(&stdout, "audit_log").starts_with("WARNING"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

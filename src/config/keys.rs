@@ -67,6 +67,9 @@ pub struct Key {
     pub kind: Kind,
     /// The default as text; `None`: unset by default.
     pub default: Option<&'static str>,
+    /// Whether setting it is a security change, recorded as `config_changed` in the audit
+    /// trail (the key's name only, never its value).
+    pub audited: bool,
     /// One line for documentation.
     pub doc: &'static str,
     set: Setter,
@@ -105,6 +108,7 @@ pub static KEYS: &[Key] = &[
             max: *super::OTP_TTL_SECONDS.end(),
         },
         default: Some("600"),
+        audited: true,
         doc: "life of a new code in seconds; fixed when the code is issued",
         set: |s, v| {
             s.otp_ttl = Duration::from_secs(int(v));
@@ -115,6 +119,7 @@ pub static KEYS: &[Key] = &[
         name: "mailer",
         kind: Kind::Secret,
         default: None,
+        audited: true,
         doc: "where email goes: smtp://[user[:pass]@]host[:port][?tls=required|opportunistic], \
               smtps://..., file:///abs/dir, sendmail, sendmail:///path",
         set: |s, v| {
@@ -129,6 +134,7 @@ pub static KEYS: &[Key] = &[
         name: "from_email",
         kind: Kind::Text,
         default: None,
+        audited: false,
         doc: "sender of every email",
         set: |s, v| {
             s.from_email = text(v).map(mailbox).transpose()?;
@@ -139,6 +145,7 @@ pub static KEYS: &[Key] = &[
         name: "otp_email",
         kind: Kind::Text,
         default: None,
+        audited: true,
         doc: "the break-glass address that receives codes",
         set: |s, v| {
             s.otp_email = text(v).map(mailbox).transpose()?;
@@ -149,6 +156,7 @@ pub static KEYS: &[Key] = &[
         name: "alert_emails",
         kind: Kind::EmailList,
         default: None,
+        audited: true,
         doc: "comma-separated alert recipients; empty: set but empty (skipped with a warning)",
         set: |s, v| {
             s.alert_emails = text(v).map(mailbox_list).transpose()?;
@@ -159,6 +167,7 @@ pub static KEYS: &[Key] = &[
         name: "alert_webhook_url",
         kind: Kind::Secret,
         default: None,
+        audited: true,
         doc: "http(s) URL for the alert POST",
         set: |s, v| {
             s.alert_webhook_url = text(v)
@@ -172,6 +181,7 @@ pub static KEYS: &[Key] = &[
         name: "alert_webhook_secret",
         kind: Kind::Secret,
         default: None,
+        audited: true,
         doc: "key of the X-Breakglass-Signature HMAC-SHA256 over each webhook body",
         set: |s, v| {
             s.alert_webhook_secret = text(v).map(|t| Secret::new(t.to_owned()));
@@ -182,6 +192,7 @@ pub static KEYS: &[Key] = &[
         name: "dev_otp_log",
         kind: Kind::Boolean,
         default: Some("false"),
+        audited: true,
         doc: "also log codes at warn level (development only)",
         set: |s, v| {
             s.dev_otp_log = matches!(v, Value::Boolean(true));
@@ -195,6 +206,7 @@ pub static KEYS: &[Key] = &[
             max: 600_000,
         },
         default: Some("10000"),
+        audited: false,
         doc: "overall bound on each SMTP session, sendmail run and webhook request",
         set: |s, v| {
             s.delivery_timeout = Duration::from_millis(int(v));
@@ -205,6 +217,7 @@ pub static KEYS: &[Key] = &[
         name: "slot_url",
         kind: Kind::Secret,
         default: None,
+        audited: true,
         doc: "redis://[user[:pass]@]host[:port][/db] or rediss://...; unset: the in-process slot",
         set: |s, v| {
             s.slot.url = text(v)
@@ -218,6 +231,7 @@ pub static KEYS: &[Key] = &[
         name: "slot_key",
         kind: Kind::Text,
         default: Some("breakglass:otp"),
+        audited: true,
         doc: "the Redis key that holds the pending code",
         set: |s, v| {
             let key = text(v).unwrap_or_default();
@@ -235,6 +249,7 @@ pub static KEYS: &[Key] = &[
             max: 60_000,
         },
         default: Some("1000"),
+        audited: false,
         doc: "overall bound on one shared-slot operation, connection included",
         set: |s, v| {
             s.slot.timeout = Duration::from_millis(int(v));
@@ -245,6 +260,7 @@ pub static KEYS: &[Key] = &[
         name: "slot_wait_replicas",
         kind: Kind::Integer { min: 0, max: 64 },
         default: Some("0"),
+        audited: true,
         doc: "replicas that must acknowledge a successful verify (WAIT)",
         set: |s, v| {
             s.slot.wait_replicas = int(v) as u32;
@@ -255,6 +271,7 @@ pub static KEYS: &[Key] = &[
         name: "password_hash",
         kind: Kind::Secret,
         default: None,
+        audited: true,
         doc:
             "the break-glass password's hash: argon2id PHC ($argon2id$...) or bcrypt ($2b$/$2y$); \
               `breakglass hash-password` makes one",
@@ -267,6 +284,7 @@ pub static KEYS: &[Key] = &[
         name: "allowed_ips",
         kind: Kind::Text,
         default: None,
+        audited: true,
         doc: "comma-separated addresses and CIDR ranges a login may come from; unset: 127.0.0.1 \
               and ::1 only (with a warning); empty: no one",
         set: |s, v| {
@@ -281,6 +299,7 @@ pub static KEYS: &[Key] = &[
         name: "max_attempts",
         kind: Kind::Integer { min: 1, max: 1000 },
         default: Some("5"),
+        audited: true,
         doc: "failed logins from one address (IPv6: one /64) that lock it out",
         set: |s, v| {
             s.login.max_attempts = int(v) as u32;
@@ -294,6 +313,7 @@ pub static KEYS: &[Key] = &[
             max: 604_800,
         },
         default: Some("900"),
+        audited: true,
         doc: "length of a lockout, and of the window failures are counted in",
         set: |s, v| {
             s.login.lockout = Duration::from_secs(int(v));
@@ -307,6 +327,7 @@ pub static KEYS: &[Key] = &[
             max: 1_000_000,
         },
         default: Some("20"),
+        audited: true,
         doc: "failed logins from all addresses within lockout_seconds that lock every login out",
         set: |s, v| {
             s.login.max_global_failures = int(v) as u32;
@@ -320,9 +341,73 @@ pub static KEYS: &[Key] = &[
             max: 604_800,
         },
         default: Some("3600"),
+        audited: true,
         doc: "life of a break-glass session; fixed when it begins",
         set: |s, v| {
             s.login.session_ttl = Duration::from_secs(int(v));
+            Ok(())
+        },
+    },
+    Key {
+        name: "audit_log",
+        kind: Kind::Text,
+        default: None,
+        audited: true,
+        doc: "absolute path of the audit file: one chained JSON line per break-glass event; \
+              unset: no audit file",
+        set: |s, v| {
+            s.audit.log = match text(v) {
+                Some(t) if !t.starts_with('/') => return Err("must be an absolute path".into()),
+                t => t.map(std::path::PathBuf::from),
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "audit_key",
+        kind: Kind::Secret,
+        default: None,
+        audited: true,
+        doc: "HMAC-SHA256 key of the audit chain; unset: plain SHA-256 (evidence of accidents, \
+              not of an attacker)",
+        set: |s, v| {
+            s.audit.key = text(v).map(|t| Secret::new(t.to_owned()));
+            Ok(())
+        },
+    },
+    Key {
+        name: "audit_required",
+        kind: Kind::Boolean,
+        default: Some("true"),
+        audited: true,
+        doc: "refuse a login (BG_ERR_AUDIT) whose success cannot be written to audit_log",
+        set: |s, v| {
+            s.audit.required = matches!(v, Value::Boolean(true));
+            Ok(())
+        },
+    },
+    Key {
+        name: "syslog",
+        kind: Kind::Boolean,
+        default: Some("false"),
+        audited: true,
+        doc: "also send every audit event to the local syslog (RFC 5424, facility authpriv)",
+        set: |s, v| {
+            s.audit.syslog = matches!(v, Value::Boolean(true));
+            Ok(())
+        },
+    },
+    Key {
+        name: "syslog_socket",
+        kind: Kind::Text,
+        default: Some("/dev/log"),
+        audited: true,
+        doc: "the unix datagram socket syslog listens on",
+        set: |s, v| {
+            match text(v) {
+                Some(t) if !t.is_empty() => s.audit.syslog_socket = t.into(),
+                _ => return Err("must be a socket path".into()),
+            }
             Ok(())
         },
     },

@@ -92,6 +92,8 @@ pub struct Settings {
     pub slot: SlotSettings,
     /// The login flow.
     pub login: crate::login::LoginSettings,
+    /// The audit trail.
+    pub audit: crate::audit::AuditSettings,
 }
 
 impl Default for Settings {
@@ -128,6 +130,13 @@ impl Settings {
                 session_ttl: Duration::ZERO,
                 max_global_failures: 0,
             },
+            audit: crate::audit::AuditSettings {
+                log: None,
+                key: None,
+                required: false,
+                syslog: false,
+                syslog_socket: std::path::PathBuf::new(),
+            },
         }
     }
 }
@@ -148,16 +157,63 @@ pub fn current() -> Arc<Settings> {
 pub fn configure(key: &str, value: Option<&str>) -> Result<()> {
     crate::fork::ensure_registered();
     let mut guard = SETTINGS.write();
+    let prev = guard.clone();
     let mut next = Settings::clone(&guard);
     apply(&mut next, key, value)?;
-    *guard = Arc::new(next);
+    let next = Arc::new(next);
+    *guard = next.clone();
+    drop(guard);
+    // Outside the lock: the audit reads no settings of its own, but it writes and may log.
+    audit_changes(&prev, &next, [key]);
     Ok(())
+}
+
+/// Records `config_changed` (the key's name only) for each security key among `keys`, under
+/// the new settings; when the audit file itself moved or went away, in the old one as well,
+/// so that switching the trail off is the last thing the old trail says.
+fn audit_changes<'a>(prev: &Settings, next: &Settings, keys: impl IntoIterator<Item = &'a str>) {
+    use crate::audit::{record, Event};
+    for key in keys {
+        if keys::find(key).is_some_and(|k| k.audited) {
+            if prev.audit.log.is_some() && prev.audit.log != next.audit.log {
+                record(prev, Event::ConfigChanged, None, None, key);
+            }
+            record(next, Event::ConfigChanged, None, None, key);
+        }
+    }
 }
 
 /// Reads `BREAKGLASS_<KEY>` for every key and applies all of them, or none when any is bad.
 pub fn configure_from_env() -> Result<()> {
-    let found: Vec<(&str, Zeroizing<String>)> = KEYS
-        .iter()
+    let found = read_env()?;
+    crate::fork::ensure_registered();
+    let mut guard = SETTINGS.write();
+    let prev = guard.clone();
+    let mut next = Settings::clone(&guard);
+    for (key, value) in &found {
+        apply(&mut next, key, Some(value.as_str()))?;
+    }
+    let next = Arc::new(next);
+    *guard = next.clone();
+    drop(guard);
+    audit_changes(&prev, &next, found.iter().map(|(k, _)| *k));
+    Ok(())
+}
+
+/// The settings `configure_from_env` would make from the defaults, without applying them: the
+/// process's settings stay as they are and nothing reaches the audit trail (a check of a
+/// deployment's environment, `breakglass check-config`, is not a change of it).
+pub fn from_env() -> Result<Settings> {
+    let mut s = Settings::default();
+    for (key, value) in &read_env()? {
+        apply(&mut s, key, Some(value.as_str()))?;
+    }
+    Ok(s)
+}
+
+/// Every `BREAKGLASS_<KEY>` that is set, in the key table's order.
+fn read_env() -> Result<Vec<(&'static str, Zeroizing<String>)>> {
+    KEYS.iter()
         .map(|k| k.name)
         .filter_map(|key| {
             let var = format!("BREAKGLASS_{}", key.to_ascii_uppercase());
@@ -169,15 +225,7 @@ pub fn configure_from_env() -> Result<()> {
                 }
             }
         })
-        .collect::<Result<_>>()?;
-    crate::fork::ensure_registered();
-    let mut guard = SETTINGS.write();
-    let mut next = Settings::clone(&guard);
-    for (key, value) in &found {
-        apply(&mut next, key, Some(value.as_str()))?;
-    }
-    *guard = Arc::new(next);
-    Ok(())
+        .collect()
 }
 
 /// Restores every default (tests and the C test program use it between cases).
@@ -326,6 +374,24 @@ mod tests {
         set(&mut s, "slot_wait_replicas", "2").unwrap();
         assert_eq!(s.slot.wait_replicas, 2);
         assert!(set(&mut s, "slot_timeout_ms", "0").is_err());
+    }
+
+    #[test]
+    fn audit_keys_are_checked() {
+        let mut s = Settings::default();
+        assert!(s.audit.required && !s.audit.syslog && s.audit.log.is_none());
+        assert_eq!(s.audit.syslog_socket, std::path::Path::new("/dev/log"));
+        assert!(set(&mut s, "audit_log", "relative/audit.log").is_err());
+        set(&mut s, "audit_log", "/var/log/breakglass/audit.log").unwrap();
+        assert!(s.audit.log.is_some());
+        set(&mut s, "audit_log", "").unwrap();
+        assert!(s.audit.log.is_none());
+        assert!(set(&mut s, "syslog_socket", "").is_err());
+        assert!(set(&mut s, "audit_required", "no").is_err());
+        set(&mut s, "audit_required", "false").unwrap();
+        assert!(!s.audit.required);
+        set(&mut s, "audit_key", "hunter4").unwrap();
+        assert!(!format!("{s:?}").contains("hunter4"));
     }
 
     #[test]

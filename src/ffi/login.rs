@@ -74,6 +74,12 @@ pub unsafe extern "C" fn bg_login_begin(ip: *const c_char, password: *const c_ch
 /// one is `BG_ERR_BUFFER_TOO_SMALL` before anything is checked or consumed. `code == NULL` is
 /// `BG_ERR_NULL` and counts as a failure. Grant on `BG_OK` only. Thread-safe.
 ///
+/// With `audit_log` set, the success is written and synced to it before the session starts;
+/// when that write fails and `audit_required` is on (the default), no session starts and the
+/// result is `BG_ERR_AUDIT` (the code is used up, the alarm still goes out, and the attempt is
+/// not counted as a failure). With `audit_required` off, the failure is logged and counted and
+/// the login is granted.
+///
 /// Not async-signal-safe: never call it from a signal handler (it takes locks and
 /// allocates, so it can deadlock there).
 ///

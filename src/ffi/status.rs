@@ -49,6 +49,10 @@ pub enum bg_status {
     BG_WRONG_PASSWORD = 14,
     /// `bg_session_check` / `bg_session_end`: not the active session, or it has expired. Deny.
     BG_NO_SESSION = 15,
+    /// `bg_login_complete`: the code was right, but the success could not be written to
+    /// `audit_log` while `audit_required` is on (the default). No session was started: deny.
+    /// The code is used up and the alarm still goes out; `bg_last_error` says why.
+    BG_ERR_AUDIT = 16,
 }
 
 /// The one place a library error becomes a status; its text becomes `bg_last_error`'s.
@@ -71,6 +75,7 @@ pub fn map_error(e: &Error) -> bg_status {
         Error::LockedOut(_) => BG_LOCKED_OUT,
         Error::WrongPassword => BG_WRONG_PASSWORD,
         Error::NoSession => BG_NO_SESSION,
+        Error::Audit(_) => BG_ERR_AUDIT,
     }
 }
 
@@ -101,6 +106,7 @@ pub fn status_name(status: i32) -> &'static CStr {
         13 => c"locked out",
         14 => c"wrong password",
         15 => c"no session",
+        16 => c"audit failure",
         _ => c"unknown status",
     }
 }
@@ -111,13 +117,13 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_name_and_unknown_values_are_tolerated() {
-        let names: Vec<_> = (0..=15).map(status_name).collect();
+        let names: Vec<_> = (0..=16).map(status_name).collect();
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), names.len());
         assert!(!names.contains(&c"unknown status"));
-        for n in [-1, 16, i32::MIN, i32::MAX] {
+        for n in [-1, 17, i32::MIN, i32::MAX] {
             assert_eq!(status_name(n), c"unknown status");
         }
     }

@@ -87,6 +87,11 @@ fn send_otp_now(s: &Settings, code: &Otp) {
 /// Never fails: what cannot be delivered is logged at error level and counted. The alert's
 /// email and webhook are queued independently: a full lane drops only its own part.
 pub fn alert(ip: Option<&[u8]>) {
+    alert_with_id(ip);
+}
+
+/// [`alert`], returning the alert's event id (for the login's audit record).
+pub(crate) fn alert_with_id(ip: Option<&[u8]>) -> String {
     let q = queue::current();
     let alert = Alert::new(ip, q.take_dropped_since_alert());
     log::warn!(
@@ -95,12 +100,14 @@ pub fn alert(ip: Option<&[u8]>) {
         alert.host,
         alert.id
     );
+    let id = alert.id.clone();
     raise(&q, alert);
+    id
 }
 
 /// Raises the alarm that every break-glass login is locked out after `failures` failures from
 /// all addresses within `window`. Delivered like [`alert`], with `"event": "break_glass_lockout"`.
-pub(crate) fn alert_global_lockout(failures: u32, window: Duration) {
+pub(crate) fn alert_global_lockout(failures: u32, window: Duration) -> String {
     let q = queue::current();
     let alert = Alert::lockout(failures, window.as_secs(), q.take_dropped_since_alert());
     log::error!(
@@ -109,7 +116,9 @@ pub(crate) fn alert_global_lockout(failures: u32, window: Duration) {
         window.as_secs(),
         alert.id
     );
+    let id = alert.id.clone();
     raise(&q, alert);
+    id
 }
 
 /// Queues `alert` on every configured channel.
@@ -175,6 +184,10 @@ fn send_alert_mail(s: &Settings, alert: &Alert) {
         }
     }
     let result = email::deliver(mailer, s.delivery_timeout, &mails);
+    for (m, r) in mails.iter().zip(&result) {
+        let channel = format!("email to {}", m.to.email);
+        crate::audit::alert_outcome(s, &alert.id, &channel, r.as_ref().err().map(|f| f.reason()));
+    }
     count_mail(
         &format!("alert email (event {})", alert.id),
         mailer,
@@ -224,6 +237,7 @@ fn send_alert_webhook(s: &Settings, alert: &Alert) {
         s.delivery_timeout,
     ) {
         Ok(()) => {
+            crate::audit::alert_outcome(s, &alert.id, "webhook", None);
             Counters::bump(&COUNTERS.webhooks_sent);
             log::info!(
                 "alert webhook (event {}) accepted by {}",
@@ -232,6 +246,7 @@ fn send_alert_webhook(s: &Settings, alert: &Alert) {
             );
         }
         Err(f) => {
+            crate::audit::alert_outcome(s, &alert.id, "webhook", Some(f.reason()));
             Counters::bump(&COUNTERS.webhooks_failed);
             log::error!(
                 "alert webhook (event {}) to {} failed: {}",

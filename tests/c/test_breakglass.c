@@ -151,7 +151,8 @@ static void test_strings(void) {
   CHECK(strcmp(bg_status_str(BG_ERR_BACKEND), "backend error") == 0);
   CHECK(strcmp(bg_status_str(-1), "unknown status") == 0);
   CHECK(strcmp(bg_status_str(12345), "unknown status") == 0);
-  for (int s = BG_OK; s <= BG_ERR_QUEUE_FULL; s++)
+  CHECK(strcmp(bg_status_str(BG_ERR_AUDIT), "audit failure") == 0);
+  for (int s = BG_OK; s <= BG_ERR_AUDIT; s++)
     CHECK(bg_status_str(s) != NULL && strcmp(bg_status_str(s), "unknown status") != 0);
 }
 
@@ -442,8 +443,20 @@ static void read_code_from(const char *dir, char *code) {
   }
 }
 
+/* The whole of a small file, NUL-terminated, or "" when it cannot be read. */
+static void slurp(const char *path, char *buf, size_t len) {
+  FILE *f = fopen(path, "r");
+  size_t n = 0;
+  if (f) {
+    n = fread(buf, 1, len - 1, f);
+    fclose(f);
+  }
+  buf[n] = 0;
+}
+
 static void test_login(void) {
   char dir[] = "/tmp/bg-c-login-XXXXXX", url[300], code[BG_OTP_BUF_LEN], cmd[320];
+  char audit[320], trail[16384];
   char token[BG_SESSION_TOKEN_BUF_LEN], why[256];
   uint32_t left = 99;
   CHECK(mkdtemp(dir) != NULL);
@@ -456,6 +469,8 @@ static void test_login(void) {
                             "$2b$04$yUBCyfGraBusVpGw0SNl7uamWW6f95K6JOgURFT3ZzI.xkfZpq2UC"),
                BG_OK);
   CHECK_STATUS(bg_configure("allowed_ips", "192.0.2.0/24"), BG_OK);
+  snprintf(audit, sizeof audit, "%s/audit.log", dir);
+  CHECK_STATUS(bg_configure("audit_log", audit), BG_OK);
   CHECK_STATUS(bg_login_begin("203.0.113.1", "correct horse"), BG_IP_NOT_ALLOWED);
   CHECK_STATUS(bg_last_error(why, sizeof why), BG_OK);
   CHECK(strstr(why, "allowed_ips") != NULL);
@@ -474,8 +489,34 @@ static void test_login(void) {
   CHECK_STATUS(bg_session_check(token), BG_NO_SESSION);
   CHECK_STATUS(bg_session_check(NULL), BG_ERR_NULL);
   CHECK(strcmp(bg_status_str(BG_LOCKED_OUT), "locked out") == 0);
+  /* The audit trail has the login, and neither the code, the password nor the token. */
+  slurp(audit, trail, sizeof trail);
+  CHECK(strstr(trail, "\"event\":\"login_succeeded\"") != NULL);
+  CHECK(strstr(trail, "\"event\":\"session_ended\"") != NULL);
+  /* A code leak would start a value or a word; six digits inside a mac, an id or the
+   * microseconds of a time are chance. */
+  snprintf(cmd, sizeof cmd, "\"%s", code);
+  CHECK(strstr(trail, cmd) == NULL);
+  snprintf(cmd, sizeof cmd, " %s", code);
+  CHECK(strstr(trail, cmd) == NULL);
+  CHECK(strstr(trail, token) == NULL);
+  CHECK(strstr(trail, "correct horse") == NULL);
+  /* A success that cannot be recorded is refused while audit_required is on (the default). */
+  snprintf(audit, sizeof audit, "%s/audit.log/under-a-file", dir);
+  CHECK_STATUS(bg_configure("audit_log", audit), BG_OK);
+  snprintf(cmd, sizeof cmd, "rm -f %s/*.eml", dir);
+  CHECK(system(cmd) == 0);
+  CHECK_STATUS(bg_login_begin("192.0.2.7", "correct horse"), BG_OK);
+  CHECK_STATUS(bg_flush(10000), BG_OK);
+  read_code_from(dir, code);
+  CHECK(is_code(code));
+  CHECK_STATUS(bg_login_complete("192.0.2.7", code, token, sizeof token), BG_ERR_AUDIT);
+  CHECK_STATUS(bg_last_error(why, sizeof why), BG_OK);
+  CHECK(strstr(why, "audit_log") != NULL);
+  CHECK_STATUS(bg_login_complete("192.0.2.7", code, token, sizeof token), BG_NO_PENDING_OTP);
   CHECK_STATUS(bg_flush(10000), BG_OK); /* nothing of this test is still being delivered */
-  const char *keys[] = {"mailer", "from_email", "otp_email", "password_hash", "allowed_ips"};
+  const char *keys[] = {"mailer", "from_email", "otp_email", "password_hash", "allowed_ips",
+                        "audit_log"};
   for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) bg_configure(keys[i], NULL);
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   CHECK(system(cmd) == 0);

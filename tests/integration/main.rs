@@ -2,6 +2,7 @@
 //! distribution and a file-outbox delivery. Every test that touches the process-global state
 //! holds `serial()`.
 
+mod audit;
 mod distribution;
 mod exports;
 mod fuzz_corpus;

@@ -57,12 +57,16 @@ pub fn run(args: &[String]) -> ExitCode {
         eprint!("{}", crate::CHECK_USAGE);
         return ExitCode::from(2);
     }
-    if let Err(e) = breakglass::configure_from_env() {
-        // The library's text names the key and the reason, never the value.
-        eprintln!("breakglass check-config: the environment is refused, nothing applied: {e}");
-        return ExitCode::from(2);
-    }
-    let report = judge(&config::current(), &unknown_variables());
+    // Read, not applied: checking an environment writes nothing to its audit trail.
+    let settings = match config::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            // The library's text names the key and the reason, never the value.
+            eprintln!("breakglass check-config: the environment is refused, nothing applied: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = judge(&settings, &unknown_variables());
     let broken = report
         .iter()
         .filter(|(level, ..)| matches!(level, Level::Missing | Level::Error))
@@ -117,6 +121,7 @@ fn judge(s: &Settings, unknown: &[String]) -> Report {
             ),
         )),
     }
+    audit(s, &mut r);
     if s.dev_otp_log {
         r.push((
             Level::Warning,
@@ -132,6 +137,82 @@ fn judge(s: &Settings, unknown: &[String]) -> Report {
         ));
     }
     r
+}
+
+/// The audit trail: where it goes, whether a login could be refused for it, its key, syslog.
+/// Nothing is written or sent here.
+fn audit(s: &Settings, r: &mut Report) {
+    let a = &s.audit;
+    match &a.log {
+        None => r.push((
+            Level::Info,
+            "audit_log",
+            "unset: no audit trail is kept".into(),
+        )),
+        Some(path) => {
+            let dir_ok = path.parent().is_some_and(|d| d.is_dir());
+            let not_a_file = path.exists() && !path.is_file();
+            if !dir_ok || not_a_file {
+                let what = if not_a_file {
+                    "is not a regular file"
+                } else {
+                    "is in a directory that does not exist"
+                };
+                r.push(if a.required {
+                    (
+                        Level::Error,
+                        "audit_log",
+                        format!(
+                            "{} {what}: with audit_required every login would be refused                              (BG_ERR_AUDIT)",
+                            path.display()
+                        ),
+                    )
+                } else {
+                    (
+                        Level::Warning,
+                        "audit_log",
+                        format!("{} {what}: no login would be recorded", path.display()),
+                    )
+                });
+            } else {
+                r.push((
+                    Level::Ok,
+                    "audit_log",
+                    format!(
+                        "{} (audit_required {})",
+                        path.display(),
+                        if a.required { "on" } else { "off" }
+                    ),
+                ));
+            }
+            if a.key.is_none() {
+                r.push((
+                    Level::Warning,
+                    "audit_key",
+                    "unset: the chain is plain SHA-256, which anyone who can write the file can \
+                     recompute"
+                        .into(),
+                ));
+            }
+        }
+    }
+    if a.syslog {
+        let (level, detail) = if a.syslog_socket.exists() {
+            (
+                Level::Ok,
+                format!("{} (authpriv)", a.syslog_socket.display()),
+            )
+        } else {
+            (
+                Level::Warning,
+                format!(
+                    "{} does not exist: no event reaches syslog",
+                    a.syslog_socket.display()
+                ),
+            )
+        };
+        r.push((level, "syslog", detail));
+    }
 }
 
 fn password(s: &Settings, r: &mut Report) {

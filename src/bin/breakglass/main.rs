@@ -1,7 +1,8 @@
 //! The `breakglass` command: the operator's side of the library.
 //!
 //! `hash-password` makes the value of `password_hash`; `check-config` says whether a
-//! deployment's `BREAKGLASS_*` environment lets the login flow work. This file owns only the
+//! deployment's `BREAKGLASS_*` environment lets the login flow work; `audit verify` and
+//! `audit tail` read an audit file. This file owns only the
 //! command line (parsed by hand: two subcommands do not need a parser crate) and the exit
 //! statuses: 0 success, 1 refused or incomplete, 2 usage or a refused value, 130 cancelled.
 //! It uses the library's safe Rust API only, and never calls `process::exit`: every path
@@ -10,6 +11,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+mod audit;
 mod check_config;
 mod hash_password;
 mod tty;
@@ -22,6 +24,11 @@ commands:
                   line of stdin) and print its argon2id PHC string, the value of password_hash
   check-config    read BREAKGLASS_* as bg_configure_from_env does and say what the login flow
                   is missing (exit 0: it can work, 1: something is missing, 2: a value is refused)
+  audit verify FILE [--key-file K]
+                  check an audit file's whole chain (exit 0 intact, 1 broken, 3 a record torn
+                  by a crash); the key is K's content, else $BREAKGLASS_AUDIT_KEY
+  audit tail [FILE] [-n N]
+                  print the last N (20) records of FILE (default $BREAKGLASS_AUDIT_LOG)
   help            this text
   --version       the version
 ";
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
     match command.as_str() {
         "hash-password" => hash_password::run(rest),
         "check-config" => check_config::run(rest),
+        "audit" => audit::run(rest),
         "help" | "-h" | "--help" => {
             let _ = out(USAGE);
             ExitCode::SUCCESS

@@ -1,0 +1,220 @@
+//! One audit record: its fields, its canonical bytes, its MAC, and its line in the file.
+//!
+//! The canonical bytes of a record are the compact JSON object of its fields without `mac`,
+//! keys in exactly this order: `seq`, `time`, `event`, `id`, `ip`, `host`, `pid`, `detail`,
+//! `prev`; strings escaped as serde_json writes them, numbers as plain integers, a missing
+//! `id` as `null`. The line in the file is the same object with `,"mac":"<hex>"` before the
+//! closing brace, and a newline. The MAC is HMAC-SHA256 keyed with `audit_key` (plain SHA-256
+//! without a key) over the previous record's `mac` as 64 ASCII hex digits followed by this
+//! record's canonical bytes; the first record's previous `mac` is [`GENESIS`].
+//!
+//! Pure logic: no I/O. It must never take a code, a password or a session token as a field
+//! (the callers in `audit` only pass event names, addresses, ids and fixed texts).
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first record in a file: 64 zeros.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Longest `ip` kept, in characters; longer text is cut and marked.
+pub const MAX_IP_CHARS: usize = crate::notify::MAX_IP_CHARS;
+/// Longest `detail` kept, in characters.
+pub const MAX_DETAIL_CHARS: usize = 512;
+
+/// One record as it stands in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// 1 for the first record of a file, then one more than the previous record's.
+    pub seq: u64,
+    /// RFC 3339 UTC, microseconds.
+    pub time: String,
+    /// What happened, e.g. `login_succeeded` (see `audit::Event`).
+    pub event: String,
+    /// The alert's event id, where there is one.
+    pub id: Option<String>,
+    /// The client's address as given (bounded), or "" when the event has none.
+    pub ip: String,
+    /// This machine's host name.
+    pub host: String,
+    /// The writing process.
+    pub pid: u32,
+    /// A fixed-form explanation (which check refused, which channel, which key).
+    pub detail: String,
+    /// The previous record's `mac` ([`GENESIS`] for the first).
+    pub prev: String,
+    /// This record's MAC, 64 lowercase hex digits.
+    pub mac: String,
+}
+
+fn js(s: &str) -> String {
+    serde_json::to_string(s).expect("a string always serialises")
+}
+
+impl Record {
+    /// The canonical bytes: see the module documentation.
+    pub fn canonical(&self) -> String {
+        format!(
+            "{{\"seq\":{},\"time\":{},\"event\":{},\"id\":{},\"ip\":{},\"host\":{},\"pid\":{},\
+             \"detail\":{},\"prev\":{}}}",
+            self.seq,
+            js(&self.time),
+            js(&self.event),
+            self.id.as_deref().map_or_else(|| "null".to_owned(), js),
+            js(&self.ip),
+            js(&self.host),
+            self.pid,
+            js(&self.detail),
+            js(&self.prev),
+        )
+    }
+
+    /// The MAC this record should carry, under `key`.
+    pub fn compute_mac(&self, key: Option<&[u8]>) -> String {
+        mac_over(key, &self.prev, self.canonical().as_bytes())
+    }
+
+    /// The line in the file, newline included.
+    pub fn line(&self) -> String {
+        let mut c = self.canonical();
+        c.pop();
+        format!("{c},\"mac\":{}}}\n", js(&self.mac))
+    }
+
+    /// Reads a line (without its newline). `None`: not a record in this format.
+    pub fn parse(line: &[u8]) -> Option<Record> {
+        let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+        let o = v.as_object()?;
+        if o.len() != 10 {
+            return None;
+        }
+        let s = |k: &str| o.get(k)?.as_str().map(str::to_owned);
+        Some(Record {
+            seq: o.get("seq")?.as_u64()?,
+            time: s("time")?,
+            event: s("event")?,
+            id: match o.get("id")? {
+                serde_json::Value::Null => None,
+                other => Some(other.as_str()?.to_owned()),
+            },
+            ip: s("ip")?,
+            host: s("host")?,
+            pid: u32::try_from(o.get("pid")?.as_u64()?).ok()?,
+            detail: s("detail")?,
+            prev: s("prev")?,
+            mac: s("mac")?,
+        })
+    }
+
+    /// A one-line, human-readable form (for `breakglass audit tail`); control characters in
+    /// the untrusted fields are escaped.
+    pub fn readable(&self) -> String {
+        let esc = crate::notify::escape_controls;
+        let mut out = format!("#{} {} {}", self.seq, self.time, self.event);
+        if !self.ip.is_empty() {
+            out.push_str(&format!(" ip={}", esc(&self.ip)));
+        }
+        if let Some(id) = &self.id {
+            out.push_str(&format!(" id={}", esc(id)));
+        }
+        out.push_str(&format!(" host={} pid={}", esc(&self.host), self.pid));
+        if !self.detail.is_empty() {
+            out.push_str(&format!(" detail=\"{}\"", esc(&self.detail)));
+        }
+        out
+    }
+}
+
+/// HMAC-SHA256 (or SHA-256 without a key) over `prev` and `canonical`, as hex.
+pub fn mac_over(key: Option<&[u8]>, prev: &str, canonical: &[u8]) -> String {
+    let bytes: Vec<u8> = match key {
+        Some(k) => {
+            let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(k)
+                .expect("HMAC takes a key of any length");
+            m.update(prev.as_bytes());
+            m.update(canonical);
+            m.finalize().into_bytes().to_vec()
+        }
+        None => {
+            let mut h = Sha256::new();
+            h.update(prev.as_bytes());
+            h.update(canonical);
+            h.finalize().to_vec()
+        }
+    };
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `text` cut to `max` characters, marked when cut.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max).collect();
+    cut.push_str(crate::notify::TRUNCATED_MARK);
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        let mut r = Record {
+            seq: 1,
+            time: "2026-12-03T08:00:00.000000Z".into(),
+            event: "login_refused".into(),
+            id: None,
+            ip: "192.0.2.1\n\"x\"".into(),
+            host: "h".into(),
+            pid: 42,
+            detail: "wrong password".into(),
+            prev: GENESIS.into(),
+            mac: String::new(),
+        };
+        r.mac = r.compute_mac(None);
+        r
+    }
+
+    #[test]
+    fn the_canonical_form_is_fixed_and_the_line_parses_back() {
+        let r = sample();
+        assert_eq!(
+            r.canonical(),
+            format!(
+                "{{\"seq\":1,\"time\":\"2026-12-03T08:00:00.000000Z\",\"event\":\"login_refused\",\
+                 \"id\":null,\"ip\":\"192.0.2.1\\n\\\"x\\\"\",\"host\":\"h\",\"pid\":42,\
+                 \"detail\":\"wrong password\",\"prev\":\"{GENESIS}\"}}"
+            )
+        );
+        let line = r.line();
+        assert!(line.ends_with("\"}\n") && line.matches('\n').count() == 1);
+        let back = Record::parse(line.trim_end().as_bytes()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.line(), line);
+    }
+
+    #[test]
+    fn the_mac_depends_on_key_prev_and_every_field() {
+        let r = sample();
+        let plain = r.compute_mac(None);
+        assert_eq!(plain.len(), 64);
+        assert_ne!(r.compute_mac(Some(b"k")), plain);
+        assert_ne!(r.compute_mac(Some(b"k")), r.compute_mac(Some(b"K")));
+        let mut other = r.clone();
+        other.prev = "1".repeat(64);
+        assert_ne!(other.compute_mac(None), plain);
+        let mut other = r.clone();
+        other.pid = 43;
+        assert_ne!(other.compute_mac(None), plain);
+    }
+
+    #[test]
+    fn bounded_cuts_and_marks() {
+        assert_eq!(bounded("abc", 3), "abc");
+        assert_eq!(
+            bounded("abcd", 3),
+            format!("abc{}", crate::notify::TRUNCATED_MARK)
+        );
+    }
+}
