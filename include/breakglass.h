@@ -33,6 +33,27 @@
 #define BG_OTP_BUF_LEN 7
 
 /**
+ * A drill channel's outcome: the peer took the test alert.
+ */
+#define BG_DRILL_DELIVERED 0
+
+/**
+ * A drill channel's outcome: the peer answered and refused (the detail holds its answer).
+ */
+#define BG_DRILL_REFUSED 1
+
+/**
+ * A drill channel's outcome: no answer in time.
+ */
+#define BG_DRILL_TIMED_OUT 2
+
+/**
+ * A drill channel's outcome: no peer answered (connection refused, no such host, TLS, a
+ * missing setting).
+ */
+#define BG_DRILL_UNREACHABLE 3
+
+/**
  * Size of a buffer that holds a session token and its NUL: pass at least this to
  * `bg_login_complete`.
  */
@@ -114,6 +135,10 @@ enum bg_status
    * `bg_session_check` / `bg_session_end`: not the active session, or it has expired. Deny.
    */
   BG_NO_SESSION = 15,
+  /**
+   * `bg_drill`: at least one channel was refused, timed out or failed.
+   */
+  BG_DRILL_FAILED = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -122,6 +147,11 @@ typedef enum bg_status bg_status;
 typedef int32_t bg_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/**
+ * The body a receiver gets.
+ */
+typedef struct WebhookFormat WebhookFormat;
 
 /**
  * Delivery counters since the library was loaded. Fields only grow.
@@ -165,6 +195,18 @@ typedef struct bg_stats {
 typedef void (*bg_log_fn)(int32_t level, const char *message, void *user_data);
 
 /**
+ * Receives one line of the drill report: `channel` (such as "email ops@example.com" or
+ * "webhook slack https://hooks.slack.com:443"; never a URL's path or a key), `outcome` (one of
+ * `BG_DRILL_DELIVERED`, `BG_DRILL_REFUSED`, `BG_DRILL_TIMED_OUT`, `BG_DRILL_UNREACHABLE`), `detail`
+ * (the peer's answer or the reason, "" when delivered) and the `user_data` given to
+ * `bg_drill`. The strings are NUL-terminated UTF-8, valid only during the call.
+ */
+typedef void (*bg_drill_report_fn)(const char *channel,
+                                   int32_t outcome,
+                                   const char *detail,
+                                   void *user_data);
+
+/**
  * One configuration key, as `bg_config_key` describes it. Every string is static: valid for
  * the life of the process, never to be freed.
  */
@@ -194,6 +236,8 @@ typedef struct bg_config_key_info {
    */
   const char *doc;
 } bg_config_key_info;
+
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -306,6 +350,30 @@ bg_status bg_get_stats(struct bg_stats *out);
  * allocates, so it can deadlock there).
  */
 bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
+
+/**
+ * Fire drill: sends a clearly marked test alert (`"event": "break_glass_drill"`, email
+ * subjects starting with "[DRILL]", PagerDuty summary "[DRILL] …", severity `info` for
+ * PagerDuty, Alertmanager and the JSON) through every configured alert channel, one channel
+ * per `alert_emails` recipient and per webhook receiver, through the same senders as a real
+ * alert (with their retries), and waits for each outcome.
+ *
+ * `timeout_ms` bounds the wait (0: the library's own bound, 3 × `delivery_timeout_ms` plus
+ * the pauses between retries plus 1 s); a channel with no outcome by then is reported as
+ * timed out. Then, on the calling thread, `callback` (may be NULL) is called once per channel,
+ * in order, with `user_data`. The drill is not counted in `bg_get_stats`.
+ *
+ * Returns `BG_OK` when every channel delivered, `BG_DRILL_FAILED` when any did not
+ * (`bg_last_error` says how many), `BG_ERR_NOT_CONFIGURED` when no alert channel is
+ * configured (the callback is not called). Blocks for up to the wait; thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
+ * # Safety
+ * `callback` is NULL or a function that may be called as documented.
+ */
+bg_status bg_drill(uint32_t timeout_ms, bg_drill_report_fn callback, void *user_data);
 
 /**
  * How many configuration keys there are: valid indexes for `bg_config_key` are 0 to this

@@ -57,6 +57,14 @@ pub enum Error {
     /// Login: the token is not the active session's, or the session has expired.
     #[error("no such session, or it has expired")]
     NoSession,
+    /// The fire drill: some channels did not deliver.
+    #[error("drill: {failed} of {channels} channel(s) did not deliver")]
+    DrillFailed {
+        /// Channels that were refused, timed out or failed.
+        failed: usize,
+        /// Channels tried.
+        channels: usize,
+    },
 }
 
 /// Shorthand used throughout the crate.

@@ -49,6 +49,9 @@ pub enum bg_status {
     BG_WRONG_PASSWORD = 14,
     /// `bg_session_check` / `bg_session_end`: not the active session, or it has expired. Deny.
     BG_NO_SESSION = 15,
+    // 16 is reserved (another branch appends it).
+    /// `bg_drill`: at least one channel was refused, timed out or failed.
+    BG_DRILL_FAILED = 17,
 }
 
 /// The one place a library error becomes a status; its text becomes `bg_last_error`'s.
@@ -71,6 +74,7 @@ pub fn map_error(e: &Error) -> bg_status {
         Error::LockedOut(_) => BG_LOCKED_OUT,
         Error::WrongPassword => BG_WRONG_PASSWORD,
         Error::NoSession => BG_NO_SESSION,
+        Error::DrillFailed { .. } => BG_DRILL_FAILED,
     }
 }
 
@@ -101,6 +105,7 @@ pub fn status_name(status: i32) -> &'static CStr {
         13 => c"locked out",
         14 => c"wrong password",
         15 => c"no session",
+        17 => c"drill failed",
         _ => c"unknown status",
     }
 }
@@ -111,7 +116,7 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_name_and_unknown_values_are_tolerated() {
-        let names: Vec<_> = (0..=15).map(status_name).collect();
+        let names: Vec<_> = (0..=15).chain([17]).map(status_name).collect();
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();

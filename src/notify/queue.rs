@@ -5,6 +5,9 @@
 //! part only, never blocks the caller and never costs another lane its part. Alert mail and code
 //! mail have separate lanes, so a flood of code emails can never push out an alarm, and alert
 //! mail has a worker of its own, so it never waits behind code emails to a stalled server.
+//! Webhook parts carry their receiver as a key: [`WEBHOOK_WORKERS`] threads serve the webhook
+//! lane, and no two of them ever serve one receiver at once, so a receiver that hangs holds at
+//! most one worker and the others keep delivering to every other receiver.
 //! A queue belongs to one process: after `fork()` the child builds its own on first use and
 //! never delivers its parent's jobs. It uses std's futex-based Mutex and Condvar, which keep no
 //! waiter lists in user space that a fork could leave stale. It must never run a delivery or
@@ -22,8 +25,10 @@ pub const LANE_CAPACITY: usize = 256;
 /// Threads serving mail: one for alert mail only, and one that takes alert mail first and
 /// code mail when no alert mail waits.
 pub const MAIL_WORKERS: usize = 2;
-/// Threads draining the webhook lane.
-pub const WEBHOOK_WORKERS: usize = 1;
+/// Threads draining the webhook lane. Each serves any receiver not already being served by
+/// another, so a hung receiver holds one of them (for at most its retries' time, see
+/// `README.md`, Delivery) and the other receivers still have three.
+pub const WEBHOOK_WORKERS: usize = 4;
 
 /// A unit of work for one lane.
 pub type Work = Box<dyn FnOnce() + Send + 'static>;
@@ -67,12 +72,24 @@ impl Role {
     }
 }
 
-const ROLES: [Role; MAIL_WORKERS + WEBHOOK_WORKERS] =
-    [Role::AlertMail, Role::AnyMail, Role::Webhook];
+const ROLES: [Role; MAIL_WORKERS + WEBHOOK_WORKERS] = [
+    Role::AlertMail,
+    Role::AnyMail,
+    Role::Webhook,
+    Role::Webhook,
+    Role::Webhook,
+    Role::Webhook,
+];
+
+/// One part waiting in a lane: its job's sequence number, the peer it goes to (parts with the
+/// same key are never run at once), and the work.
+type Waiting = (u64, Option<u64>, Work);
 
 #[derive(Default)]
 struct State {
-    lanes: [VecDeque<(u64, Work)>; 3],
+    lanes: [VecDeque<Waiting>; 3],
+    /// Keys of the parts running now.
+    busy: Vec<u64>,
     next_seq: u64,
     /// Job sequence number to the count of its admitted parts not yet finished.
     unfinished: BTreeMap<u64, u8>,
@@ -144,15 +161,26 @@ impl Queue {
     /// delivery. `carried` is the dropped count the job reports: when no part of it is queued,
     /// that count goes back to the pool for the next alert.
     pub fn push(self: &Arc<Self>, parts: Vec<(Lane, Work)>, carried: u64) -> Admission {
+        let parts = parts.into_iter().map(|(l, w)| (l, None, w)).collect();
+        self.push_keyed(parts, carried)
+    }
+
+    /// As [`Queue::push`], with a key per part: two parts with the same key (the same webhook
+    /// receiver) never run at the same time, so one peer can hold at most one worker.
+    pub fn push_keyed(
+        self: &Arc<Self>,
+        parts: Vec<(Lane, Option<u64>, Work)>,
+        carried: u64,
+    ) -> Admission {
         let mut st = self.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
         let mut queued = 0u8;
         let mut dropped = Vec::new();
-        for (lane, work) in parts {
+        for (lane, key, work) in parts {
             let waiting = &mut st.lanes[lane.index()];
             if waiting.len() < LANE_CAPACITY {
-                waiting.push_back((seq, work));
+                waiting.push_back((seq, key, work));
                 queued += 1;
             } else {
                 dropped.push(lane);
@@ -178,7 +206,8 @@ impl Queue {
             // Both mail workers may be the one to take it (the alert-mail one only for alert
             // mail); a worker that finds nothing for itself goes back to sleep.
             self.mail_ready.notify_all();
-            self.webhook_ready.notify_one();
+            // Any idle webhook worker may be the one free to take it (a busy key is skipped).
+            self.webhook_ready.notify_all();
         }
         Admission {
             queued: usize::from(queued),
@@ -193,7 +222,7 @@ impl Queue {
             let name = match role {
                 Role::AlertMail => "breakglass-alert-mail".to_owned(),
                 Role::AnyMail => format!("breakglass-mail-{n}"),
-                Role::Webhook => "breakglass-webhook".to_owned(),
+                Role::Webhook => format!("breakglass-webhook-{n}"),
             };
             if let Err(e) = std::thread::Builder::new()
                 .name(name)
@@ -211,15 +240,23 @@ impl Queue {
             Role::AlertMail | Role::AnyMail => &self.mail_ready,
         };
         loop {
-            let (lane, seq, task) = {
+            let (lane, seq, key, task) = {
                 let mut st = self.lock();
                 loop {
+                    let State { lanes, busy, .. } = &mut *st;
                     let next = role.lanes().iter().find_map(|&lane| {
-                        st.lanes[lane.index()]
-                            .pop_front()
-                            .map(|(seq, task)| (lane, seq, task))
+                        let waiting = &mut lanes[lane.index()];
+                        // The first part whose peer no other worker is serving.
+                        let at = waiting
+                            .iter()
+                            .position(|(_, key, _)| key.is_none_or(|k| !busy.contains(&k)))?;
+                        let (seq, key, task) = waiting.remove(at)?;
+                        Some((lane, seq, key, task))
                     });
                     if let Some(next) = next {
+                        if let Some(k) = next.2 {
+                            st.busy.push(k);
+                        }
                         break next;
                     }
                     st = ready.wait(st).unwrap_or_else(PoisonError::into_inner);
@@ -235,6 +272,11 @@ impl Queue {
                 }
             }
             let mut st = self.lock();
+            if let Some(k) = key {
+                if let Some(at) = st.busy.iter().position(|&b| b == k) {
+                    st.busy.swap_remove(at);
+                }
+            }
             if let Some(left) = st.unfinished.get_mut(&seq) {
                 *left -= 1;
                 if *left == 0 {
@@ -243,6 +285,10 @@ impl Queue {
             }
             drop(st);
             self.finished.notify_all();
+            if key.is_some() {
+                // Parts for that peer may be waiting for a worker while others sleep.
+                ready.notify_all();
+            }
         }
     }
 
