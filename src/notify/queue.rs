@@ -388,24 +388,31 @@ mod tests {
         );
     }
 
+    /// A webhook part for the receiver with key `key`.
+    fn hook(key: u64, work: Work) -> Vec<(Lane, Option<u64>, Work)> {
+        vec![(Lane::Webhook, Some(key), work)]
+    }
+
     #[test]
     fn a_full_lane_drops_only_its_own_part_and_flush_waits_for_the_rest() {
         let q = Arc::new(Queue::new(0));
         let (started_tx, started) = mpsc::channel();
         let (release, release_rx) = mpsc::channel();
-        q.push(vec![(Lane::Webhook, stalled(started_tx, release_rx))], 0);
+        // One hung receiver: its later parts wait (never two at once for one receiver), so
+        // they fill the lane even though other webhook workers are idle.
+        q.push_keyed(hook(1, stalled(started_tx, release_rx)), 0);
         started.recv_timeout(WAIT).unwrap();
         for _ in 0..LANE_CAPACITY {
-            q.push(vec![(Lane::Webhook, noop())], 0);
+            q.push_keyed(hook(1, noop()), 0);
         }
 
         // Mail goes through; only the webhook is dropped, and the count this alert carried
         // stays with it (its mail reports it).
         let (done_tx, done) = mpsc::channel();
-        let alert = q.push(
+        let alert = q.push_keyed(
             vec![
-                (Lane::AlertMail, report(&done_tx, "mail")),
-                (Lane::Webhook, noop()),
+                (Lane::AlertMail, None, report(&done_tx, "mail")),
+                (Lane::Webhook, Some(1), noop()),
             ],
             5,
         );
@@ -414,7 +421,7 @@ mod tests {
         assert_eq!(q.take_dropped_since_alert(), 1);
 
         // An alert none of whose parts fit gives its carried count back, plus its own drop.
-        let lost = q.push(vec![(Lane::Webhook, noop())], 7);
+        let lost = q.push_keyed(hook(1, noop()), 7);
         assert_eq!(lost.queued, 0);
         assert_eq!(q.take_dropped_since_alert(), 8);
 
@@ -424,6 +431,35 @@ mod tests {
         );
         drop(release);
         assert!(q.flush(WAIT));
+    }
+
+    #[test]
+    fn a_hung_receiver_holds_one_worker_and_the_others_still_deliver() {
+        let q = Arc::new(Queue::new(0));
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        q.push_keyed(hook(1, stalled(started_tx, release_rx)), 0);
+        started.recv_timeout(WAIT).unwrap();
+        // More parts for the hung receiver than there are workers, queued first: none may
+        // start while its first is hung, so they cannot take the other workers.
+        let (ran_tx, ran) = mpsc::channel();
+        for _ in 0..WEBHOOK_WORKERS * 2 {
+            q.push_keyed(hook(1, report(&ran_tx, "hung receiver")), 0);
+        }
+        let (done_tx, done) = mpsc::channel();
+        for key in 2..12 {
+            q.push_keyed(hook(key, report(&done_tx, "other receiver")), 0);
+        }
+        for _ in 2..12 {
+            assert_eq!(done.recv_timeout(WAIT).unwrap(), "other receiver");
+        }
+        assert!(
+            ran.try_recv().is_err(),
+            "no second part of the hung receiver ran while its first was hung"
+        );
+        drop(release);
+        assert!(q.flush(WAIT));
+        assert_eq!(ran.try_iter().count(), WEBHOOK_WORKERS * 2);
     }
 
     #[test]

@@ -6,10 +6,12 @@ mod distribution;
 mod exports;
 mod fuzz_corpus;
 mod header;
+mod hookserver;
 mod keys;
 mod login;
 mod login_redis;
 mod outbox;
+mod receivers;
 
 use std::sync::{Mutex, MutexGuard};
 
