@@ -3,6 +3,7 @@
 //! holds `serial()`.
 
 mod distribution;
+mod drill;
 mod exports;
 mod fuzz_corpus;
 mod header;
@@ -12,6 +13,7 @@ mod login;
 mod login_redis;
 mod outbox;
 mod receivers;
+mod smtpserver;
 
 use std::sync::{Mutex, MutexGuard};
 

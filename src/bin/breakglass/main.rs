@@ -1,7 +1,8 @@
 //! The `breakglass` command: the operator's side of the library.
 //!
 //! `hash-password` makes the value of `password_hash`; `check-config` says whether a
-//! deployment's `BREAKGLASS_*` environment lets the login flow work. This file owns only the
+//! deployment's `BREAKGLASS_*` environment lets the login flow work; `drill` sends a marked
+//! test alert through every alert channel and reports each outcome. This file owns only the
 //! command line (parsed by hand: two subcommands do not need a parser crate) and the exit
 //! statuses: 0 success, 1 refused or incomplete, 2 usage or a refused value, 130 cancelled.
 //! It uses the library's safe Rust API only, and never calls `process::exit`: every path
@@ -11,6 +12,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 mod check_config;
+mod drill;
 mod hash_password;
 mod tty;
 
@@ -22,6 +24,8 @@ commands:
                   line of stdin) and print its argon2id PHC string, the value of password_hash
   check-config    read BREAKGLASS_* as bg_configure_from_env does and say what the login flow
                   is missing (exit 0: it can work, 1: something is missing, 2: a value is refused)
+  drill           send a [DRILL] test alert through every alert channel configured in
+                  BREAKGLASS_*, wait for each, print one line per channel (exit 0: all delivered)
   help            this text
   --version       the version
 ";
@@ -41,6 +45,18 @@ Applies BREAKGLASS_* from the environment, all or nothing, as bg_configure_from_
 reports each item of the login flow as OK, MISSING, ERROR, WARNING or INFO. Secrets are never
 shown. Exit status: 0 the login flow can work, 1 something is MISSING or ERROR, 2 a value is
 refused (the reason is printed).
+";
+
+pub(crate) const DRILL_USAGE: &str = "\
+usage: breakglass drill [--timeout-ms N]
+
+Applies BREAKGLASS_* as bg_configure_from_env does, sends a clearly marked test alert (event
+break_glass_drill, subject \"[DRILL] ...\") through every alert channel (each alert_emails
+recipient, alert_webhook_url, each alert_webhooks receiver), waits for each outcome (at most N
+ms; default 3 x delivery_timeout_ms plus the retry pauses) and prints one line per channel:
+DELIVERED, REFUSED (with the peer's answer), TIMED-OUT or UNREACHABLE. Exit status: 0 every
+channel delivered, 1 any did not or none is configured, 2 usage or a refused environment.
+Run it from cron: 17 9 * * 1 breakglass drill || mail -s 'break-glass drill failed' oncall@...
 ";
 
 /// Writes `text` to stdout and flushes it. Not `print!`: a Rust program ignores SIGPIPE, so
@@ -72,6 +88,7 @@ fn main() -> ExitCode {
     match command.as_str() {
         "hash-password" => hash_password::run(rest),
         "check-config" => check_config::run(rest),
+        "drill" => drill::run(rest),
         "help" | "-h" | "--help" => {
             let _ = out(USAGE);
             ExitCode::SUCCESS
