@@ -85,6 +85,73 @@ mod tests {
         );
     }
 
+    /// Every format renders every kind of alert, names it, and carries its event id.
+    #[test]
+    fn login_lockout_and_drill_render_in_every_format() {
+        let list = parse_receivers(
+            "json=http://h/ slack=http://h/ pagerduty=http://h/ alertmanager=http://h/",
+        )
+        .unwrap();
+        let mut s = Settings::default();
+        s.pagerduty_routing_key = Some(crate::config::Secret::new("k".into()));
+        let cases = [
+            (
+                Alert::new(Some(b"192.0.2.1"), 0),
+                "break_glass_login",
+                "BreakGlassLogin",
+                "critical",
+            ),
+            (
+                Alert::lockout(20, 900, 0),
+                "break_glass_lockout",
+                "BreakGlassLockout",
+                "critical",
+            ),
+            (
+                Alert::drill(),
+                "break_glass_drill",
+                "BreakGlassDrill",
+                "info",
+            ),
+        ];
+        for (alert, event, alertname, severity) in cases {
+            let bodies: Vec<serde_json::Value> = list
+                .iter()
+                .map(|r| serde_json::from_str(&body(r, &s, &alert).unwrap()).unwrap())
+                .collect();
+            for b in &bodies {
+                assert!(b.to_string().contains(&alert.id), "{b}");
+            }
+            let [json, slack, pd, am] = &bodies[..] else {
+                panic!()
+            };
+            assert_eq!(
+                (&json["event"], &json["severity"]),
+                (&event.into(), &severity.into())
+            );
+            assert!(slack["text"]
+                .as_str()
+                .unwrap()
+                .contains(&alert.kind.title().0.replace('&', "&amp;")));
+            assert_eq!(pd["payload"]["severity"], severity);
+            assert_eq!(pd["payload"]["custom_details"]["event"], event);
+            assert_eq!(am[0]["labels"]["alertname"], alertname);
+            assert_eq!(am[0]["labels"]["severity"], severity);
+            let drill = alert.kind == crate::notify::message::AlertKind::Drill;
+            assert_eq!(
+                pd["payload"]["summary"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("[DRILL]"),
+                drill
+            );
+            assert_eq!(
+                slack["text"].as_str().unwrap().starts_with("[DRILL]"),
+                drill
+            );
+        }
+    }
+
     #[test]
     fn pagerduty_needs_its_routing_key() {
         let list = parse_receivers("pagerduty=https://events.pagerduty.com/v2/enqueue").unwrap();
