@@ -92,8 +92,10 @@ mod tests {
             "json=http://h/ slack=http://h/ pagerduty=http://h/ alertmanager=http://h/",
         )
         .unwrap();
-        let mut s = Settings::default();
-        s.pagerduty_routing_key = Some(crate::config::Secret::new("k".into()));
+        let s = Settings {
+            pagerduty_routing_key: Some(crate::config::Secret::new("k".into())),
+            ..Settings::default()
+        };
         let cases = [
             (
                 Alert::new(Some(b"192.0.2.1"), 0),
