@@ -52,6 +52,8 @@ __all__ = [
     "BufferTooSmallError",
     "CONFIG_KEYS",
     "ConfigureOptions",
+    "DrillFailed",
+    "DrillReport",
     "Expired",
     "FlushTimeoutError",
     "InternalError",
@@ -67,6 +69,7 @@ __all__ = [
     "clear",
     "configure",
     "configure_from_env",
+    "drill",
     "flush",
     "generate",
     "send_otp",
@@ -190,6 +193,29 @@ class QueueFullError(BreakGlassError):
     STATUS = _ffi.BG_ERR_QUEUE_FULL
 
 
+@dataclass(frozen=True)
+class DrillReport:
+    """One channel's line of a drill report."""
+
+    channel: str
+    """``email <address>`` or ``webhook <format> <scheme://host:port>``."""
+    outcome: str
+    """``delivered``, ``refused``, ``timed out`` or ``unreachable``."""
+    detail: str
+    """The peer's answer or the reason; "" when delivered."""
+
+
+class DrillFailed(BreakGlassError):
+    """:func:`drill`: at least one channel did not deliver; ``reports`` has every channel."""
+
+    STATUS = _ffi.BG_DRILL_FAILED
+
+    def __init__(self, status: Optional[int] = None, detail: str = "",
+                 reports: Optional[List[DrillReport]] = None) -> None:
+        super().__init__(status, detail)
+        self.reports: List[DrillReport] = list(reports or [])
+
+
 _ERRORS: Dict[int, Type[BreakGlassError]] = {
     cls.STATUS: cls
     for cls in (
@@ -204,6 +230,7 @@ _ERRORS: Dict[int, Type[BreakGlassError]] = {
         InternalError,
         BackendError,
         QueueFullError,
+        DrillFailed,
     )
     if cls.STATUS is not None
 }
@@ -385,6 +412,38 @@ def flush(timeout: float) -> None:
         raise ValueError("timeout must be a non-negative number of seconds")
     ms = _UINT32_MAX if math.isinf(timeout) else min(math.ceil(timeout * 1000), _UINT32_MAX)
     _check(_lib.bg_flush(ms), f"flush({timeout})")
+
+
+def drill(timeout: float = 0) -> List[DrillReport]:
+    """Fire drill: a ``[DRILL]`` alert through every alert channel, waited for (``bg_drill``).
+
+    ``timeout`` bounds the wait in seconds (0: the library's own bound). Returns one
+    :class:`DrillReport` per channel when every channel delivered; raises :class:`DrillFailed`
+    (with ``reports``) when any did not, :class:`NotConfiguredError` when there is no channel.
+    """
+    _follow_log_level()
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+        raise ValueError("timeout must be a non-negative number of seconds")
+    ms = min(math.ceil(timeout * 1000), _UINT32_MAX)
+    reports: List[DrillReport] = []
+
+    def line(channel: Optional[bytes], outcome: int, detail: Optional[bytes], _: Optional[int]) -> None:
+        # Called on this thread during bg_drill; nothing may escape into C.
+        try:
+            reports.append(DrillReport(
+                (channel or b"").decode("utf-8", "replace"),
+                _ffi.DRILL_OUTCOMES.get(outcome, f"unknown ({outcome})"),
+                (detail or b"").decode("utf-8", "replace"),
+            ))
+        except BaseException:  # noqa: BLE001
+            pass
+
+    status = _lib.bg_drill(ms, _ffi.DRILL_FN(line), None)
+    if status == _ffi.BG_DRILL_FAILED:
+        failed = sum(r.outcome != "delivered" for r in reports)
+        raise DrillFailed(status, f"drill(): {failed} of {len(reports)} channel(s) did not deliver", reports)
+    _check(status, "drill()")
+    return reports
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,10 @@ BG_ERR_TIMEOUT = 8
 BG_ERR_INTERNAL = 9
 BG_ERR_BACKEND = 10
 BG_ERR_QUEUE_FULL = 11
+BG_DRILL_FAILED = 17
+
+#: Outcomes a drill reports per channel (``BG_DRILL_*`` in the header).
+DRILL_OUTCOMES: Dict[int, str] = {0: "delivered", 1: "refused", 2: "timed out", 3: "unreachable"}
 
 STATUSES: Dict[str, int] = {
     name: value for name, value in globals().items() if name.startswith("BG_") and isinstance(value, int)
@@ -76,6 +80,10 @@ LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p
 #: A NULL ``bg_log_fn``: ``bg_set_logger(NO_LOGGER, None, level)`` selects the stderr logger.
 NO_LOGGER = LOG_FN()
 
+#: ``typedef void (*bg_drill_report_fn)(const char *channel, int32_t outcome,
+#: const char *detail, void *user_data);``
+DRILL_FN = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
+
 #: name -> (restype, argtypes) for every function in include/breakglass.h.
 SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "bg_status_str": (ctypes.c_char_p, [ctypes.c_int32]),
@@ -83,6 +91,7 @@ SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "bg_send_otp": (bg_status, [ctypes.c_char_p]),
     "bg_alert": (bg_status, [ctypes.c_char_p]),
     "bg_flush": (bg_status, [ctypes.c_uint32]),
+    "bg_drill": (bg_status, [ctypes.c_uint32, DRILL_FN, ctypes.c_void_p]),
     "bg_get_stats": (bg_status, [ctypes.POINTER(bg_stats)]),
     "bg_set_logger": (bg_status, [LOG_FN, ctypes.c_void_p, ctypes.c_int32]),
     "bg_configure": (bg_status, [ctypes.c_char_p, ctypes.c_char_p]),

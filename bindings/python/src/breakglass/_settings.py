@@ -18,6 +18,9 @@ CONFIG_KEYS: Tuple[str, ...] = (
     "alert_emails",
     "alert_webhook_url",
     "alert_webhook_secret",
+    "alert_webhook_format",
+    "alert_webhooks",
+    "pagerduty_routing_key",
     "dev_otp_log",
     "delivery_timeout_ms",
     "slot_url",
@@ -49,6 +52,9 @@ class ConfigureOptions(TypedDict, total=False):
     alert_emails: ListValue
     alert_webhook_url: TextValue
     alert_webhook_secret: TextValue
+    alert_webhook_format: TextValue
+    alert_webhooks: TextValue
+    pagerduty_routing_key: TextValue
     dev_otp_log: BoolValue
     delivery_timeout_ms: IntValue
     slot_url: TextValue
