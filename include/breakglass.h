@@ -361,8 +361,10 @@ bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
  *
  * `timeout_ms` bounds the wait (0: the library's own bound, 3 × `delivery_timeout_ms` plus
  * the pauses between retries plus 1 s); a channel with no outcome by then is reported as
- * timed out. Then, on the calling thread, `callback` (may be NULL) is called once per channel,
- * in order, with `user_data`. The drill is not counted in `bg_get_stats`.
+ * timed out (its sender finishes in the background, within its own bound). Then, on the
+ * calling thread, `callback` (may be NULL) is called once per channel, in order, with
+ * `user_data`; it must not call `bg_drill`. The drill is not counted in `bg_get_stats` and
+ * does not use the delivery queue: it neither waits behind real alerts nor delays them.
  *
  * Returns `BG_OK` when every channel delivered, `BG_DRILL_FAILED` when any did not
  * (`bg_last_error` says how many), `BG_ERR_NOT_CONFIGURED` when no alert channel is

@@ -96,14 +96,20 @@ const ANSWER_CHARS: usize = 200;
 /// `": <the peer's answer>"`, printable only and cut, or "" when it said nothing readable.
 /// The peer is not trusted: its text is escaped and bounded like any other input.
 fn peer_answer(resp: &mut ureq::http::Response<ureq::Body>) -> String {
-    let Ok(text) = resp
+    use std::io::Read;
+    // The start of the answer only: a long or endless body is not read past the bound (and
+    // the request's overall timeout still holds while it is read).
+    let mut raw = Vec::new();
+    if resp
         .body_mut()
-        .with_config()
-        .limit(ANSWER_BYTES)
-        .read_to_string()
-    else {
+        .as_reader()
+        .take(ANSWER_BYTES)
+        .read_to_end(&mut raw)
+        .is_err()
+    {
         return String::new();
-    };
+    }
+    let text = String::from_utf8_lossy(&raw);
     let text = super::message::escape_controls(text.trim());
     if text.is_empty() {
         return String::new();
