@@ -22,6 +22,10 @@ use super::stats::{Counters, COUNTERS};
 
 /// Parts waiting in one lane (alert mail, code mail or webhook) before new ones are dropped.
 pub const LANE_CAPACITY: usize = 256;
+/// Parts of one receiver (one key) waiting in a lane: a hung receiver's backlog can fill at
+/// most a quarter of the webhook lane, so up to three hung receivers still leave room for the
+/// others' alerts.
+pub const KEY_CAPACITY: usize = LANE_CAPACITY / 4;
 /// Threads serving mail: one for alert mail only, and one that takes alert mail first and
 /// code mail when no alert mail waits.
 pub const MAIL_WORKERS: usize = 2;
@@ -179,7 +183,14 @@ impl Queue {
         let mut dropped = Vec::new();
         for (lane, key, work) in parts {
             let waiting = &mut st.lanes[lane.index()];
-            if waiting.len() < LANE_CAPACITY {
+            let room_for_key = key.is_none_or(|k| {
+                waiting
+                    .iter()
+                    .filter(|(_, other, _)| *other == Some(k))
+                    .count()
+                    < KEY_CAPACITY
+            });
+            if waiting.len() < LANE_CAPACITY && room_for_key {
                 waiting.push_back((seq, key, work));
                 queued += 1;
             } else {
@@ -322,6 +333,7 @@ impl Queue {
 mod tests {
     use super::*;
     use std::sync::mpsc;
+    use std::sync::Mutex;
 
     const WAIT: Duration = Duration::from_secs(20);
 
@@ -397,13 +409,25 @@ mod tests {
     fn a_full_lane_drops_only_its_own_part_and_flush_waits_for_the_rest() {
         let q = Arc::new(Queue::new(0));
         let (started_tx, started) = mpsc::channel();
-        let (release, release_rx) = mpsc::channel();
-        // One hung receiver: its later parts wait (never two at once for one receiver), so
-        // they fill the lane even though other webhook workers are idle.
-        q.push_keyed(hook(1, stalled(started_tx, release_rx)), 0);
-        started.recv_timeout(WAIT).unwrap();
-        for _ in 0..LANE_CAPACITY {
-            q.push_keyed(hook(1, noop()), 0);
+        let (release, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        // Every webhook worker held by a hung receiver of its own; their later parts wait
+        // (never two at once for one receiver), a quarter of the lane each, filling it.
+        for key in 0..WEBHOOK_WORKERS as u64 {
+            let (started_tx, release_rx) = (started_tx.clone(), release_rx.clone());
+            let part: Work = Box::new(move || {
+                let _ = started_tx.send(());
+                let _ = release_rx.lock().unwrap().recv();
+            });
+            q.push_keyed(hook(key, part), 0);
+        }
+        for _ in 0..WEBHOOK_WORKERS {
+            started.recv_timeout(WAIT).unwrap();
+        }
+        for key in 0..WEBHOOK_WORKERS as u64 {
+            for _ in 0..KEY_CAPACITY {
+                assert_eq!(q.push_keyed(hook(key, noop()), 0).queued, 1);
+            }
         }
 
         // Mail goes through; only the webhook is dropped, and the count this alert carried
@@ -412,7 +436,7 @@ mod tests {
         let alert = q.push_keyed(
             vec![
                 (Lane::AlertMail, None, report(&done_tx, "mail")),
-                (Lane::Webhook, Some(1), noop()),
+                (Lane::Webhook, Some(99), noop()),
             ],
             5,
         );
@@ -421,14 +445,36 @@ mod tests {
         assert_eq!(q.take_dropped_since_alert(), 1);
 
         // An alert none of whose parts fit gives its carried count back, plus its own drop.
-        let lost = q.push_keyed(hook(1, noop()), 7);
+        let lost = q.push_keyed(hook(99, noop()), 7);
         assert_eq!(lost.queued, 0);
         assert_eq!(q.take_dropped_since_alert(), 8);
 
         assert!(
             !q.flush(Duration::from_millis(50)),
-            "the stalled webhook is still queued"
+            "the stalled webhooks are still queued"
         );
+        drop(release);
+        assert!(q.flush(WAIT));
+    }
+
+    #[test]
+    fn a_hung_receiver_s_backlog_is_bounded_and_leaves_room_for_the_others() {
+        let q = Arc::new(Queue::new(0));
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        q.push_keyed(hook(1, stalled(started_tx, release_rx)), 0);
+        started.recv_timeout(WAIT).unwrap();
+        for _ in 0..KEY_CAPACITY {
+            assert_eq!(q.push_keyed(hook(1, noop()), 0).queued, 1);
+        }
+        let over = q.push_keyed(hook(1, noop()), 0);
+        assert_eq!((over.queued, over.dropped), (0, vec![Lane::Webhook]));
+        let (done_tx, done) = mpsc::channel();
+        assert_eq!(
+            q.push_keyed(hook(2, report(&done_tx, "other")), 0).queued,
+            1
+        );
+        assert_eq!(done.recv_timeout(WAIT).unwrap(), "other");
         drop(release);
         assert!(q.flush(WAIT));
     }
