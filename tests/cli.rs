@@ -389,3 +389,29 @@ fn drill_prints_a_line_per_channel_and_fails_when_one_does() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn check_config_lists_every_receiver_and_needs_a_routing_key_for_pagerduty() {
+    let mut env = complete_env(stored_phc());
+    env.push((
+        "BREAKGLASS_ALERT_WEBHOOKS",
+        "slack=https://hooks.slack.com/services/T/B/SL4CKT0K3N pagerduty=https://events.pagerduty.com/v2/enqueue".into(),
+    ));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        line(&stdout, "pagerduty_routing_key").starts_with("ERROR"),
+        "{stdout}"
+    );
+    let alert = line(&stdout, "alert channel");
+    assert!(
+        alert.contains("webhook slack https://hooks.slack.com:443")
+            && alert.contains("webhook pagerduty https://events.pagerduty.com:443"),
+        "{alert}"
+    );
+    assert!(!stdout.contains("SL4CKT0K3N"));
+    env.push(("BREAKGLASS_PAGERDUTY_ROUTING_KEY", "R0UT1NGK3Y".into()));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(!stdout.contains("R0UT1NGK3Y"));
+}
