@@ -363,7 +363,7 @@ bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
  * the pauses between retries plus 1 s); a channel with no outcome by then is reported as
  * timed out (its sender finishes in the background, within its own bound). Then, on the
  * calling thread, `callback` (may be NULL) is called once per channel, in order, with
- * `user_data`; it must not call `bg_drill`. The drill is not counted in `bg_get_stats` and
+ * `user_data`. The drill is not counted in `bg_get_stats` and
  * does not use the delivery queue: it neither waits behind real alerts nor delays them.
  *
  * Returns `BG_OK` when every channel delivered, `BG_DRILL_FAILED` when any did not

@@ -60,7 +60,7 @@ fn c_text(text: &str) -> CString {
 /// the pauses between retries plus 1 s); a channel with no outcome by then is reported as
 /// timed out (its sender finishes in the background, within its own bound). Then, on the
 /// calling thread, `callback` (may be NULL) is called once per channel, in order, with
-/// `user_data`; it must not call `bg_drill`. The drill is not counted in `bg_get_stats` and
+/// `user_data`. The drill is not counted in `bg_get_stats` and
 /// does not use the delivery queue: it neither waits behind real alerts nor delays them.
 ///
 /// Returns `BG_OK` when every channel delivered, `BG_DRILL_FAILED` when any did not
