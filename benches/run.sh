@@ -76,6 +76,9 @@ cargo run -q --release --example audit_bench -- "$out/audit" 2000 | tee "$out/au
 echo "== hot path (Rust, divan)"
 cargo bench --bench slot 2>/dev/null | tee "$out/rust.txt"
 
+echo "== alarm latency after bg_login_complete vs a bare ureq POST (Rust)"
+cargo bench --bench alert_latency 2>/dev/null | tee "$out/alert.txt"
+
 echo "== delivery latency with a stalled SMTP server and a hanging webhook"
 start_server stall stall hang
 "$out/delivery" latency "$stall_smtp" "$stall_http" 2000 | tee -a "$res"
@@ -164,5 +167,22 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
   echo '```'
   cat "$out/rust.txt"
   echo '```'
+  echo
+  echo "## Alarm latency after a login (Rust, \`benches/alert_latency.rs\`)"
+  echo
+  echo "From \`bg_login_complete\` returning to the signed JSON alert's body having reached a local"
+  echo "webhook server, next to a bare ureq POST of a body of the same shape to the same server"
+  echo "(timed from the call; the caller waits for it). The difference is what the queue hand-off,"
+  echo "the rendering and the signature cost; the caller never waits for either in the library."
+  echo "$(sed -n 's/^alert_latency_rounds \([0-9]*\) n/\1/p' "$out/alert.txt") rounds."
+  echo
+  echo "| path | p50 | p99 |"
+  echo "|---|---:|---:|"
+  for k in alert_after_login bare_ureq_post; do
+    p50=$(sed -n "s/^${k}_p50 \([0-9.]*\) us/\1/p" "$out/alert.txt")
+    p99=$(sed -n "s/^${k}_p99 \([0-9.]*\) us/\1/p" "$out/alert.txt")
+    label=$([[ $k == alert_after_login ]] && echo "bg_login_complete → alert at the webhook" || echo "bare ureq POST")
+    awk -v l="$label" -v m="$p50" -v p="$p99" 'BEGIN { printf "| %s | %.0f µs | %.0f µs |\n", l, m, p }'
+  done
 } >>BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

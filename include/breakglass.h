@@ -33,6 +33,27 @@
 #define BG_OTP_BUF_LEN 7
 
 /**
+ * A drill channel's outcome: the peer took the test alert.
+ */
+#define BG_DRILL_DELIVERED 0
+
+/**
+ * A drill channel's outcome: the peer answered and refused (the detail holds its answer).
+ */
+#define BG_DRILL_REFUSED 1
+
+/**
+ * A drill channel's outcome: no answer in time.
+ */
+#define BG_DRILL_TIMED_OUT 2
+
+/**
+ * A drill channel's outcome: no peer answered (connection refused, no such host, TLS, a
+ * missing setting).
+ */
+#define BG_DRILL_UNREACHABLE 3
+
+/**
  * Size of a buffer that holds a session token and its NUL: pass at least this to
  * `bg_login_complete`.
  */
@@ -120,6 +141,10 @@ enum bg_status
    * The code is used up and the alarm still goes out; `bg_last_error` says why.
    */
   BG_ERR_AUDIT = 16,
+  /**
+   * `bg_drill`: at least one channel was refused, timed out or failed.
+   */
+  BG_DRILL_FAILED = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -128,6 +153,11 @@ typedef enum bg_status bg_status;
 typedef int32_t bg_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/**
+ * The body a receiver gets.
+ */
+typedef struct WebhookFormat WebhookFormat;
 
 /**
  * Delivery counters since the library was loaded. Fields only grow.
@@ -171,6 +201,18 @@ typedef struct bg_stats {
 typedef void (*bg_log_fn)(int32_t level, const char *message, void *user_data);
 
 /**
+ * Receives one line of the drill report: `channel` (such as "email ops@example.com" or
+ * "webhook slack https://hooks.slack.com:443"; never a URL's path or a key), `outcome` (one of
+ * `BG_DRILL_DELIVERED`, `BG_DRILL_REFUSED`, `BG_DRILL_TIMED_OUT`, `BG_DRILL_UNREACHABLE`), `detail`
+ * (the peer's answer or the reason, "" when delivered) and the `user_data` given to
+ * `bg_drill`. The strings are NUL-terminated UTF-8, valid only during the call.
+ */
+typedef void (*bg_drill_report_fn)(const char *channel,
+                                   int32_t outcome,
+                                   const char *detail,
+                                   void *user_data);
+
+/**
  * One configuration key, as `bg_config_key` describes it. Every string is static: valid for
  * the life of the process, never to be freed.
  */
@@ -200,6 +242,8 @@ typedef struct bg_config_key_info {
    */
   const char *doc;
 } bg_config_key_info;
+
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -250,15 +294,16 @@ bg_status bg_send_otp(const char *code);
 
 /**
  * Raises the break-glass alarm after a successful break-glass login: queues one alert email
- * per `alert_emails` recipient and one JSON POST to `alert_webhook_url`, and returns at once.
+ * per `alert_emails` recipient and one POST per webhook receiver (`alert_webhook_url` and
+ * each of `alert_webhooks`, each in its format), and returns at once.
  *
  * `ip` is the client's address as text; it is untrusted: control characters are escaped in
  * emails and the JSON is escaped properly. NULL is reported as "unknown", bad UTF-8 lossily;
  * text over 1024 bytes or 256 characters is cut and then ends in "...(truncated)". Each alert
  * has an event id (32 hex digits, 128 bits from the OS random source), the same in every
  * email (`X-Breakglass-Event-Id` header and body), the webhook JSON (`"id"`), every retry of
- * them and the log records. The emails and the webhook are queued independently: a full lane
- * drops only its own part. Always returns `BG_OK`: an alert is never lost to its argument,
+ * them and the log records. The emails and each receiver's POST are queued independently: a
+ * full lane drops only its own part. Always returns `BG_OK`: an alert is never lost to its argument,
  * and what cannot be delivered (or queued) is logged at error level and counted.
  * Thread-safe.
  *
@@ -312,6 +357,32 @@ bg_status bg_get_stats(struct bg_stats *out);
  * allocates, so it can deadlock there).
  */
 bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
+
+/**
+ * Fire drill: sends a clearly marked test alert (`"event": "break_glass_drill"`, email
+ * subjects starting with "[DRILL]", PagerDuty summary "[DRILL] …", severity `info` for
+ * PagerDuty, Alertmanager and the JSON) through every configured alert channel, one channel
+ * per `alert_emails` recipient and per webhook receiver, through the same senders as a real
+ * alert (with their retries), and waits for each outcome.
+ *
+ * `timeout_ms` bounds the wait (0: the library's own bound, 3 × `delivery_timeout_ms` plus
+ * the pauses between retries plus 1 s); a channel with no outcome by then is reported as
+ * timed out (its sender finishes in the background, within its own bound). Then, on the
+ * calling thread, `callback` (may be NULL) is called once per channel, in order, with
+ * `user_data`. The drill is not counted in `bg_get_stats` and
+ * does not use the delivery queue: it neither waits behind real alerts nor delays them.
+ *
+ * Returns `BG_OK` when every channel delivered, `BG_DRILL_FAILED` when any did not
+ * (`bg_last_error` says how many), `BG_ERR_NOT_CONFIGURED` when no alert channel is
+ * configured (the callback is not called). Blocks for up to the wait; thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
+ * # Safety
+ * `callback` is NULL or a function that may be called as documented.
+ */
+bg_status bg_drill(uint32_t timeout_ms, bg_drill_report_fn callback, void *user_data);
 
 /**
  * How many configuration keys there are: valid indexes for `bg_config_key` are 0 to this

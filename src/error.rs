@@ -62,6 +62,14 @@ pub enum Error {
     /// out).
     #[error("audit: {0}")]
     Audit(&'static str),
+    /// The fire drill: some channels did not deliver.
+    #[error("drill: {failed} of {channels} channel(s) did not deliver")]
+    DrillFailed {
+        /// Channels that were refused, timed out or failed.
+        failed: usize,
+        /// Channels tried.
+        channels: usize,
+    },
 }
 
 /// Shorthand used throughout the crate.

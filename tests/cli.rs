@@ -437,3 +437,98 @@ fn check_config_judges_the_audit_trail_and_writes_nothing_to_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[path = "integration/hookserver.rs"]
+#[allow(dead_code)]
+mod hookserver;
+
+#[test]
+fn drill_prints_a_line_per_channel_and_fails_when_one_does() {
+    use hookserver::{Answer, HookServer};
+    let ok = HookServer::always(Answer::Status(200, "{}"));
+    let slack = HookServer::always(Answer::Status(200, "ok"));
+    let url = ok.url("/hook");
+    let list = format!("slack={}", slack.url("/services/T/B/SECRETPATH"));
+    let out = run(
+        &["drill"],
+        &[
+            ("BREAKGLASS_ALERT_WEBHOOK_URL", &url),
+            ("BREAKGLASS_ALERT_WEBHOOKS", &list),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("DELIVERED") && lines[0].contains("webhook json"));
+    assert!(lines[1].starts_with("DELIVERED") && lines[1].contains("webhook slack"));
+    assert!(
+        !stdout.contains("SECRETPATH"),
+        "URLs are redacted: {stdout}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&ok.requests()[0].body).unwrap();
+    assert_eq!(body["event"], "break_glass_drill");
+
+    let refusing = HookServer::always(Answer::Status(400, r#"{"errors":["bad routing key"]}"#));
+    let list = format!("pagerduty={}", refusing.url("/v2/enqueue"));
+    let out = run(
+        &["drill"],
+        &[
+            ("BREAKGLASS_ALERT_WEBHOOK_URL", &url),
+            ("BREAKGLASS_ALERT_WEBHOOKS", &list),
+            ("BREAKGLASS_PAGERDUTY_ROUTING_KEY", "KEYVALUE123"),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let refused = stdout
+        .lines()
+        .find(|l| l.starts_with("REFUSED"))
+        .expect("a REFUSED line");
+    assert!(
+        refused.contains("webhook pagerduty")
+            && refused.contains("HTTP 400: {\"errors\":[\"bad routing key\"]}"),
+        "{refused}"
+    );
+    assert!(!stdout.contains("KEYVALUE123"));
+
+    // Nothing configured, and bad usage.
+    let out = run(&["drill"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("alert channel"));
+    assert_eq!(
+        run(&["drill", "--timeout-ms", "x"], &[]).status.code(),
+        Some(2)
+    );
+    let out = run(
+        &["drill"],
+        &[("BREAKGLASS_ALERT_WEBHOOKS", "teams=http://x")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_config_lists_every_receiver_and_needs_a_routing_key_for_pagerduty() {
+    let mut env = complete_env(stored_phc());
+    env.push((
+        "BREAKGLASS_ALERT_WEBHOOKS",
+        "slack=https://hooks.slack.com/services/T/B/SL4CKT0K3N pagerduty=https://events.pagerduty.com/v2/enqueue".into(),
+    ));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        line(&stdout, "pagerduty_routing_key").starts_with("ERROR"),
+        "{stdout}"
+    );
+    let alert = line(&stdout, "alert channel");
+    assert!(
+        alert.contains("webhook slack https://hooks.slack.com:443")
+            && alert.contains("webhook pagerduty https://events.pagerduty.com:443"),
+        "{alert}"
+    );
+    assert!(!stdout.contains("SL4CKT0K3N"));
+    env.push(("BREAKGLASS_PAGERDUTY_ROUTING_KEY", "R0UT1NGK3Y".into()));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(!stdout.contains("R0UT1NGK3Y"));
+}

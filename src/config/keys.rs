@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::{mailbox, mailbox_list, parse_slot_url, parse_webhook_url, valid_slot_key};
+use super::{parse_receivers, WebhookFormat};
 use super::{Mailer, Secret, Settings};
 use crate::login::{AllowList, StoredHash};
 
@@ -185,6 +186,43 @@ pub static KEYS: &[Key] = &[
         doc: "key of the X-Breakglass-Signature HMAC-SHA256 over each webhook body",
         set: |s, v| {
             s.alert_webhook_secret = text(v).map(|t| Secret::new(t.to_owned()));
+            Ok(())
+        },
+    },
+    Key {
+        name: "alert_webhook_format",
+        kind: Kind::Text,
+        default: Some("json"),
+        doc: "body of the alert_webhook_url POST: json, slack, pagerduty or alertmanager",
+        audited: true,
+        set: |s, v| {
+            s.alert_webhook_format = WebhookFormat::parse(text(v).unwrap_or_default())?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "alert_webhooks",
+        kind: Kind::Secret,
+        default: None,
+        doc: "more alert receivers: format=url entries separated by commas or spaces \
+              (json, slack, pagerduty, alertmanager)",
+        audited: true,
+        set: |s, v| {
+            s.alert_webhooks = text(v)
+                .map(parse_receivers)
+                .transpose()?
+                .unwrap_or_default();
+            Ok(())
+        },
+    },
+    Key {
+        name: "pagerduty_routing_key",
+        kind: Kind::Secret,
+        default: None,
+        doc: "PagerDuty Events API v2 routing key, for pagerduty receivers",
+        audited: true,
+        set: |s, v| {
+            s.pagerduty_routing_key = text(v).map(|t| Secret::new(t.to_owned()));
             Ok(())
         },
     },

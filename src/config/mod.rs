@@ -16,12 +16,14 @@ use crate::error::{Error, Result};
 
 mod keys;
 mod mailer;
+mod receivers;
 mod slot_url;
 mod urls;
 
 pub use keys::{find as find_key, Key, Kind, KEYS};
 
 pub use mailer::{Mailer, SmtpCredentials, SmtpTls};
+pub use receivers::{parse_receivers, Receiver, WebhookFormat, MAX_RECEIVERS};
 pub use slot_url::SlotTarget;
 pub use urls::{parse_slot_url, parse_webhook_url, SecretUrl};
 
@@ -84,6 +86,12 @@ pub struct Settings {
     pub alert_webhook_url: Option<SecretUrl>,
     /// Key for the `X-Breakglass-Signature` HMAC.
     pub alert_webhook_secret: Option<Secret>,
+    /// The body `alert_webhook_url` gets.
+    pub alert_webhook_format: WebhookFormat,
+    /// More receivers, each with its own format.
+    pub alert_webhooks: Vec<Receiver>,
+    /// The Events API v2 routing (integration) key for `pagerduty` receivers.
+    pub pagerduty_routing_key: Option<Secret>,
     /// Log codes at warn level (development only).
     pub dev_otp_log: bool,
     /// Bound on each SMTP session and each webhook request.
@@ -114,6 +122,9 @@ impl Settings {
             alert_emails: None,
             alert_webhook_url: None,
             alert_webhook_secret: None,
+            alert_webhook_format: WebhookFormat::Json,
+            alert_webhooks: Vec::new(),
+            pagerduty_routing_key: None,
             dev_otp_log: false,
             delivery_timeout: Duration::ZERO,
             slot: SlotSettings {
@@ -138,6 +149,31 @@ impl Settings {
                 syslog_socket: std::path::PathBuf::new(),
             },
         }
+    }
+}
+
+impl Settings {
+    /// Every webhook receiver an alert goes to: `alert_webhook_url` (in
+    /// `alert_webhook_format`) first, then `alert_webhooks` in order; the same format and URL
+    /// twice is one receiver.
+    pub fn receivers(&self) -> Vec<Receiver> {
+        let mut out: Vec<Receiver> = Vec::new();
+        let single = self.alert_webhook_url.as_ref().map(|url| Receiver {
+            format: self.alert_webhook_format,
+            url: url.clone(),
+        });
+        for r in single
+            .into_iter()
+            .chain(self.alert_webhooks.iter().cloned())
+        {
+            if !out
+                .iter()
+                .any(|o| o.format == r.format && o.url.as_str() == r.url.as_str())
+            {
+                out.push(r);
+            }
+        }
+        out
     }
 }
 

@@ -63,15 +63,16 @@ pub unsafe extern "C" fn bg_send_otp(code: *const c_char) -> bg_status {
 }
 
 /// Raises the break-glass alarm after a successful break-glass login: queues one alert email
-/// per `alert_emails` recipient and one JSON POST to `alert_webhook_url`, and returns at once.
+/// per `alert_emails` recipient and one POST per webhook receiver (`alert_webhook_url` and
+/// each of `alert_webhooks`, each in its format), and returns at once.
 ///
 /// `ip` is the client's address as text; it is untrusted: control characters are escaped in
 /// emails and the JSON is escaped properly. NULL is reported as "unknown", bad UTF-8 lossily;
 /// text over 1024 bytes or 256 characters is cut and then ends in "...(truncated)". Each alert
 /// has an event id (32 hex digits, 128 bits from the OS random source), the same in every
 /// email (`X-Breakglass-Event-Id` header and body), the webhook JSON (`"id"`), every retry of
-/// them and the log records. The emails and the webhook are queued independently: a full lane
-/// drops only its own part. Always returns `BG_OK`: an alert is never lost to its argument,
+/// them and the log records. The emails and each receiver's POST are queued independently: a
+/// full lane drops only its own part. Always returns `BG_OK`: an alert is never lost to its argument,
 /// and what cannot be delivered (or queued) is logged at error level and counted.
 /// Thread-safe.
 ///

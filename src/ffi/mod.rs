@@ -9,6 +9,7 @@ use std::ffi::c_char;
 
 pub mod cstr;
 pub mod delivery;
+pub mod drill;
 pub mod keys;
 pub mod last_error;
 pub mod logger;
@@ -18,6 +19,7 @@ pub mod settings;
 pub mod slot;
 pub mod status;
 
+pub use drill::bg_drill_report_fn;
 pub use logger::bg_log_fn;
 pub use status::bg_status;
 

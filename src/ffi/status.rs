@@ -53,6 +53,8 @@ pub enum bg_status {
     /// `audit_log` while `audit_required` is on (the default). No session was started: deny.
     /// The code is used up and the alarm still goes out; `bg_last_error` says why.
     BG_ERR_AUDIT = 16,
+    /// `bg_drill`: at least one channel was refused, timed out or failed.
+    BG_DRILL_FAILED = 17,
 }
 
 /// The one place a library error becomes a status; its text becomes `bg_last_error`'s.
@@ -76,6 +78,7 @@ pub fn map_error(e: &Error) -> bg_status {
         Error::WrongPassword => BG_WRONG_PASSWORD,
         Error::NoSession => BG_NO_SESSION,
         Error::Audit(_) => BG_ERR_AUDIT,
+        Error::DrillFailed { .. } => BG_DRILL_FAILED,
     }
 }
 
@@ -107,6 +110,7 @@ pub fn status_name(status: i32) -> &'static CStr {
         14 => c"wrong password",
         15 => c"no session",
         16 => c"audit failure",
+        17 => c"drill failed",
         _ => c"unknown status",
     }
 }
@@ -117,13 +121,13 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_name_and_unknown_values_are_tolerated() {
-        let names: Vec<_> = (0..=16).map(status_name).collect();
+        let names: Vec<_> = (0..=17).map(status_name).collect();
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), names.len());
         assert!(!names.contains(&c"unknown status"));
-        for n in [-1, 17, i32::MIN, i32::MAX] {
+        for n in [-1, 18, i32::MIN, i32::MAX] {
             assert_eq!(status_name(n), c"unknown status");
         }
     }

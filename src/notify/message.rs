@@ -46,6 +46,8 @@ pub struct Alert {
     pub ip_escaped: String,
     /// RFC 3339 UTC time the alert was raised.
     pub timestamp: String,
+    /// The same instant, for formats that compute with it (Alertmanager's `endsAt`).
+    pub raised: SystemTime,
     /// This machine's host name.
     pub host: String,
     /// Jobs dropped for a full queue since the previous alert went out.
@@ -67,6 +69,9 @@ pub enum AlertKind {
         /// The window they fell in, and the lockout's length, in seconds.
         seconds: u64,
     },
+    /// A fire drill (`"event": "break_glass_drill"`): a test of every channel, marked as
+    /// such in every text, never a login.
+    Drill,
 }
 
 impl AlertKind {
@@ -75,6 +80,27 @@ impl AlertKind {
         match self {
             AlertKind::Login => "break_glass_login",
             AlertKind::GlobalLockout { .. } => "break_glass_lockout",
+            AlertKind::Drill => "break_glass_drill",
+        }
+    }
+
+    /// The severity receivers are given: a drill is `info`, so it pages no one by its
+    /// severity alone; a login and a lockout are `critical`.
+    pub fn severity(self) -> &'static str {
+        match self {
+            AlertKind::Drill => "info",
+            AlertKind::Login | AlertKind::GlobalLockout { .. } => "critical",
+        }
+    }
+
+    /// A short title: Slack's header, Alertmanager's `alertname` (in CamelCase).
+    pub fn title(self) -> (&'static str, &'static str) {
+        match self {
+            AlertKind::Login => ("Break-glass login", "BreakGlassLogin"),
+            AlertKind::GlobalLockout { .. } => {
+                ("Break-glass login locked out", "BreakGlassLockout")
+            }
+            AlertKind::Drill => ("[DRILL] Break-glass alarm test", "BreakGlassDrill"),
         }
     }
 }
@@ -89,6 +115,14 @@ impl Alert {
         }
     }
 
+    /// A fire drill, with a fresh event id; its `ip` says that no one logged in.
+    pub fn drill() -> Alert {
+        Alert {
+            kind: AlertKind::Drill,
+            ..Alert::new(Some(b"(drill: no login)"), 0)
+        }
+    }
+
     /// An alert raised now, with a fresh event id. `ip` is untrusted bytes; `None` (a NULL
     /// pointer) becomes "unknown".
     pub fn new(ip: Option<&[u8]>, dropped_before: u64) -> Alert {
@@ -96,11 +130,13 @@ impl Alert {
             None => "unknown".to_owned(),
             Some(bytes) => bounded_text(bytes),
         };
+        let raised = SystemTime::now();
         Alert {
             id: super::event_id::new(),
             ip_escaped: escape_controls(&ip),
             ip,
-            timestamp: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            timestamp: humantime::format_rfc3339_seconds(raised).to_string(),
+            raised,
             host: crate::sys::hostname(),
             dropped_before,
             kind: AlertKind::Login,
@@ -118,6 +154,12 @@ impl Alert {
             AlertKind::GlobalLockout { failures, seconds } => format!(
                 "{failures} failed break-glass logins within {seconds} s on host {}: every \
                  break-glass login is locked out for {seconds} s from {}",
+                escape_controls(&self.host),
+                self.timestamp
+            ),
+            AlertKind::Drill => format!(
+                "DRILL: a test of the break-glass alarm from host {} at {}; no one logged in, \
+                 nothing to do but confirm it arrived",
                 escape_controls(&self.host),
                 self.timestamp
             ),
@@ -139,7 +181,7 @@ impl Alert {
             "event": self.kind.event(),
             "ip": self.ip,
             "timestamp": self.timestamp,
-            "severity": "critical",
+            "severity": self.kind.severity(),
             "message": self.summary(&self.ip),
         })
         .to_string()
@@ -270,13 +312,27 @@ pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoi
             escape_controls(&alert.host),
             alert.timestamp
         ),
+        AlertKind::Drill => format!(
+            "[DRILL] Break-glass alarm test from {} at {} (no login)",
+            escape_controls(&alert.host),
+            alert.timestamp
+        ),
+    };
+    let closing = match alert.kind {
+        AlertKind::Drill => {
+            "This is a fire drill of the break-glass alarm: no one used the emergency login. \
+             Its only purpose is to show that this channel still works."
+        }
+        AlertKind::Login | AlertKind::GlobalLockout { .. } => {
+            "The emergency (break-glass) login was used. If this was not a planned recovery, \
+             treat it as an incident now."
+        }
     };
     let body = format!(
         "{}.\n\n\
          IP address: {}\nHost: {}\nTime (UTC): {}\nEvent id: {}\n\n\
-         The emergency (break-glass) login was used. If this was not a planned recovery, \
-         treat it as an incident now. Messages with the same event id are retries of one \
-         alert, not new logins.\n",
+         {closing} Messages with the same event id are retries of one alert, not new \
+         events.\n",
         alert.summary(&alert.ip_escaped),
         alert.ip_escaped,
         escape_controls(&alert.host),

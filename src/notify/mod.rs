@@ -14,15 +14,20 @@ use crate::config::{self, Settings};
 use crate::error::{Error, Result};
 use crate::otp::Otp;
 
+mod drill;
 mod email;
 mod event_id;
 mod message;
 pub(crate) mod queue;
+mod receivers;
 mod retry;
 mod sendmail;
 mod smtp;
 mod stats;
 mod webhook;
+
+pub use drill::{drill, ChannelReport, DrillOutcome};
+pub use receivers::ALERTMANAGER_DURATION_SECS;
 
 pub use event_id::EVENT_ID_LEN;
 pub use message::{
@@ -80,7 +85,8 @@ fn send_otp_now(s: &Settings, code: &Otp) {
     count_mail("one-time code email", mailer, &[mail], result);
 }
 
-/// Raises the break-glass alarm: one email per `alert_emails` recipient and one webhook POST.
+/// Raises the break-glass alarm: one email per `alert_emails` recipient and one webhook POST
+/// per receiver (`alert_webhook_url` and each of `alert_webhooks`).
 ///
 /// `ip` is untrusted text; `None` stands for a missing argument and is reported as "unknown".
 /// Text over [`MAX_IP_BYTES`] bytes or [`MAX_IP_CHARS`] characters is cut and marked.
@@ -146,11 +152,17 @@ fn raise(q: &Arc<queue::Queue>, alert: Alert) {
             None
         }
     };
-    let webhook = s.alert_webhook_url.as_ref().map(|_| {
-        let (s, alert) = (s.clone(), alert.clone());
-        Box::new(move || send_alert_webhook(&s, &alert)) as Work
-    });
-    if mail.is_none() && webhook.is_none() {
+    let webhooks: Vec<(Lane, Option<u64>, Work)> = s
+        .receivers()
+        .into_iter()
+        .map(|r| {
+            let key = receiver_key(&r);
+            let (s, alert) = (s.clone(), alert.clone());
+            let work = Box::new(move || send_alert_webhook(&s, &r, &alert)) as Work;
+            (Lane::Webhook, Some(key), work)
+        })
+        .collect();
+    if mail.is_none() && webhooks.is_empty() {
         log::error!(
             "break-glass alert from {} (event {}) reached no one: no alert channel is configured",
             alert.ip_escaped,
@@ -159,11 +171,12 @@ fn raise(q: &Arc<queue::Queue>, alert: Alert) {
         q.give_back_dropped(carried);
         return;
     }
-    let parts: Vec<(Lane, Work)> = [(Lane::AlertMail, mail), (Lane::Webhook, webhook)]
+    let parts: Vec<(Lane, Option<u64>, Work)> = mail
+        .map(|work| (Lane::AlertMail, None, work))
         .into_iter()
-        .filter_map(|(lane, work)| Some((lane, work?)))
+        .chain(webhooks)
         .collect();
-    let admission = q.push(parts, carried);
+    let admission = q.push_keyed(parts, carried);
     if !admission.dropped.is_empty() {
         log_drop(Some(&alert.id), &admission.dropped, admission.dropped_total);
     }
@@ -225,33 +238,48 @@ fn count_mail(
     }
 }
 
-fn send_alert_webhook(s: &Settings, alert: &Alert) {
-    let Some(url) = &s.alert_webhook_url else {
-        return;
-    };
-    match webhook::deliver(
-        url,
+/// The queue key of a receiver: parts for one receiver never run at once. A hash of its
+/// format and full URL (never logged); a collision only serialises two receivers.
+fn receiver_key(r: &config::Receiver) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    r.format.name().hash(&mut h);
+    r.url.as_str().hash(&mut h);
+    h.finish()
+}
+
+/// Renders and POSTs `alert` to one receiver, with retries; the outcome for the drill.
+fn post_to_receiver(
+    s: &Settings,
+    r: &config::Receiver,
+    alert: &Alert,
+) -> std::result::Result<(), retry::Failure> {
+    let body =
+        receivers::body(r, s, alert).map_err(|e| retry::Failure::Permanent(e.to_string()))?;
+    webhook::deliver(
+        &receivers::target(r),
+        &r.url,
         s.alert_webhook_secret.as_ref(),
-        &alert.json(),
+        &body,
         &alert.id,
         s.delivery_timeout,
-    ) {
+    )
+}
+
+fn send_alert_webhook(s: &Settings, r: &config::Receiver, alert: &Alert) {
+    match post_to_receiver(s, r, alert) {
         Ok(()) => {
-            crate::audit::alert_outcome(s, &alert.id, "webhook", None);
+            crate::audit::alert_outcome(s, &alert.id, &r.name(), None);
             Counters::bump(&COUNTERS.webhooks_sent);
-            log::info!(
-                "alert webhook (event {}) accepted by {}",
-                alert.id,
-                url.redacted()
-            );
+            log::info!("alert {} (event {}) accepted", r.name(), alert.id);
         }
         Err(f) => {
-            crate::audit::alert_outcome(s, &alert.id, "webhook", Some(f.reason()));
+            crate::audit::alert_outcome(s, &alert.id, &r.name(), Some(f.reason()));
             Counters::bump(&COUNTERS.webhooks_failed);
             log::error!(
-                "alert webhook (event {}) to {} failed: {}",
+                "alert {} (event {}) failed: {}",
+                r.name(),
                 alert.id,
-                url.redacted(),
                 f.reason()
             );
         }
@@ -275,7 +303,7 @@ fn log_drop(event: Option<&str>, lanes: &[Lane], total: u64) {
             .map(|lane| match lane {
                 Lane::AlertMail => "its emails",
                 Lane::CodeMail => "a one-time code email",
-                Lane::Webhook => "its webhook",
+                Lane::Webhook => "a webhook",
             })
             .collect();
         let whose = event.map_or(String::new(), |id| format!("alert (event {id}): "));

@@ -5,6 +5,9 @@
 //! part only, never blocks the caller and never costs another lane its part. Alert mail and code
 //! mail have separate lanes, so a flood of code emails can never push out an alarm, and alert
 //! mail has a worker of its own, so it never waits behind code emails to a stalled server.
+//! Webhook parts carry their receiver as a key: [`WEBHOOK_WORKERS`] threads serve the webhook
+//! lane, and no two of them ever serve one receiver at once, so a receiver that hangs holds at
+//! most one worker and the others keep delivering to every other receiver.
 //! A queue belongs to one process: after `fork()` the child builds its own on first use and
 //! never delivers its parent's jobs. It uses std's futex-based Mutex and Condvar, which keep no
 //! waiter lists in user space that a fork could leave stale. It must never run a delivery or
@@ -19,11 +22,17 @@ use super::stats::{Counters, COUNTERS};
 
 /// Parts waiting in one lane (alert mail, code mail or webhook) before new ones are dropped.
 pub const LANE_CAPACITY: usize = 256;
+/// Parts of one receiver (one key) waiting in a lane: a hung receiver's backlog can fill at
+/// most a quarter of the webhook lane, so up to three hung receivers still leave room for the
+/// others' alerts.
+pub const KEY_CAPACITY: usize = LANE_CAPACITY / 4;
 /// Threads serving mail: one for alert mail only, and one that takes alert mail first and
 /// code mail when no alert mail waits.
 pub const MAIL_WORKERS: usize = 2;
-/// Threads draining the webhook lane.
-pub const WEBHOOK_WORKERS: usize = 1;
+/// Threads draining the webhook lane. Each serves any receiver not already being served by
+/// another, so a hung receiver holds one of them (for at most its retries' time, see
+/// `README.md`, Delivery) and the other receivers still have three.
+pub const WEBHOOK_WORKERS: usize = 4;
 
 /// A unit of work for one lane.
 pub type Work = Box<dyn FnOnce() + Send + 'static>;
@@ -67,12 +76,24 @@ impl Role {
     }
 }
 
-const ROLES: [Role; MAIL_WORKERS + WEBHOOK_WORKERS] =
-    [Role::AlertMail, Role::AnyMail, Role::Webhook];
+const ROLES: [Role; MAIL_WORKERS + WEBHOOK_WORKERS] = [
+    Role::AlertMail,
+    Role::AnyMail,
+    Role::Webhook,
+    Role::Webhook,
+    Role::Webhook,
+    Role::Webhook,
+];
+
+/// One part waiting in a lane: its job's sequence number, the peer it goes to (parts with the
+/// same key are never run at once), and the work.
+type Waiting = (u64, Option<u64>, Work);
 
 #[derive(Default)]
 struct State {
-    lanes: [VecDeque<(u64, Work)>; 3],
+    lanes: [VecDeque<Waiting>; 3],
+    /// Keys of the parts running now.
+    busy: Vec<u64>,
     next_seq: u64,
     /// Job sequence number to the count of its admitted parts not yet finished.
     unfinished: BTreeMap<u64, u8>,
@@ -144,15 +165,33 @@ impl Queue {
     /// delivery. `carried` is the dropped count the job reports: when no part of it is queued,
     /// that count goes back to the pool for the next alert.
     pub fn push(self: &Arc<Self>, parts: Vec<(Lane, Work)>, carried: u64) -> Admission {
+        let parts = parts.into_iter().map(|(l, w)| (l, None, w)).collect();
+        self.push_keyed(parts, carried)
+    }
+
+    /// As [`Queue::push`], with a key per part: two parts with the same key (the same webhook
+    /// receiver) never run at the same time, so one peer can hold at most one worker.
+    pub fn push_keyed(
+        self: &Arc<Self>,
+        parts: Vec<(Lane, Option<u64>, Work)>,
+        carried: u64,
+    ) -> Admission {
         let mut st = self.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
         let mut queued = 0u8;
         let mut dropped = Vec::new();
-        for (lane, work) in parts {
+        for (lane, key, work) in parts {
             let waiting = &mut st.lanes[lane.index()];
-            if waiting.len() < LANE_CAPACITY {
-                waiting.push_back((seq, work));
+            let room_for_key = key.is_none_or(|k| {
+                waiting
+                    .iter()
+                    .filter(|(_, other, _)| *other == Some(k))
+                    .count()
+                    < KEY_CAPACITY
+            });
+            if waiting.len() < LANE_CAPACITY && room_for_key {
+                waiting.push_back((seq, key, work));
                 queued += 1;
             } else {
                 dropped.push(lane);
@@ -178,7 +217,8 @@ impl Queue {
             // Both mail workers may be the one to take it (the alert-mail one only for alert
             // mail); a worker that finds nothing for itself goes back to sleep.
             self.mail_ready.notify_all();
-            self.webhook_ready.notify_one();
+            // Any idle webhook worker may be the one free to take it (a busy key is skipped).
+            self.webhook_ready.notify_all();
         }
         Admission {
             queued: usize::from(queued),
@@ -193,7 +233,7 @@ impl Queue {
             let name = match role {
                 Role::AlertMail => "breakglass-alert-mail".to_owned(),
                 Role::AnyMail => format!("breakglass-mail-{n}"),
-                Role::Webhook => "breakglass-webhook".to_owned(),
+                Role::Webhook => format!("breakglass-webhook-{n}"),
             };
             if let Err(e) = std::thread::Builder::new()
                 .name(name)
@@ -211,15 +251,23 @@ impl Queue {
             Role::AlertMail | Role::AnyMail => &self.mail_ready,
         };
         loop {
-            let (lane, seq, task) = {
+            let (lane, seq, key, task) = {
                 let mut st = self.lock();
                 loop {
+                    let State { lanes, busy, .. } = &mut *st;
                     let next = role.lanes().iter().find_map(|&lane| {
-                        st.lanes[lane.index()]
-                            .pop_front()
-                            .map(|(seq, task)| (lane, seq, task))
+                        let waiting = &mut lanes[lane.index()];
+                        // The first part whose peer no other worker is serving.
+                        let at = waiting
+                            .iter()
+                            .position(|(_, key, _)| key.is_none_or(|k| !busy.contains(&k)))?;
+                        let (seq, key, task) = waiting.remove(at)?;
+                        Some((lane, seq, key, task))
                     });
                     if let Some(next) = next {
+                        if let Some(k) = next.2 {
+                            st.busy.push(k);
+                        }
                         break next;
                     }
                     st = ready.wait(st).unwrap_or_else(PoisonError::into_inner);
@@ -235,6 +283,11 @@ impl Queue {
                 }
             }
             let mut st = self.lock();
+            if let Some(k) = key {
+                if let Some(at) = st.busy.iter().position(|&b| b == k) {
+                    st.busy.swap_remove(at);
+                }
+            }
             if let Some(left) = st.unfinished.get_mut(&seq) {
                 *left -= 1;
                 if *left == 0 {
@@ -243,6 +296,10 @@ impl Queue {
             }
             drop(st);
             self.finished.notify_all();
+            if key.is_some() {
+                // Parts for that peer may be waiting for a worker while others sleep.
+                ready.notify_all();
+            }
         }
     }
 
@@ -276,6 +333,7 @@ impl Queue {
 mod tests {
     use super::*;
     use std::sync::mpsc;
+    use std::sync::Mutex;
 
     const WAIT: Duration = Duration::from_secs(20);
 
@@ -342,24 +400,43 @@ mod tests {
         );
     }
 
+    /// A webhook part for the receiver with key `key`.
+    fn hook(key: u64, work: Work) -> Vec<(Lane, Option<u64>, Work)> {
+        vec![(Lane::Webhook, Some(key), work)]
+    }
+
     #[test]
     fn a_full_lane_drops_only_its_own_part_and_flush_waits_for_the_rest() {
         let q = Arc::new(Queue::new(0));
         let (started_tx, started) = mpsc::channel();
-        let (release, release_rx) = mpsc::channel();
-        q.push(vec![(Lane::Webhook, stalled(started_tx, release_rx))], 0);
-        started.recv_timeout(WAIT).unwrap();
-        for _ in 0..LANE_CAPACITY {
-            q.push(vec![(Lane::Webhook, noop())], 0);
+        let (release, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        // Every webhook worker held by a hung receiver of its own; their later parts wait
+        // (never two at once for one receiver), a quarter of the lane each, filling it.
+        for key in 0..WEBHOOK_WORKERS as u64 {
+            let (started_tx, release_rx) = (started_tx.clone(), release_rx.clone());
+            let part: Work = Box::new(move || {
+                let _ = started_tx.send(());
+                let _ = release_rx.lock().unwrap().recv();
+            });
+            q.push_keyed(hook(key, part), 0);
+        }
+        for _ in 0..WEBHOOK_WORKERS {
+            started.recv_timeout(WAIT).unwrap();
+        }
+        for key in 0..WEBHOOK_WORKERS as u64 {
+            for _ in 0..KEY_CAPACITY {
+                assert_eq!(q.push_keyed(hook(key, noop()), 0).queued, 1);
+            }
         }
 
         // Mail goes through; only the webhook is dropped, and the count this alert carried
         // stays with it (its mail reports it).
         let (done_tx, done) = mpsc::channel();
-        let alert = q.push(
+        let alert = q.push_keyed(
             vec![
-                (Lane::AlertMail, report(&done_tx, "mail")),
-                (Lane::Webhook, noop()),
+                (Lane::AlertMail, None, report(&done_tx, "mail")),
+                (Lane::Webhook, Some(99), noop()),
             ],
             5,
         );
@@ -368,16 +445,67 @@ mod tests {
         assert_eq!(q.take_dropped_since_alert(), 1);
 
         // An alert none of whose parts fit gives its carried count back, plus its own drop.
-        let lost = q.push(vec![(Lane::Webhook, noop())], 7);
+        let lost = q.push_keyed(hook(99, noop()), 7);
         assert_eq!(lost.queued, 0);
         assert_eq!(q.take_dropped_since_alert(), 8);
 
         assert!(
             !q.flush(Duration::from_millis(50)),
-            "the stalled webhook is still queued"
+            "the stalled webhooks are still queued"
         );
         drop(release);
         assert!(q.flush(WAIT));
+    }
+
+    #[test]
+    fn a_hung_receiver_s_backlog_is_bounded_and_leaves_room_for_the_others() {
+        let q = Arc::new(Queue::new(0));
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        q.push_keyed(hook(1, stalled(started_tx, release_rx)), 0);
+        started.recv_timeout(WAIT).unwrap();
+        for _ in 0..KEY_CAPACITY {
+            assert_eq!(q.push_keyed(hook(1, noop()), 0).queued, 1);
+        }
+        let over = q.push_keyed(hook(1, noop()), 0);
+        assert_eq!((over.queued, over.dropped), (0, vec![Lane::Webhook]));
+        let (done_tx, done) = mpsc::channel();
+        assert_eq!(
+            q.push_keyed(hook(2, report(&done_tx, "other")), 0).queued,
+            1
+        );
+        assert_eq!(done.recv_timeout(WAIT).unwrap(), "other");
+        drop(release);
+        assert!(q.flush(WAIT));
+    }
+
+    #[test]
+    fn a_hung_receiver_holds_one_worker_and_the_others_still_deliver() {
+        let q = Arc::new(Queue::new(0));
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        q.push_keyed(hook(1, stalled(started_tx, release_rx)), 0);
+        started.recv_timeout(WAIT).unwrap();
+        // More parts for the hung receiver than there are workers, queued first: none may
+        // start while its first is hung, so they cannot take the other workers.
+        let (ran_tx, ran) = mpsc::channel();
+        for _ in 0..WEBHOOK_WORKERS * 2 {
+            q.push_keyed(hook(1, report(&ran_tx, "hung receiver")), 0);
+        }
+        let (done_tx, done) = mpsc::channel();
+        for key in 2..12 {
+            q.push_keyed(hook(key, report(&done_tx, "other receiver")), 0);
+        }
+        for _ in 2..12 {
+            assert_eq!(done.recv_timeout(WAIT).unwrap(), "other receiver");
+        }
+        assert!(
+            ran.try_recv().is_err(),
+            "no second part of the hung receiver ran while its first was hung"
+        );
+        drop(release);
+        assert!(q.flush(WAIT));
+        assert_eq!(ran.try_iter().count(), WEBHOOK_WORKERS * 2);
     }
 
     #[test]

@@ -66,17 +66,59 @@ fn attempt(agent: &ureq::Agent, url: &str, body: &str, sig: Option<&str>) -> Res
         req = req.header(SIGNATURE_HEADER, sig);
     }
     match req.send(body) {
-        Ok(resp) => match resp.status().as_u16() {
-            200..=299 => Ok(()),
-            s @ 500..=599 => Err(Failure::Transient(format!("HTTP {s}"))),
-            s @ 300..=399 => Err(Failure::Permanent(format!(
-                "HTTP {s} (redirects are not followed)"
-            ))),
-            s => Err(Failure::Permanent(format!("HTTP {s}"))),
-        },
-        Err(ureq::Error::Timeout(_)) => Err(Failure::Transient("timed out".into())),
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            if (200..=299).contains(&status) {
+                return Ok(());
+            }
+            let why = format!("HTTP {status}{}", peer_answer(&mut resp));
+            match status {
+                // 429: the receiver is rate limiting (Slack, PagerDuty document it): try again.
+                429 | 500..=599 => Err(Failure::Transient(why)),
+                300..=399 => Err(Failure::Permanent(format!(
+                    "{why} (redirects are not followed)"
+                ))),
+                _ => Err(Failure::Permanent(why)),
+            }
+        }
+        Err(ureq::Error::Timeout(_)) => Err(Failure::Transient(TIMED_OUT.into())),
         Err(e) => Err(Failure::Transient(describe(&e))),
     }
+}
+
+/// The reason a webhook attempt failed when it ran out of time.
+pub const TIMED_OUT: &str = "timed out";
+
+/// Bytes of a refusal's body read, and characters of it kept, for the log and the drill.
+const ANSWER_BYTES: u64 = 4096;
+const ANSWER_CHARS: usize = 200;
+
+/// `": <the peer's answer>"`, printable only and cut, or "" when it said nothing readable.
+/// The peer is not trusted: its text is escaped and bounded like any other input.
+fn peer_answer(resp: &mut ureq::http::Response<ureq::Body>) -> String {
+    use std::io::Read;
+    // The start of the answer only: a long or endless body is not read past the bound (and
+    // the request's overall timeout still holds while it is read).
+    let mut raw = Vec::new();
+    if resp
+        .body_mut()
+        .as_reader()
+        .take(ANSWER_BYTES)
+        .read_to_end(&mut raw)
+        .is_err()
+    {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let text = super::message::escape_controls(text.trim());
+    if text.is_empty() {
+        return String::new();
+    }
+    let mut cut: String = text.chars().take(ANSWER_CHARS).collect();
+    if cut.len() < text.len() {
+        cut.push_str("...");
+    }
+    format!(": {cut}")
 }
 
 // ureq's errors can quote the URL; keep only the kind.
@@ -92,9 +134,11 @@ fn describe(e: &ureq::Error) -> String {
     }
 }
 
-/// POSTs `body` with retries (the same body, so the same event id, every time); returns the
-/// last failure when every attempt failed. `event_id` is for the log lines.
+/// POSTs `body` to `target` with retries (the same body, so the same event id, every time);
+/// returns the last failure when every attempt failed. `url` is the configured URL, for its
+/// redacted form in log lines; `event_id` is for the log lines too.
 pub fn deliver(
+    target: &str,
     url: &SecretUrl,
     secret: Option<&Secret>,
     body: &str,
@@ -108,7 +152,7 @@ pub fn deliver(
         if n > 0 {
             std::thread::sleep(retry::backoff(n));
         }
-        match attempt(&agent, url.as_str(), body, sig.as_deref()) {
+        match attempt(&agent, target, body, sig.as_deref()) {
             Ok(()) => return Ok(()),
             Err(f @ Failure::Permanent(_)) => return Err(f),
             Err(f) => {

@@ -540,6 +540,41 @@ static void test_key_table(void) {
   CHECK_STATUS(bg_config_key(0, NULL), BG_ERR_NULL);
 }
 
+struct drill_lines {
+  int calls;
+  int32_t outcome;
+  char channel[128];
+  char detail[256];
+};
+
+static void drill_line(const char *channel, int32_t outcome, const char *detail, void *user_data) {
+  struct drill_lines *d = (struct drill_lines *)user_data;
+  d->calls++;
+  d->outcome = outcome;
+  snprintf(d->channel, sizeof d->channel, "%s", channel);
+  snprintf(d->detail, sizeof d->detail, "%s", detail);
+}
+
+/* The drill's report reaches C through the callback with nothing to free; no channel is
+   BG_ERR_NOT_CONFIGURED without a call; a receiver nothing listens on is unreachable. */
+static void test_drill(void) {
+  struct drill_lines d;
+  memset(&d, 0, sizeof d);
+  CHECK(bg_drill(0, drill_line, &d) == BG_ERR_NOT_CONFIGURED);
+  CHECK(d.calls == 0);
+  CHECK(bg_configure("alert_webhook_url", "http://127.0.0.1:1/hook") == BG_OK);
+  CHECK(bg_configure("delivery_timeout_ms", "1000") == BG_OK);
+  CHECK(bg_drill(0, drill_line, &d) == BG_DRILL_FAILED);
+  CHECK(d.calls == 1);
+  CHECK(d.outcome == BG_DRILL_UNREACHABLE);
+  CHECK(strcmp(d.channel, "webhook json http://127.0.0.1:1") == 0);
+  CHECK(d.detail[0] != '\0');
+  CHECK(bg_drill(0, NULL, NULL) == BG_DRILL_FAILED); /* no callback: the status alone */
+  CHECK(strcmp(bg_status_str(BG_DRILL_FAILED), "drill failed") == 0);
+  CHECK(bg_configure("alert_webhook_url", NULL) == BG_OK);
+  CHECK(bg_configure("delivery_timeout_ms", NULL) == BG_OK);
+}
+
 int main(void) {
   test_strings();
   test_key_table();
@@ -555,6 +590,7 @@ int main(void) {
   /* After the fork tests: it starts the delivery threads, which a forked child (under
    * valgrind) would report as lost. */
   test_login();
+  test_drill();
   test_flush_timeout_and_queue();
   printf("c: %d passed, %d failed\n", checks - failures, failures);
   return failures == 0 ? 0 : 1;

@@ -4,13 +4,17 @@
 
 mod audit;
 mod distribution;
+mod drill;
 mod exports;
 mod fuzz_corpus;
 mod header;
+mod hookserver;
 mod keys;
 mod login;
 mod login_redis;
 mod outbox;
+mod receivers;
+mod smtpserver;
 
 use std::sync::{Mutex, MutexGuard};
 

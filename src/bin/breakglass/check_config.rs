@@ -330,24 +330,36 @@ fn alerts(s: &Settings, r: &mut Report) {
         )),
         Some(list) => channels.push(format!("alert email to {} recipient(s)", list.len())),
     }
-    if let Some(url) = &s.alert_webhook_url {
-        channels.push(format!("webhook {}", url.redacted()));
-        if s.alert_webhook_secret.is_none() {
-            r.push((
-                Level::Warning,
-                "alert_webhook_secret",
-                "unset: the webhook POST is not signed, so its receiver cannot tell it from a \
-                 forgery"
-                    .into(),
-            ));
-        }
+    let receivers = s.receivers();
+    for r in &receivers {
+        channels.push(r.name());
+    }
+    if !receivers.is_empty() && s.alert_webhook_secret.is_none() {
+        r.push((
+            Level::Warning,
+            "alert_webhook_secret",
+            "unset: the webhook POST is not signed, so its receiver cannot tell it from a \
+             forgery"
+                .into(),
+        ));
+    }
+    if receivers
+        .iter()
+        .any(|r| r.format == config::WebhookFormat::PagerDuty)
+        && s.pagerduty_routing_key.is_none()
+    {
+        r.push((
+            Level::Error,
+            "pagerduty_routing_key",
+            "unset: every pagerduty receiver fails without it".into(),
+        ));
     }
     r.push(if channels.is_empty() {
         (
             Level::Missing,
             "alert channel",
             "none: a break-glass login would raise no alarm (set alert_emails with a mailer, or \
-             alert_webhook_url)"
+             alert_webhook_url, or alert_webhooks)"
                 .into(),
         )
     } else {

@@ -2,7 +2,8 @@
 //!
 //! `hash-password` makes the value of `password_hash`; `check-config` says whether a
 //! deployment's `BREAKGLASS_*` environment lets the login flow work; `audit verify` and
-//! `audit tail` read an audit file. This file owns only the
+//! `audit tail` read an audit file; `drill` sends a marked test alert through every alert
+//! channel and reports each outcome. This file owns only the
 //! command line (parsed by hand: two subcommands do not need a parser crate) and the exit
 //! statuses: 0 success, 1 refused or incomplete, 2 usage or a refused value, 130 cancelled.
 //! It uses the library's safe Rust API only, and never calls `process::exit`: every path
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 mod audit;
 mod check_config;
+mod drill;
 mod hash_password;
 mod tty;
 
@@ -29,6 +31,8 @@ commands:
                   by a crash); the key is K's content, else $BREAKGLASS_AUDIT_KEY
   audit tail [FILE] [-n N]
                   print the last N (20) records of FILE (default $BREAKGLASS_AUDIT_LOG)
+  drill           send a [DRILL] test alert through every alert channel configured in
+                  BREAKGLASS_*, wait for each, print one line per channel (exit 0: all delivered)
   help            this text
   --version       the version
 ";
@@ -48,6 +52,18 @@ Applies BREAKGLASS_* from the environment, all or nothing, as bg_configure_from_
 reports each item of the login flow as OK, MISSING, ERROR, WARNING or INFO. Secrets are never
 shown. Exit status: 0 the login flow can work, 1 something is MISSING or ERROR, 2 a value is
 refused (the reason is printed).
+";
+
+pub(crate) const DRILL_USAGE: &str = "\
+usage: breakglass drill [--timeout-ms N]
+
+Applies BREAKGLASS_* as bg_configure_from_env does, sends a clearly marked test alert (event
+break_glass_drill, subject \"[DRILL] ...\") through every alert channel (each alert_emails
+recipient, alert_webhook_url, each alert_webhooks receiver), waits for each outcome (at most N
+ms; default 3 x delivery_timeout_ms plus the retry pauses) and prints one line per channel:
+DELIVERED, REFUSED (with the peer's answer), TIMED-OUT or UNREACHABLE. Exit status: 0 every
+channel delivered, 1 any did not or none is configured, 2 usage or a refused environment.
+Run it from cron: 17 9 * * 1 breakglass drill || mail -s 'break-glass drill failed' oncall@...
 ";
 
 /// Writes `text` to stdout and flushes it. Not `print!`: a Rust program ignores SIGPIPE, so
@@ -80,6 +96,7 @@ fn main() -> ExitCode {
         "hash-password" => hash_password::run(rest),
         "check-config" => check_config::run(rest),
         "audit" => audit::run(rest),
+        "drill" => drill::run(rest),
         "help" | "-h" | "--help" => {
             let _ = out(USAGE);
             ExitCode::SUCCESS

@@ -38,11 +38,14 @@ import math
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
 
 from . import _errors, _ffi
 from ._errors import (
     ArgumentError,
+    AuditError,
+    DrillFailed,
+    DrillReport,
     BackendError,
     BreakGlassError,
     BufferTooSmallError,
@@ -112,6 +115,10 @@ __all__ = [
     "configure",
     "configure_from_env",
     "flush",
+    "drill",
+    "AuditError",
+    "DrillFailed",
+    "DrillReport",
     "generate",
     "login_begin",
     "login_complete",
@@ -307,6 +314,41 @@ def flush(timeout: float) -> None:
         raise ValueError("timeout must be a non-negative number of seconds")
     ms = _UINT32_MAX if math.isinf(timeout) else min(math.ceil(timeout * 1000), _UINT32_MAX)
     _check(_lib.bg_flush(ms), f"flush({timeout})")
+
+
+def drill(timeout: float = 0) -> List[DrillReport]:
+    """Fire drill: a ``[DRILL]`` alert through every alert channel, waited for (``bg_drill``).
+
+    ``timeout`` bounds the wait in seconds (0: the library's own bound). Returns one
+    :class:`DrillReport` per channel when every channel delivered; raises :class:`DrillFailed`
+    (with ``reports``) when any did not, :class:`NotConfiguredError` when there is no channel.
+    """
+    _follow_log_level()
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+        raise ValueError("timeout must be a non-negative number of seconds")
+    ms = min(math.ceil(timeout * 1000), _UINT32_MAX)
+    reports: List[DrillReport] = []
+
+    def line(channel: Optional[bytes], outcome: int, detail: Optional[bytes], _: Optional[int]) -> None:
+        # Called on this thread during bg_drill; nothing may escape into C.
+        try:
+            reports.append(DrillReport(
+                (channel or b"").decode("utf-8", "replace"),
+                _ffi.DRILL_OUTCOMES.get(outcome, f"unknown ({outcome})"),
+                (detail or b"").decode("utf-8", "replace"),
+            ))
+        except BaseException:  # noqa: BLE001
+            pass
+
+    status = _lib.bg_drill(ms, _ffi.DRILL_FN(line), None)
+    reason = _errors.last_error() if status != _ffi.BG_OK else ""
+    if status == _ffi.BG_DRILL_FAILED:
+        failed = sum(r.outcome != "delivered" for r in reports)
+        raise DrillFailed(status, f"drill(): {failed} of {len(reports)} channel(s) did not deliver",
+                          reason, reports)
+    if status != _ffi.BG_OK:
+        raise _errors.error(status, "drill()", reason)
+    return reports
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ a code or a password; the binding adds only the operation's name, never an argum
 from __future__ import annotations
 
 import ctypes
-from typing import Dict, Optional, Tuple, Type
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple, Type
 
 from . import _ffi
 
@@ -148,6 +149,36 @@ class QueueFullError(BreakGlassError):
     STATUS = _ffi.BG_ERR_QUEUE_FULL
 
 
+class AuditError(BreakGlassError):
+    """:func:`login_complete`: the code was right, but the success could not be written to
+    ``audit_log`` while ``audit_required`` is on: no session (the alarm still went out)."""
+
+    STATUS = _ffi.BG_ERR_AUDIT
+
+
+@dataclass(frozen=True)
+class DrillReport:
+    """One channel's line of a drill report."""
+
+    channel: str
+    """``email <address>`` or ``webhook <format> <scheme://host:port>``."""
+    outcome: str
+    """``delivered``, ``refused``, ``timed out`` or ``unreachable``."""
+    detail: str
+    """The peer's answer or the reason; "" when delivered."""
+
+
+class DrillFailed(BreakGlassError):
+    """:func:`drill`: at least one channel did not deliver; ``reports`` has every channel."""
+
+    STATUS = _ffi.BG_DRILL_FAILED
+
+    def __init__(self, status: Optional[int] = None, detail: str = "", reason: str = "",
+                 reports: Optional[List[DrillReport]] = None) -> None:
+        super().__init__(status, detail, reason)
+        self.reports: List[DrillReport] = list(reports or [])
+
+
 # ---------------------------------------------------------------------------------- login
 class LoginDenied(BreakGlassError):
     """A step of the login flow refused the client: catch this one class to deny a login.
@@ -217,6 +248,8 @@ _ERRORS: Dict[int, Type[BreakGlassError]] = {
         LockedOut,
         WrongPassword,
         NoSession,
+        AuditError,
+        DrillFailed,
     )
     if cls.STATUS is not None
 }

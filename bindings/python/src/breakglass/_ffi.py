@@ -57,6 +57,11 @@ BG_IP_NOT_ALLOWED = 12
 BG_LOCKED_OUT = 13
 BG_WRONG_PASSWORD = 14
 BG_NO_SESSION = 15
+BG_ERR_AUDIT = 16
+BG_DRILL_FAILED = 17
+
+#: Outcomes a drill reports per channel (``BG_DRILL_*`` in the header).
+DRILL_OUTCOMES: Dict[int, str] = {0: "delivered", 1: "refused", 2: "timed out", 3: "unreachable"}
 
 STATUSES: Dict[str, int] = {
     name: value for name, value in globals().items() if name.startswith("BG_") and isinstance(value, int)
@@ -99,6 +104,10 @@ LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p
 #: A NULL ``bg_log_fn``: ``bg_set_logger(NO_LOGGER, None, level)`` selects the stderr logger.
 NO_LOGGER = LOG_FN()
 
+#: ``typedef void (*bg_drill_report_fn)(const char *channel, int32_t outcome,
+#: const char *detail, void *user_data);``
+DRILL_FN = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
+
 #: name -> (restype, argtypes) for every function in include/breakglass.h.
 SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "bg_status_str": (ctypes.c_char_p, [ctypes.c_int32]),
@@ -106,6 +115,7 @@ SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "bg_send_otp": (bg_status, [ctypes.c_char_p]),
     "bg_alert": (bg_status, [ctypes.c_char_p]),
     "bg_flush": (bg_status, [ctypes.c_uint32]),
+    "bg_drill": (bg_status, [ctypes.c_uint32, DRILL_FN, ctypes.c_void_p]),
     "bg_get_stats": (bg_status, [ctypes.POINTER(bg_stats)]),
     "bg_set_logger": (bg_status, [LOG_FN, ctypes.c_void_p, ctypes.c_int32]),
     "bg_config_key_count": (ctypes.c_size_t, []),

@@ -23,6 +23,9 @@ KINDS: Dict[str, str] = {
     "alert_emails": "email_list",
     "alert_webhook_url": "secret",
     "alert_webhook_secret": "secret",
+    "alert_webhook_format": "string",
+    "alert_webhooks": "secret",
+    "pagerduty_routing_key": "secret",
     "dev_otp_log": "boolean",
     "delivery_timeout_ms": "integer",
     "slot_url": "secret",
@@ -35,6 +38,11 @@ KINDS: Dict[str, str] = {
     "lockout_seconds": "integer",
     "max_global_failures": "integer",
     "session_ttl_seconds": "integer",
+    "audit_log": "string",
+    "audit_key": "secret",
+    "audit_required": "boolean",
+    "syslog": "boolean",
+    "syslog_socket": "string",
 }
 #: Every key :func:`breakglass.configure` accepts, in the order ``configure_from_env`` reads them.
 CONFIG_KEYS: Tuple[str, ...] = tuple(KINDS)
@@ -62,6 +70,9 @@ class ConfigureOptions(TypedDict, total=False):
     alert_emails: ListValue
     alert_webhook_url: TextValue
     alert_webhook_secret: TextValue
+    alert_webhook_format: TextValue
+    alert_webhooks: TextValue
+    pagerduty_routing_key: TextValue
     dev_otp_log: BoolValue
     delivery_timeout_ms: IntValue
     slot_url: TextValue
@@ -74,3 +85,8 @@ class ConfigureOptions(TypedDict, total=False):
     lockout_seconds: IntValue
     max_global_failures: IntValue
     session_ttl_seconds: IntValue
+    audit_log: TextValue
+    audit_key: TextValue
+    audit_required: BoolValue
+    syslog: BoolValue
+    syslog_socket: TextValue
