@@ -64,6 +64,12 @@ func freeCString(p *C.char, n int) {
 // address, or IPv6 /64, out); lockout_seconds (1-604800, default 900: the lockout and the
 // counting window); max_global_failures (1-1000000, default 20: failures from all addresses
 // within the window that lock every login out); session_ttl_seconds (1-604800, default 3600).
+//
+// Alert receivers: alert_webhook_format (json, slack, pagerduty or alertmanager; default json);
+// alert_webhooks (more receivers as format=url entries); pagerduty_routing_key. Audit trail:
+// audit_log (absolute path); audit_key (HMAC key); audit_required (true/false, default true:
+// a login whose success cannot be recorded is refused with ErrAudit); syslog (true/false);
+// syslog_socket (default /dev/log).
 func Configure(key, value string) error {
 	op := "Configure(" + strconv.Quote(key) + ")"
 	k, err := cString(op, "the key", key)

@@ -358,7 +358,7 @@ func TestErrors(t *testing.T) {
 	sentinels := []*Error{
 		ErrInvalid, ErrExpired, ErrNoPendingOTP, ErrNull, ErrBufferTooSmall, ErrArgument,
 		ErrNotConfigured, ErrTimeout, ErrInternal, ErrBackend, ErrQueueFull,
-		ErrIPNotAllowed, ErrLockedOut, ErrWrongPassword, ErrNoSession,
+		ErrIPNotAllowed, ErrLockedOut, ErrWrongPassword, ErrNoSession, ErrAudit, ErrDrillFailed,
 	}
 	names := map[string]bool{}
 	for i, s := range sentinels {
@@ -386,10 +386,10 @@ func TestErrors(t *testing.T) {
 		t.Errorf("login sentinels: %v %v %v %v", ErrIPNotAllowed, ErrLockedOut, ErrWrongPassword, ErrNoSession)
 	}
 	// A status newer than this binding still gives a usable error.
-	err := statusError("Op", 16, "")
+	err := statusError("Op", 1000, "")
 	var e *Error
-	if !errors.As(err, &e) || e.Code != 16 || e.Name != "unknown status" || e.Op != "Op" {
-		t.Errorf("statusError(16) = %#v", err)
+	if !errors.As(err, &e) || e.Code != 1000 || e.Name != "unknown status" || e.Op != "Op" {
+		t.Errorf("statusError(1000) = %#v", err)
 	}
 	if statusError("Op", 0, "") != nil {
 		t.Error("statusError(BG_OK) != nil")

@@ -18,7 +18,7 @@ import (
 // Compare errors with errors.Is against the sentinels (ErrInvalid, ErrArgument, ...): two
 // *Error values match when their codes are equal, whatever their reasons.
 type Error struct {
-	// Code is the bg_status value, from 1 (BG_INVALID) to 15 (BG_NO_SESSION).
+	// Code is the bg_status value, from 1 (BG_INVALID) to 17 (BG_DRILL_FAILED).
 	Code int
 	// Name is the library's fixed English name for Code (bg_status_str), e.g. "expired".
 	Name string
@@ -105,6 +105,12 @@ var (
 	// ErrNoSession (BG_NO_SESSION): SessionCheck, SessionEnd: not the active session, or it
 	// has expired. Deny.
 	ErrNoSession = sentinel(C.BG_NO_SESSION)
+	// ErrAudit (BG_ERR_AUDIT): LoginComplete: the code was right, but the success could not be
+	// written to audit_log while audit_required is on. No session; the alarm still went out.
+	ErrAudit = sentinel(C.BG_ERR_AUDIT)
+	// ErrDrillFailed (BG_DRILL_FAILED): a fire drill in which at least one channel did not
+	// deliver (run the drill with the breakglass tool; this binding reports the status).
+	ErrDrillFailed = sentinel(C.BG_DRILL_FAILED)
 )
 
 func statusName(code int) string {

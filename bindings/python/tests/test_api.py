@@ -102,13 +102,15 @@ EXPECTED_NAMES = {
     13: "locked out",
     14: "wrong password",
     15: "no session",
+    16: "audit failure",
+    17: "drill failed",
 }
 
 
 def test_status_names():
     for status, name in EXPECTED_NAMES.items():
         assert breakglass.status_name(status) == name
-    for status in (-1, 16, 2**31 - 1, -(2**31), 2**40):
+    for status in (-1, 1000, 2**31 - 1, -(2**31), 2**40):
         assert breakglass.status_name(status) == "unknown status"
 
 
@@ -130,6 +132,8 @@ def test_status_names():
         (13, breakglass.LockedOut, (breakglass.LoginDenied,)),
         (14, breakglass.WrongPassword, (breakglass.LoginDenied,)),
         (15, breakglass.NoSession, (breakglass.LoginDenied,)),
+        (16, breakglass.AuditError, ()),
+        (17, breakglass.DrillFailed, ()),
     ],
 )
 def test_each_status_maps_to_its_exception(status, cls, bases):
