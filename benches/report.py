@@ -132,7 +132,7 @@ p("`bgserve.py --smtp stall --http hang`: the SMTP server accepts the connection
   "first 256 jobs fill the lane and the rest are dropped and counted "
   f"(C run: {int(g('c_latency_queued'))} queued, {int(g('c_latency_dropped'))} dropped), so "
   "both the queueing path and the full-queue path are in the figures. The first call also "
-  "starts the three worker threads. Next to it: a synchronous `smtplib` send (connect, "
+  "starts the six worker threads. Next to it: a synchronous `smtplib` send (connect, "
   "one message, QUIT) to an *ok* aiosmtpd server, which is what the caller would wait for "
   "without the library (with a stalled server it would wait for its timeout instead).\n")
 p("| call | p50 | p99 | max | target p99 < 50 µs |")
@@ -167,8 +167,10 @@ p("|---|---:|---|---|")
 p(f"| calls/s | {g('c_flood_rate'):,.0f} | | |")
 p(f"| peak RSS growth (VmHWM after − VmRSS before) | {g('c_flood_rss_growth'):.2f} MB | < 20 MB | "
   f"{ok(g('c_flood_rss_growth') < 20)} |")
-p(f"| library threads (/proc/self/task) | {int(g('c_flood_library_threads'))} | ≤ 4 | "
-  f"{ok(g('c_flood_library_threads') <= 4)} |")
+# Two mail workers and four webhook workers: the webhook lane has one worker per receiver that
+# may hang before a healthy receiver waits (issue "alert receivers"); the bound is what counts.
+p(f"| library threads (/proc/self/task) | {int(g('c_flood_library_threads'))} | ≤ 6 (2 mail + 4 webhook) | "
+  f"{ok(g('c_flood_library_threads') <= 6)} |")
 p(f"| queued / dropped | {int(g('c_flood_queued'))} / {int(g('c_flood_dropped'))} | | |\n")
 p("(This runs after the latency benchmark in a fresh process, against the same stalled "
   "servers.)\n")
@@ -213,7 +215,7 @@ for k, lim, what in (("c_generate_median", 1000, "bg_generate < 1 µs"),
 for k in ("c_alert_p99", "c_send_otp_p99", "py_alert_p99", "py_send_otp_p99"):
     if g(k) >= 50:
         missed.append(f"- **{k} < 50 µs**: measured {g(k):.1f} µs.")
-if g("c_flood_rss_growth") >= 20 or g("c_flood_library_threads") > 4:
+if g("c_flood_rss_growth") >= 20 or g("c_flood_library_threads") > 6:
     missed.append("- **Flood bounds**: see section 5.")
 p("\n".join(missed) if missed else "None: every target was met in this run.")
 p("")
