@@ -2,17 +2,17 @@
 //! leaves in the file (and never: the code, the password, the token), `audit_required`, two
 //! processes appending to one file at once, and the RFC 5424 datagrams a syslog receiver gets.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::CString;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use breakglass::audit::{self, Record};
-use breakglass::ffi::bg_status::{self, *};
+use breakglass::ffi::bg_status::*;
 use breakglass::ffi::delivery;
 use breakglass::ffi::login::*;
 
-use super::{configure, serial};
+use super::{begin, complete, configure, left, serial};
 
 /// A fresh temporary directory, removed on drop.
 struct Dir(PathBuf);
@@ -107,29 +107,6 @@ fn teardown() {
         assert_eq!(configure(k, None), BG_OK);
     }
     breakglass::login::reset_all();
-}
-
-fn begin(ip: &str, password: &str) -> bg_status {
-    let (i, p) = (CString::new(ip).unwrap(), CString::new(password).unwrap());
-    unsafe { bg_login_begin(i.as_ptr(), p.as_ptr()) }
-}
-
-fn complete(ip: &str, code: &str) -> (bg_status, String) {
-    let (i, c) = (CString::new(ip).unwrap(), CString::new(code).unwrap());
-    let mut token = [0 as c_char; BG_SESSION_TOKEN_BUF_LEN];
-    let st = unsafe { bg_login_complete(i.as_ptr(), c.as_ptr(), token.as_mut_ptr(), token.len()) };
-    let t = unsafe { CStr::from_ptr(token.as_ptr()) }
-        .to_str()
-        .unwrap()
-        .to_owned();
-    (st, t)
-}
-
-fn left(ip: &str) -> u32 {
-    let i = CString::new(ip).unwrap();
-    let mut n = u32::MAX;
-    assert_eq!(unsafe { bg_attempts_left(i.as_ptr(), &mut n) }, BG_OK);
-    n
 }
 
 fn records(path: &Path) -> Vec<Record> {

@@ -2,7 +2,7 @@
 //! port: the same flow as in-process, limits shared by every caller, exactly one winner among
 //! racing logins, one connection reused across attempts, and an outage is a denial.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::CString;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use breakglass::ffi::bg_status::{self, *};
 use breakglass::ffi::login::*;
 
-use super::{configure, serial};
+use super::{begin, complete, configure, serial};
 
 /// A redis-server of the test's own on a loopback port, stopped on drop, and after 300 s in
 /// any case (a crashed test leaves nothing running for long).
@@ -127,24 +127,6 @@ fn teardown() {
     ] {
         assert_eq!(configure(k, None), BG_OK);
     }
-}
-
-fn begin(ip: &str, pw: &str) -> bg_status {
-    let (i, p) = (CString::new(ip).unwrap(), CString::new(pw).unwrap());
-    unsafe { bg_login_begin(i.as_ptr(), p.as_ptr()) }
-}
-
-fn complete(ip: &str, code: &str) -> (bg_status, String) {
-    let (i, c) = (CString::new(ip).unwrap(), CString::new(code).unwrap());
-    let mut t = [0 as c_char; BG_SESSION_TOKEN_BUF_LEN];
-    let st = unsafe { bg_login_complete(i.as_ptr(), c.as_ptr(), t.as_mut_ptr(), t.len()) };
-    (
-        st,
-        unsafe { CStr::from_ptr(t.as_ptr()) }
-            .to_str()
-            .unwrap()
-            .to_owned(),
-    )
 }
 
 fn left(ip: &str) -> (bg_status, u32) {

@@ -52,3 +52,34 @@ pub fn configure(key: &str, value: Option<&str>) -> breakglass::ffi::bg_status {
         )
     }
 }
+
+/// Calls `bg_login_begin`.
+pub fn begin(ip: &str, password: &str) -> breakglass::ffi::bg_status {
+    let (i, p) = (
+        std::ffi::CString::new(ip).unwrap(),
+        std::ffi::CString::new(password).unwrap(),
+    );
+    unsafe { breakglass::ffi::login::bg_login_begin(i.as_ptr(), p.as_ptr()) }
+}
+
+/// Calls `bg_login_complete`; the status and the token ("" when none was written).
+pub fn complete(ip: &str, code: &str) -> (breakglass::ffi::bg_status, String) {
+    use breakglass::ffi::login::{bg_login_complete, BG_SESSION_TOKEN_BUF_LEN};
+    let (i, c) = (
+        std::ffi::CString::new(ip).unwrap(),
+        std::ffi::CString::new(code).unwrap(),
+    );
+    let mut token = [0 as std::ffi::c_char; BG_SESSION_TOKEN_BUF_LEN];
+    let st = unsafe { bg_login_complete(i.as_ptr(), c.as_ptr(), token.as_mut_ptr(), token.len()) };
+    let t = unsafe { std::ffi::CStr::from_ptr(token.as_ptr()) };
+    (st, t.to_str().unwrap().to_owned())
+}
+
+/// Calls `bg_attempts_left`, which must succeed.
+pub fn left(ip: &str) -> u32 {
+    let i = std::ffi::CString::new(ip).unwrap();
+    let mut n = u32::MAX;
+    let st = unsafe { breakglass::ffi::login::bg_attempts_left(i.as_ptr(), &mut n) };
+    assert_eq!(st, breakglass::ffi::bg_status::BG_OK);
+    n
+}
