@@ -93,6 +93,18 @@ fn int(v: Value<'_>) -> u64 {
     }
 }
 
+/// A parser's refusal as a setter's reason: the parsers name their key ("mailer: not a URL"),
+/// which `apply` adds again, so only the part after the key is kept.
+fn reason(e: crate::error::Error) -> String {
+    match e {
+        crate::error::Error::Argument(m) => match m.split_once(": ") {
+            Some((_, why)) => why.to_owned(),
+            None => m,
+        },
+        other => other.to_string(),
+    }
+}
+
 fn text(v: Value<'_>) -> Option<&str> {
     match v {
         Value::Text(t) => Some(t),
@@ -127,7 +139,7 @@ pub static KEYS: &[Key] = &[
             s.mailer = text(v)
                 .map(Mailer::parse)
                 .transpose()
-                .map_err(|e| e.to_string())?;
+                .map_err(reason)?;
             Ok(())
         },
     },
@@ -174,7 +186,7 @@ pub static KEYS: &[Key] = &[
             s.alert_webhook_url = text(v)
                 .map(parse_webhook_url)
                 .transpose()
-                .map_err(|e| e.to_string())?;
+                .map_err(reason)?;
             Ok(())
         },
     },
@@ -261,7 +273,7 @@ pub static KEYS: &[Key] = &[
             s.slot.url = text(v)
                 .map(parse_slot_url)
                 .transpose()
-                .map_err(|e| e.to_string())?;
+                .map_err(reason)?;
             Ok(())
         },
     },
