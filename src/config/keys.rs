@@ -136,10 +136,7 @@ pub static KEYS: &[Key] = &[
         doc: "where email goes: smtp://[user[:pass]@]host[:port][?tls=required|opportunistic], \
               smtps://..., file:///abs/dir, sendmail, sendmail:///path",
         set: |s, v| {
-            s.mailer = text(v)
-                .map(Mailer::parse)
-                .transpose()
-                .map_err(reason)?;
+            s.mailer = text(v).map(Mailer::parse).transpose().map_err(reason)?;
             Ok(())
         },
     },
@@ -183,10 +180,7 @@ pub static KEYS: &[Key] = &[
         audited: true,
         doc: "http(s) URL for the alert POST",
         set: |s, v| {
-            s.alert_webhook_url = text(v)
-                .map(parse_webhook_url)
-                .transpose()
-                .map_err(reason)?;
+            s.alert_webhook_url = text(v).map(parse_webhook_url).transpose().map_err(reason)?;
             Ok(())
         },
     },
@@ -270,10 +264,7 @@ pub static KEYS: &[Key] = &[
         audited: true,
         doc: "redis://[user[:pass]@]host[:port][/db] or rediss://...; unset: the in-process slot",
         set: |s, v| {
-            s.slot.url = text(v)
-                .map(parse_slot_url)
-                .transpose()
-                .map_err(reason)?;
+            s.slot.url = text(v).map(parse_slot_url).transpose().map_err(reason)?;
             Ok(())
         },
     },
