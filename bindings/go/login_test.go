@@ -1,6 +1,7 @@
 package breakglass
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -109,6 +110,13 @@ func loginSetup(t *testing.T, hash string) *outbox {
 		// Failures add up over the whole test binary; only the per-address limit is tested.
 		"max_global_failures", "1000000")
 	t.Cleanup(func() {
+		// Before the outbox directory is removed (cleanups run last-registered first): a code
+		// email still being written would make its removal fail.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := Flush(ctx); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
 		for _, ip := range []string{testIP, "192.0.2.11", "2001:db8::1"} {
 			if err := ResetAttempts(ip); err != nil {
 				t.Errorf("ResetAttempts(%s): %v", ip, err)
