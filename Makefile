@@ -134,6 +134,8 @@ test-redis: deps build
 # in a private mount namespace; the module's unit tests. BG_PAM_STORE=state_dir runs them on
 # the host-wide state directory instead of a local redis-server (tests/pam/conftest.py).
 test-pam: deps build
+	$(CARGO) fmt -p pam_breakglass --check
+	$(CARGO) clippy -q -p pam_breakglass --all-targets -- -D warnings
 	$(CARGO) test -q -p pam_breakglass
 	$(VPY) -m pytest -q tests/pam
 

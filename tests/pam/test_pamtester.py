@@ -32,15 +32,24 @@ def pamtester(env, *, user: str = USER, service: str = "bg", password: str = PAS
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "LD_PRELOAD": WRAPPER, "PAM_WRAPPER": "1",
              "PAM_WRAPPER_SERVICE_DIR": str(env.confdir)})
+
+    def send(line: str) -> None:
+        # pamtester may be gone already (a refusal before any prompt): nothing to answer then.
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+
     try:
-        assert proc.stdin is not None
-        proc.stdin.write(password + "\n")
-        proc.stdin.flush()
+        send(password)
         if code is not None:
-            answer = (env.outbox.new_code() if code == "outbox"
-                      else code() if callable(code) else code)
-            proc.stdin.write(answer + "\n")
-        proc.stdin.close()
+            send(env.outbox.new_code() if code == "outbox" else code() if callable(code) else code)
+        try:
+            proc.stdin.close()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass
         out = proc.stdout.read() if proc.stdout else ""
         return proc.wait(timeout=60), out
     finally:
