@@ -99,7 +99,7 @@ pub fn authenticate(h: &Handle, args: &Args, flags: c_int) -> Outcome {
     if args.user.as_deref().is_some_and(|u| u != user) {
         return Outcome::Ignored;
     }
-    let outcome = run(h, args, &user);
+    let outcome = run(h, args, &user, flags & PAM_SILENT != 0);
     match &outcome {
         Outcome::Granted => {
             log::warn!(target: "breakglass::pam", "break-glass login of {user} granted")
@@ -119,7 +119,7 @@ pub fn authenticate(h: &Handle, args: &Args, flags: c_int) -> Outcome {
     outcome
 }
 
-fn run(h: &Handle, args: &Args, user: &str) -> Outcome {
+fn run(h: &Handle, args: &Args, user: &str, silent: bool) -> Outcome {
     let config = args
         .config
         .as_deref()
@@ -146,7 +146,9 @@ fn run(h: &Handle, args: &Args, user: &str) -> Outcome {
         return out;
     }
     // A failed info message is not a reason to stop: the code prompt follows anyway.
-    let _ = h.converse(PAM_TEXT_INFO, CODE_SENT);
+    if !silent {
+        let _ = h.converse(PAM_TEXT_INFO, CODE_SENT);
+    }
     let code = h.converse(PAM_PROMPT_ECHO_OFF, CODE_PROMPT);
     // No answer still completes: it consumes the pending code and counts as a failure.
     let result = breakglass::login::complete(Some(ip.as_bytes()), code.as_deref().map(|c| &c[..]));

@@ -53,8 +53,11 @@ fn guarded(
     if pamh.is_null() {
         return on_panic;
     }
-    logging::install(argv.iter().any(|a| a == "debug"));
-    catch_unwind(AssertUnwindSafe(|| f(&Handle(pamh), argv))).unwrap_or_else(|_| {
+    catch_unwind(AssertUnwindSafe(|| {
+        logging::install(argv.iter().any(|a| a == "debug"));
+        f(&Handle(pamh), argv)
+    }))
+    .unwrap_or_else(|_| {
         log::error!(target: "breakglass::pam", "internal error (a panic was caught)");
         on_panic
     })

@@ -16,6 +16,7 @@ import os
 import re
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -164,12 +165,16 @@ class Env:
     def login(self, *, user: str = USER, password: Optional[str] = PASSWORD,
               code: Union[str, Callable[[], str], None] = "outbox", rhost: Optional[str] = "127.0.0.1",
               service: str = "bg", session: bool = False, fork_password: Optional[str] = None,
-              timeout: float = 60.0) -> dict:
+              syslog: bool = False, timeout: float = 60.0) -> dict:
         """One authentication through libpam (tests/pam/pamdrive.py). ``code="outbox"``
         answers the code prompt with the code read from the outbox; ``None`` ends the
-        conversation there. Returns the driver's last line plus ``messages``."""
+        conversation there. Returns the driver's last line plus ``messages`` and, with
+        ``syslog``, the datagrams the process sent to /dev/log (see :class:`SyslogCatcher`)."""
         cmd = [sys.executable, str(HERE / "pamdrive.py"), "--confdir", str(self.confdir),
                "--service", service, "--user", user]
+        catcher = SyslogCatcher(self.tmp) if syslog else None
+        if catcher:
+            cmd = catcher.wrap(cmd)
         if rhost is not None:
             cmd += ["--rhost", rhost]
         if session:
@@ -197,6 +202,8 @@ class Env:
                 if "rc" in msg:
                     msg["messages"] = messages
                     msg["stderr"] = proc.stderr.read()
+                    if catcher:
+                        msg["syslog"] = catcher.lines()
                     return msg
                 messages.append(msg)
                 if msg["style"] not in (1, 2):
@@ -217,6 +224,44 @@ class Env:
             if proc.poll() is None:
                 proc.kill()
             proc.wait(timeout=10)
+            if catcher:
+                catcher.close()
+
+
+class SyslogCatcher:
+    """What a process sends to syslog(3): it runs in a private mount namespace whose /dev is a
+    tmpfs holding null, zero, urandom and random from the real one and a /dev/log that is this
+    test's socket. The host's /dev and its syslog are never touched."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.dir = tmp / "syslog"
+        self.dir.mkdir(exist_ok=True)
+        self.path = self.dir / "log.sock"
+        if self.path.exists():
+            self.path.unlink()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.sock.settimeout(0.2)
+
+    def wrap(self, cmd: List[str]) -> List[str]:
+        old = self.dir / "realdev"
+        old.mkdir(exist_ok=True)
+        nodes = " ".join(("null", "zero", "urandom", "random"))
+        script = (f"mount --bind /dev {old} && mount -t tmpfs tmpfs /dev && "
+                  f"for n in {nodes}; do touch /dev/$n && mount --bind {old}/$n /dev/$n; done && "
+                  f"ln -s {self.path} /dev/log && exec \"$@\"")
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *cmd]
+
+    def lines(self) -> List[str]:
+        out = []
+        while True:
+            try:
+                out.append(self.sock.recv(65536).decode(errors="replace"))
+            except (socket.timeout, BlockingIOError):
+                return out
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 @pytest.fixture

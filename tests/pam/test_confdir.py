@@ -172,3 +172,37 @@ def test_a_fork_after_the_module_ran_keeps_working(env):
     assert r["rc"] == PAM_SUCCESS
     assert r["child_rc"] == PAM_AUTH_ERR  # the child ran a whole (refused) login, no hang
     assert wait_until(lambda: kinds(env).count("login_refused") == 1)
+
+
+def authpriv(lines: list) -> list:
+    """The messages among syslog datagrams whose facility is authpriv (10)."""
+    out = []
+    for line in lines:
+        pri = int(line[1:line.index(">")])
+        assert pri // 8 == 10, line  # every line the module sends is authpriv
+        out.append(line)
+    return out
+
+
+def test_the_reason_goes_to_syslog_authpriv_never_a_secret(env):
+    r = env.login(password="hunter2-not-it", syslog=True)
+    assert r["rc"] == PAM_AUTH_ERR
+    lines = authpriv(r["syslog"])
+    assert any(f"pam_breakglass: break-glass login of {USER} denied: password step: wrong "
+               "password" in x for x in lines), lines
+    assert not any("hunter2" in x for x in lines)
+
+    env.write_config(mode=0o666)
+    r = env.login(syslog=True)
+    assert r["rc"] == PAM_AUTHINFO_UNAVAIL
+    assert any("unavailable: config" in x and "writable by group or others" in x
+               for x in authpriv(r["syslog"])), r["syslog"]
+
+    env.write_config()
+    seen = []
+    r = env.login(code=lambda: seen.append(env.outbox.new_code()) or seen[-1], syslog=True)
+    assert r["rc"] == PAM_SUCCESS
+    lines = authpriv(r["syslog"])
+    assert any(f"break-glass login of {USER} granted" in x for x in lines), lines
+    assert not any(seen[0] in x or "correct horse" in x for x in lines)
+    assert r["stderr"] == ""
