@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 
 /// The parsed arguments.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Args {
     /// The configuration file.
-    pub config: Option<PathBuf>,
+    pub config: PathBuf,
     /// The only account that may break glass; `None`: any account the stack hands us.
     pub user: Option<String>,
     /// Log at debug level.
@@ -19,28 +19,30 @@ pub struct Args {
 
 /// Parses the stack line's arguments; the error names the offending argument.
 pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String> {
-    let mut out = Args::default();
+    let (mut config, mut user, mut debug) = (None, None, false);
     for a in args {
         if let Some(v) = a.strip_prefix("config=") {
             if !v.starts_with('/') {
                 return Err(format!("config= needs an absolute path, not {v:?}"));
             }
-            out.config = Some(PathBuf::from(v));
+            config = Some(PathBuf::from(v));
         } else if let Some(v) = a.strip_prefix("user=") {
             if v.is_empty() {
                 return Err("user= is empty".into());
             }
-            out.user = Some(v.to_owned());
+            user = Some(v.to_owned());
         } else if a == "debug" {
-            out.debug = true;
+            debug = true;
         } else {
             return Err(format!("unknown module argument {a:?}"));
         }
     }
-    if out.config.is_none() {
-        return Err("the config=/path argument is missing".into());
-    }
-    Ok(out)
+    let config = config.ok_or("the config=/path argument is missing")?;
+    Ok(Args {
+        config,
+        user,
+        debug,
+    })
 }
 
 #[cfg(test)]
@@ -50,7 +52,7 @@ mod tests {
     #[test]
     fn all_three() {
         let a = parse(["config=/etc/breakglass/pam.conf", "user=bg", "debug"]).unwrap();
-        assert_eq!(a.config.unwrap(), PathBuf::from("/etc/breakglass/pam.conf"));
+        assert_eq!(a.config, PathBuf::from("/etc/breakglass/pam.conf"));
         assert_eq!(a.user.as_deref(), Some("bg"));
         assert!(a.debug);
     }

@@ -120,11 +120,7 @@ pub fn authenticate(h: &Handle, args: &Args, flags: c_int) -> Outcome {
 }
 
 fn run(h: &Handle, args: &Args, user: &str, silent: bool) -> Outcome {
-    let config = args
-        .config
-        .as_deref()
-        .expect("args::parse requires config=");
-    if let Err(why) = crate::config_file::load(config) {
+    if let Err(why) = crate::config_file::load(&args.config) {
         return Outcome::Unavailable(why);
     }
     let ip = match client_address(h.rhost()) {

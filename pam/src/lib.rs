@@ -140,10 +140,8 @@ pub unsafe extern "C" fn pam_sm_close_session(
         // The session lives in the configured store; without a readable config there is
         // nothing this process can end.
         if let Ok(a) = args::parse(list.iter().map(String::as_str)) {
-            if let Some(cfg) = a.config.as_deref() {
-                if config_file::load(cfg).is_ok() {
-                    auth::close_session(h);
-                }
+            if config_file::load(&a.config).is_ok() {
+                auth::close_session(h);
             }
         }
         PAM_SUCCESS
