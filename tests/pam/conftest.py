@@ -165,22 +165,24 @@ class Env:
     def login(self, *, user: str = USER, password: Optional[str] = PASSWORD,
               code: Union[str, Callable[[], str], None] = "outbox", rhost: Optional[str] = "127.0.0.1",
               service: str = "bg", session: bool = False, fork_password: Optional[str] = None,
-              syslog: bool = False, timeout: float = 60.0) -> dict:
+              syslog: bool = False, silent: bool = False, timeout: float = 60.0) -> dict:
         """One authentication through libpam (tests/pam/pamdrive.py). ``code="outbox"``
         answers the code prompt with the code read from the outbox; ``None`` ends the
         conversation there. Returns the driver's last line plus ``messages`` and, with
         ``syslog``, the datagrams the process sent to /dev/log (see :class:`SyslogCatcher`)."""
         cmd = [sys.executable, str(HERE / "pamdrive.py"), "--confdir", str(self.confdir),
                "--service", service, "--user", user]
-        catcher = SyslogCatcher(self.tmp) if syslog else None
-        if catcher:
-            cmd = catcher.wrap(cmd)
         if rhost is not None:
             cmd += ["--rhost", rhost]
         if session:
             cmd.append("--session")
         if fork_password is not None:
             cmd += ["--fork-password", fork_password]
+        if silent:
+            cmd.append("--silent")
+        catcher = SyslogCatcher(self.tmp) if syslog else None
+        if catcher:
+            cmd = catcher.wrap(cmd)
         answers = {PASSWORD_PROMPT: password}
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)

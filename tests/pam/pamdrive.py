@@ -4,7 +4,7 @@ service read from a directory of the test's own (``pam_start_confdir``, Linux-PA
 neither root nor /etc/pam.d is involved.
 
     pamdrive.py --confdir DIR --service NAME --user USER [--rhost ADDR] [--session]
-                [--fork-password PW]
+                [--fork-password PW] [--silent]
 
 Protocol on stdout, one JSON object a line: ``{"style": N, "text": "..."}`` for every message
 the module sends (1 = prompt without echo, 2 = with echo, 3 = error, 4 = info); for a prompt it
@@ -27,6 +27,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, byref, c_char_p, c_int, c_siz
 PAM_RHOST = 4
 PAM_ESTABLISH_CRED = 0x2
 PAM_CONV_ERR = 19
+PAM_SILENT = 0x8000
 
 libpam = ctypes.CDLL("libpam.so.0")
 libc = ctypes.CDLL(None)
@@ -90,7 +91,7 @@ def authenticate(args, answer, session=False):
         return {"rc": rc, "start": "failed"}
     if args.rhost is not None:
         libpam.pam_set_item(handle, PAM_RHOST, c_char_p(args.rhost.encode()))
-    out = {"rc": libpam.pam_authenticate(handle, 0)}
+    out = {"rc": libpam.pam_authenticate(handle, PAM_SILENT if args.silent else 0)}
     if out["rc"] == 0 and session:
         out["setcred"] = libpam.pam_setcred(handle, PAM_ESTABLISH_CRED)
         out["open"] = libpam.pam_open_session(handle, 0)
@@ -106,6 +107,7 @@ def main() -> int:
     p.add_argument("--user", required=True)
     p.add_argument("--rhost")
     p.add_argument("--session", action="store_true")
+    p.add_argument("--silent", action="store_true", help="pam_authenticate with PAM_SILENT")
     p.add_argument("--fork-password")
     args = p.parse_args()
     out = authenticate(args, stdin_answer, args.session)

@@ -206,3 +206,10 @@ def test_the_reason_goes_to_syslog_authpriv_never_a_secret(env):
     assert any(f"break-glass login of {USER} granted" in x for x in lines), lines
     assert not any(seen[0] in x or "correct horse" in x for x in lines)
     assert r["stderr"] == ""
+
+
+def test_pam_silent_leaves_only_the_prompts(env):
+    r = env.login(silent=True)
+    assert r["rc"] == PAM_SUCCESS and texts(r) == [PASSWORD_PROMPT, CODE_PROMPT]
+    r = env.login(silent=True, password="not it")
+    assert r["rc"] == PAM_AUTH_ERR and texts(r) == [PASSWORD_PROMPT]
