@@ -91,7 +91,8 @@ fn client_address(rhost: Option<Vec<u8>>) -> Result<String, String> {
     }
 }
 
-/// The whole authentication, after the arguments were parsed.
+/// The whole authentication, after the arguments were parsed. The user name is logged quoted
+/// and escaped: it is whatever the client typed.
 pub fn authenticate(h: &Handle, args: &Args, flags: c_int) -> Outcome {
     let Some(user) = h.user() else {
         return Outcome::Unavailable("no user name from PAM".into());
@@ -102,14 +103,14 @@ pub fn authenticate(h: &Handle, args: &Args, flags: c_int) -> Outcome {
     let outcome = run(h, args, &user, flags & PAM_SILENT != 0);
     match &outcome {
         Outcome::Granted => {
-            log::warn!(target: "breakglass::pam", "break-glass login of {user} granted")
+            log::warn!(target: "breakglass::pam", "break-glass login of {user:?} granted")
         }
         Outcome::Denied(why) => {
-            log::warn!(target: "breakglass::pam", "break-glass login of {user} denied: {why}")
+            log::warn!(target: "breakglass::pam", "break-glass login of {user:?} denied: {why}")
         }
         Outcome::Unavailable(why) => log::error!(
             target: "breakglass::pam",
-            "break-glass login of {user} unavailable: {why}"
+            "break-glass login of {user:?} unavailable: {why}"
         ),
         Outcome::Ignored => {}
     }
@@ -127,7 +128,7 @@ fn run(h: &Handle, args: &Args, user: &str, silent: bool) -> Outcome {
         Ok(ip) => ip,
         Err(why) => return Outcome::Denied(why),
     };
-    log::info!(target: "breakglass::pam", "break-glass login of {user} from {ip} started");
+    log::info!(target: "breakglass::pam", "break-glass login of {user:?} from {ip} started");
     let Some(password) = h.converse(PAM_PROMPT_ECHO_OFF, PASSWORD_PROMPT) else {
         return Outcome::Denied("no password (the conversation ended)".into());
     };

@@ -188,7 +188,7 @@ def test_the_reason_goes_to_syslog_authpriv_never_a_secret(env):
     r = env.login(password="hunter2-not-it", syslog=True)
     assert r["rc"] == PAM_AUTH_ERR
     lines = authpriv(r["syslog"])
-    assert any(f"pam_breakglass: break-glass login of {USER} denied: password step: wrong "
+    assert any(f'pam_breakglass: break-glass login of "{USER}" denied: password step: wrong '
                "password" in x for x in lines), lines
     assert not any("hunter2" in x for x in lines)
 
@@ -203,7 +203,7 @@ def test_the_reason_goes_to_syslog_authpriv_never_a_secret(env):
     r = env.login(code=lambda: seen.append(env.outbox.new_code()) or seen[-1], syslog=True)
     assert r["rc"] == PAM_SUCCESS
     lines = authpriv(r["syslog"])
-    assert any(f"break-glass login of {USER} granted" in x for x in lines), lines
+    assert any(f'break-glass login of "{USER}" granted' in x for x in lines), lines
     assert not any(seen[0] in x or "correct horse" in x for x in lines)
     assert r["stderr"] == ""
 
