@@ -17,7 +17,7 @@ export BREAKGLASS_LIBRARY := $(DEVDIR)/libbreakglass.so
 export BG_TEST_PYTHON     := $(VPY)
 
 .PHONY: all build release debug header deps lint test test-rust test-c test-valgrind test-python test-install \
-        test-go test-redis test-stress test-bench-smoke demo demo-redis bench fuzz install uninstall clean wheel test-wheel
+        test-go test-redis test-pam test-stress test-bench-smoke demo demo-redis bench fuzz install uninstall clean wheel test-wheel
 
 all: build
 
@@ -28,10 +28,22 @@ all: build
 build:
 	$(CARGO) build
 	@$(call native_libs,)
+	@$(call pam_module,debug,)
 
 release:
 	$(CARGO) build --release
 	@$(call native_libs,--release)
+	@$(call pam_module,release,--release)
+
+# pam_breakglass.so (pam/): the pam crate's static archive linked with pam/exports.map as the
+# version script, so that it exports pam_sm_* and nothing else (the file says why not a cdylib).
+PAM_SYMS := $(foreach f,authenticate setcred open_session close_session,-Wl,-u,pam_sm_$(f))
+pam_module = $(CARGO) build -q -p pam_breakglass $(2) \
+	&& cc -shared -o target/$(1)/pam_breakglass.so $(PAM_SYMS) \
+	  -Wl,--version-script=pam/exports.map -Wl,-soname,pam_breakglass.so -Wl,-z,nodelete \
+	  -Wl,-z,relro,-z,now -Wl,--gc-sections -Wl,--no-undefined \
+	  target/$(1)/libpam_breakglass.a -lpam -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc \
+	&& echo "built target/$(1)/pam_breakglass.so"
 
 native_libs = $(CARGO) rustc -q --lib $(1) -- --print native-static-libs 2>&1 \
 	| sed -n 's/.*native-static-libs: //p' | tail -1 > target/$(if $(1),release,debug)/native-static-libs \
@@ -59,7 +71,7 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test: deps build lint test-rust test-c test-valgrind test-install test-stress test-bench-smoke test-python test-wheel test-go test-redis
+test: deps build lint test-rust test-c test-valgrind test-install test-stress test-bench-smoke test-python test-wheel test-go test-redis test-pam
 	@echo "make test: every suite passed"
 
 test-rust:
@@ -118,6 +130,15 @@ test-wheel: wheel
 test-redis: deps build
 	$(VPY) -m pytest -q tests/redis
 
+# pam_breakglass.so through libpam (pam_start_confdir), pamtester (pam_wrapper) and a real sshd
+# in a private mount namespace; the module's unit tests. BG_PAM_STORE=state_dir runs them on
+# the host-wide state directory instead of a local redis-server (tests/pam/conftest.py).
+test-pam: deps build
+	$(CARGO) fmt -p pam_breakglass --check
+	$(CARGO) clippy -q -p pam_breakglass --all-targets -- -D warnings
+	$(CARGO) test -q -p pam_breakglass
+	$(VPY) -m pytest -q tests/pam
+
 test-stress: build
 	bash tests/stress/run.sh
 
@@ -157,17 +178,20 @@ fuzz:
 # `make release && sudo make install` never builds as root.
 #   PREFIX (/usr/local), LIBDIR ($(PREFIX)/lib), INCLUDEDIR ($(PREFIX)/include),
 #   BINDIR ($(PREFIX)/bin, for the `breakglass` tool),
+#   PAMDIR ($(LIBDIR)/security, for pam_breakglass.so; Debian's is /lib/x86_64-linux-gnu/security),
 #   DESTDIR (staging root for packagers: the .pc file still names PREFIX/LIBDIR).
 INSTALL_FROM ?= release
 BINDIR       ?= $(PREFIX)/bin
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
+PAMDIR       ?= $(LIBDIR)/security
 STRIP        ?= strip
 BUILT := target/$(INSTALL_FROM)
 
 install:
 	@if [ ! -f $(BUILT)/libbreakglass.so ] || [ ! -f $(BUILT)/libbreakglass.a ] \
-	    || [ ! -f $(BUILT)/breakglass ] || [ ! -s $(BUILT)/native-static-libs ]; then \
+	    || [ ! -f $(BUILT)/breakglass ] || [ ! -s $(BUILT)/native-static-libs ] \
+	    || [ ! -f $(BUILT)/pam_breakglass.so ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "no complete $(INSTALL_FROM) build: run 'make $(INSTALL_FROM)' as your own user first" >&2; \
 	    exit 1; fi; \
@@ -183,6 +207,9 @@ install:
 	  install -m 0644 $(BUILT)/libbreakglass.a $(DESTDIR)$(LIBDIR)/libbreakglass.a; \
 	  $(STRIP) --strip-debug $(DESTDIR)$(LIBDIR)/libbreakglass.a; \
 	  install -m 0644 include/breakglass.h $(DESTDIR)$(INCLUDEDIR)/breakglass.h; \
+	  install -d $(DESTDIR)$(PAMDIR); \
+	  install -m 0644 $(BUILT)/pam_breakglass.so $(DESTDIR)$(PAMDIR)/pam_breakglass.so; \
+	  $(STRIP) --strip-unneeded $(DESTDIR)$(PAMDIR)/pam_breakglass.so; \
 	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	      -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	      -e "s|@LIBS_PRIVATE@|$$libs|g" breakglass.pc.in \
@@ -193,7 +220,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libbreakglass.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbreakglass.so.0 \
 	      $(DESTDIR)$(LIBDIR)/libbreakglass.so $(DESTDIR)$(LIBDIR)/libbreakglass.a \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/breakglass.pc $(DESTDIR)$(INCLUDEDIR)/breakglass.h \
-	      $(DESTDIR)$(BINDIR)/breakglass
+	      $(DESTDIR)$(BINDIR)/breakglass $(DESTDIR)$(PAMDIR)/pam_breakglass.so
 
 clean:
 	$(CARGO) clean

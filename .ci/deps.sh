@@ -8,6 +8,12 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v valgrind >/dev/null || missing+=(valgrind)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v openssl >/dev/null || missing+=(openssl)
+# pam_breakglass.so links libpam; its tests run pamtester (under pam_wrapper) and a real sshd.
+[ -e /usr/include/security/pam_modules.h ] || missing+=(libpam0g-dev)
+command -v pamtester >/dev/null || missing+=(pamtester)
+ls /usr/lib/*/libpam_wrapper.so >/dev/null 2>&1 || missing+=(libpam-wrapper)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh >/dev/null || missing+=(openssh-client)
 # exim is optional: where it cannot be installed its tests skip and say so.
 optional=()
 [ -x /usr/sbin/exim ] || command -v exim >/dev/null || optional+=(exim4-daemon-light)
