@@ -25,17 +25,25 @@ all: build
 # plain `cargo build` leaves a build tree that programs can run against.
 # Each also records the system libraries a static link needs (rustc's native-static-libs) for
 # the installed breakglass.pc, so that `make install` never has to run cargo.
-build:
+# That list depends only on the dependency set, so it is made once per Cargo.toml/Cargo.lock
+# (a file target), and before the build: `cargo rustc -- --print ...` compiles the crate with
+# other flags, and the plain build after it restores the usual artefacts. A second `make
+# release` with nothing changed therefore compiles nothing (tests/install/run.sh checks).
+build: target/debug/native-static-libs
 	$(CARGO) build
+
+release: target/release/native-static-libs
+	$(CARGO) build --release
+
+target/debug/native-static-libs: Cargo.toml Cargo.lock
 	@$(call native_libs,)
 
-release:
-	$(CARGO) build --release
+target/release/native-static-libs: Cargo.toml Cargo.lock
 	@$(call native_libs,--release)
 
-native_libs = $(CARGO) rustc -q --lib $(1) -- --print native-static-libs 2>&1 \
-	| sed -n 's/.*native-static-libs: //p' | tail -1 > target/$(if $(1),release,debug)/native-static-libs \
-	&& test -s target/$(if $(1),release,debug)/native-static-libs
+native_libs = mkdir -p $(@D) && $(CARGO) rustc -q --lib $(1) -- --print native-static-libs 2>&1 \
+	| sed -n 's/.*native-static-libs: //p' | tail -1 > $@.tmp \
+	&& test -s $@.tmp && mv $@.tmp $@
 
 # Regenerates include/breakglass.h from the Rust sources.
 header:
@@ -136,10 +144,12 @@ build/demo: examples/demo.c include/breakglass.h build
 	@mkdir -p build
 	cc -std=c11 $(CWARN) -Iinclude -o $@ $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass
 
-demo: deps build/demo
+# Needs only what the demo uses: Rust, a C compiler and Python's standard library (no venv,
+# no system packages), so it runs as any user on a fresh machine.
+demo: build/demo
 	@rm -rf build/outbox && mkdir -p build/outbox
 	BREAKGLASS_DEMO_OUTBOX=$(CURDIR)/build/outbox BREAKGLASS_DEMO_TOOL=$(DEVDIR)/breakglass \
-	  $(VPY) examples/run_demo.py build/demo
+	  $(PYTHON) examples/run_demo.py build/demo
 
 demo-redis: deps build
 	$(VPY) examples/demo_redis.py
@@ -190,8 +200,28 @@ install:
 	      -e "s|@LIBS_PRIVATE@|$$libs|g" breakglass.pc.in \
 	    > $(DESTDIR)$(LIBDIR)/pkgconfig/breakglass.pc
 	@echo "installed libbreakglass $(VERSION) under $(DESTDIR)$(PREFIX)"
+	@$(ldconfig_step)
+
+# After an install: programs find libbreakglass.so.0 only through the loader's cache. Run
+# ldconfig when we can (root, a real install into a directory the loader searches); else say
+# what to do. LDCONFIG may carry -f/-C to work on another configuration (the install test).
+LDCONFIG ?= ldconfig
+define ldconfig_step
+if [ -n "$(DESTDIR)" ]; then \
+  echo "note: staged under DESTDIR: run ldconfig once the files are in $(LIBDIR) (a package's postinst does)"; \
+elif ! $(LDCONFIG) -v -N 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p' | xargs -r readlink -f \
+    | grep -qxF "$$(readlink -f $(LIBDIR))"; then \
+  echo "note: $(LIBDIR) is not searched by the dynamic loader: programs need LD_LIBRARY_PATH=$(LIBDIR)," \
+       "an rpath (-Wl,-rpath,$(LIBDIR)), or a line '$(LIBDIR)' in /etc/ld.so.conf.d/breakglass.conf and ldconfig"; \
+elif [ "$$(id -u)" = 0 ]; then \
+  $(LDCONFIG) && echo "ran ldconfig: programs find libbreakglass.so.0 in $(LIBDIR)"; \
+else \
+  echo "note: run 'sudo ldconfig' before starting programs: the loader's cache does not list libbreakglass.so.0 yet"; \
+fi
+endef
 
 uninstall:
+	@# ldconfig is not re-run: a stale cache entry of a removed file is skipped by the loader.
 	rm -f $(DESTDIR)$(LIBDIR)/libbreakglass.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbreakglass.so.0 \
 	      $(DESTDIR)$(LIBDIR)/libbreakglass.so $(DESTDIR)$(LIBDIR)/libbreakglass.a \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/breakglass.pc $(DESTDIR)$(INCLUDEDIR)/breakglass.h \
