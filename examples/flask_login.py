@@ -113,7 +113,7 @@ _CODE_FORM = """<form method="post" action="/complete">
 <input id="code" type="text" name="code" autocomplete="one-time-code" autocapitalize="characters"
  spellcheck="false" required autofocus>
 <button type="submit">Log in</button></form>
-<small><a href="/">Start again</a> (sends a new code; the old one stops working)</small>"""
+<small>No email? <a href="/">Start again</a>: a new code replaces this one.</small>"""
 
 _SESSION_PAGE = """<p class="msg ok">Break-glass session active. Everything you do here is audited.</p>
 <form method="post" action="/logout"><button type="submit">Log out</button></form>"""
