@@ -118,6 +118,9 @@ wheel: release $(VENV)/.ready
 	cp bindings/python/pyproject.toml bindings/python/setup.py bindings/python/README.md $(WHEEL_STAGE)/
 	cp bindings/python/src/breakglass/*.py bindings/python/src/breakglass/py.typed $(WHEEL_STAGE)/src/breakglass/
 	cp $(RELDIR)/libbreakglass.so $(WHEEL_STAGE)/src/breakglass/libbreakglass.so
+	@# The operator tool, for the `breakglass` console script and `python -m breakglass`.
+	install -D -m 0755 $(RELDIR)/breakglass $(WHEEL_STAGE)/src/breakglass/bin/breakglass
+	$(STRIP) $(WHEEL_STAGE)/src/breakglass/bin/breakglass
 	cd $(WHEEL_STAGE) && $(VPY) -m pip wheel -q --no-deps --no-build-isolation --no-index -w ../dist .
 	@ls build/wheel/dist/*.whl
 

@@ -43,6 +43,8 @@ OTP_BUF_LEN = 7
 #: The header documents it but does not define it as a macro (yet), so the value is written
 #: here; the library checks it (a shorter buffer is BG_ERR_BUFFER_TOO_SMALL).
 SESSION_TOKEN_BUF_LEN = 44
+#: ``BG_PASSWORD_HASH_BUF_LEN``: a PHC string from ``bg_hash_password`` and its NUL.
+PASSWORD_HASH_BUF_LEN = 128
 #: ``bg_last_error`` never needs more than 1024 bytes and the NUL.
 LAST_ERROR_BUF_LEN = 1025
 
@@ -132,6 +134,7 @@ SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "bg_session_end": (bg_status, [ctypes.c_char_p]),
     "bg_attempts_left": (bg_status, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32)]),
     "bg_reset_attempts": (bg_status, [ctypes.c_char_p]),
+    "bg_hash_password": (bg_status, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),
     "bg_configure": (bg_status, [ctypes.c_char_p, ctypes.c_char_p]),
     "bg_configure_from_env": (bg_status, []),
     "bg_generate": (bg_status, [ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),
