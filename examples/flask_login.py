@@ -53,7 +53,8 @@ import signal
 import sys
 from typing import Dict, Optional, Tuple
 
-from flask import Flask, Response, redirect, request
+from flask import Flask, redirect, request
+from werkzeug.wrappers import Response
 
 import breakglass
 

@@ -544,7 +544,11 @@ fn drill_reads_an_env_file_without_a_shell_and_applies_only_its_keys() {
     assert!(!stdout.contains("s3cr") && !text(&out.stderr).contains("s3cr"));
 
     // A refused key the drill does use is still refused, named by its key (never its value).
-    std::fs::write(&file, "BREAKGLASS_ALERT_WEBHOOKS=teams=http://x/SECRETPATH\n").unwrap();
+    std::fs::write(
+        &file,
+        "BREAKGLASS_ALERT_WEBHOOKS=teams=http://x/SECRETPATH\n",
+    )
+    .unwrap();
     let out = run(&["drill", "--env-file", path], &[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
@@ -554,7 +558,11 @@ fn drill_reads_an_env_file_without_a_shell_and_applies_only_its_keys() {
     std::fs::write(&file, "# ok\nBREAKGLASS_MAILER\n").unwrap();
     let out = run(&["drill", "--env-file", path], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("breakglass.env:2"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("breakglass.env:2"),
+        "{}",
+        text(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     let out = run(&["drill", "--env-file", path], &[]);
     assert_eq!(out.status.code(), Some(2));

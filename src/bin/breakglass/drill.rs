@@ -149,7 +149,10 @@ fn read_env_file(path: &str) -> Result<Vec<(String, Zeroizing<String>)>, String>
                 .and_then(|v| v.strip_suffix(*q))
                 .filter(|v| !v.contains(*q))
         });
-        out.push((name.to_owned(), Zeroizing::new(unquoted.unwrap_or(value).to_owned())));
+        out.push((
+            name.to_owned(),
+            Zeroizing::new(unquoted.unwrap_or(value).to_owned()),
+        ));
     }
     Ok(out)
 }
