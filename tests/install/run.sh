@@ -10,7 +10,9 @@
 #  4. after an install, the loader's cache: `make install` runs ldconfig as root into a
 #     directory the loader searches (a real ldconfig on a configuration of our own, -f/-C),
 #     and says what to do for a directory it does not search, or under DESTDIR;
-#  5. a second `make release` with nothing changed compiles nothing.
+#  5. a second `make release` with nothing changed compiles nothing;
+#  6. `make demo` needs only Rust, a C compiler and Python's standard library (no venv, no
+#     system packages) and runs.
 # Uses the debug build (INSTALL_FROM=debug) so `make test` builds the library once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -121,4 +123,10 @@ make --no-print-directory release > "$work/release2.out" 2>&1 || fail "make rele
 grep -q Compiling "$work/release2.out" && fail "a second make release compiled: $(cat "$work/release2.out")"
 [ -s target/release/native-static-libs ] || fail "make release left no native-static-libs"
 
-echo "test-install: build tree, staged install (library and tool), uninstall, dynamic, static and fully static links, the loader's cache and a no-op release build all work"
+# 6. The demo: nothing of the test setup in its recipe, and it runs with the system's python3.
+make -n --no-print-directory demo > "$work/demo-n.out" 2>&1
+grep -E 'deps\.sh|build/venv|apt-get' "$work/demo-n.out" && fail "make demo sets up test dependencies"
+env -u VIRTUAL_ENV make --no-print-directory demo PYTHON=/usr/bin/python3 > "$work/demo.out" 2>&1 ||
+  fail "make demo: $(tail -5 "$work/demo.out")"
+
+echo "test-install: make demo with Python's standard library only, build tree, staged install (library and tool), uninstall, dynamic, static and fully static links, the loader's cache and a no-op release build all work"
