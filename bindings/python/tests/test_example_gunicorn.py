@@ -140,3 +140,47 @@ def test_four_workers_with_state_dir_and_sigterm_after_the_last_login(tmp_path: 
         out = server.output()
         assert rc == 0, out
         assert hook.answers == [200] * 7 + [503, 200], (hook.answers, out)
+
+
+def test_the_single_process_server_flushes_on_sigterm_too(tmp_path: Path):
+    # `python examples/flask_login.py`: Python's default SIGTERM would skip atexit (and the
+    # flush); the example turns it into a normal exit.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import free_port
+    from examplekit import EXAMPLES
+
+    box = _box(tmp_path)
+    port = free_port()
+    with receiver(fail=1) as hook:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BREAKGLASS_")}
+        env.update(_env(box, hook.url), PORT=str(port),
+                   BREAKGLASS_LIBRARY=os.environ.get("BREAKGLASS_LIBRARY", ""),
+                   PYTHONPATH=str(Path(__import__("breakglass").__file__).resolve().parents[1]))
+        log = open(tmp_path / "server.log", "wb")
+        proc = subprocess.Popen([sys.executable, str(EXAMPLES / "flask_login.py")], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if get(port, "/")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "server.log").read_text()
+                time.sleep(0.1)
+            _login(port, box)
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+        out = (tmp_path / "server.log").read_text(errors="replace")
+        assert rc == 0, out
+        assert hook.answers == [503, 200], (hook.answers, out)
