@@ -35,8 +35,9 @@ import atexit
 import ctypes
 import math
 import os
-import threading
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union
+import _thread
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 
 from . import _errors, _ffi
 from ._errors import (
@@ -65,19 +66,21 @@ from ._errors import (
     WrongPassword,
     status_name,
 )
-from ._settings import BOOL_KEYS as _BOOL_KEYS
-from ._settings import CONFIG_KEYS, ConfigureOptions
-from ._settings import INT_KEYS as _INT_KEYS
-from ._settings import LIST_KEYS as _LIST_KEYS
+from ._keys import BOOL_KEYS as _BOOL_KEYS
+from ._keys import CONFIG_KEYS
+from ._keys import INT_KEYS as _INT_KEYS
+from ._keys import LIST_KEYS as _LIST_KEYS
 
-# `logging` and `ipaddress` are imported on first use, not here: `import breakglass` stays
+# `logging`, `ipaddress`, `threading` and `typing` are imported on first use, not here: `import breakglass` stays
 # within its budget (BENCHMARKS.md, "import time"), and a program pays for them only once it
 # calls into the library (every call starts the logging link, see _follow_log_level).
 if TYPE_CHECKING:
     import ipaddress
     import logging
+    from typing import Any, Callable, List, Optional, Tuple, Union
 
     from ._records import ConfigKey, DrillReport, Stats
+    from ._settings import ConfigureOptions
 
     # Only for type checkers (the annotations are never evaluated at run time): Unpack is in
     # typing from 3.11 on, and the package supports 3.9 without dependencies.
@@ -412,15 +415,17 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     # Names whose definitions need a heavy module, made on first access (PEP 562) and cached:
-    # the record classes (dataclasses imports inspect) and IpAddress (ipaddress).
-    if name in ("ConfigKey", "DrillReport", "Stats"):
-        from . import _records
+    # the record classes (dataclasses imports inspect), ConfigureOptions (typing) and
+    # IpAddress (ipaddress, typing).
+    if name in ("ConfigKey", "DrillReport", "Stats", "ConfigureOptions"):
+        from . import _records, _settings
 
-        value = getattr(_records, name)
+        value = getattr(_settings if name == "ConfigureOptions" else _records, name)
         globals()[name] = value
         return value
     if name == "IpAddress":
         import ipaddress
+        from typing import Union
 
         alias = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
         globals()["IpAddress"] = alias
@@ -557,8 +562,8 @@ def _native_thread_name_reader() -> Optional[Callable[[], Optional[str]]]:
 
     def read() -> Optional[str]:
         buf = ctypes.create_string_buffer(16)  # Linux thread names: 15 bytes and a NUL
-        # On Linux threading.get_ident() is pthread_self().
-        if fn(threading.get_ident(), buf, len(buf)) != 0:
+        # On Linux get_ident() is pthread_self().
+        if fn(_thread.get_ident(), buf, len(buf)) != 0:
             return None
         return buf.value.decode("utf-8", "replace") or None
 
@@ -566,7 +571,6 @@ def _native_thread_name_reader() -> Optional[Callable[[], Optional[str]]]:
 
 
 _native_thread_name: Optional[Callable[[], Optional[str]]] = None  # set by _start_logging
-_DummyThread = getattr(threading, "_DummyThread", None)
 
 
 def _name_library_thread() -> None:
@@ -576,8 +580,11 @@ def _name_library_thread() -> None:
     A callback on a thread Python did not start runs under a placeholder ``_DummyThread``;
     its name is set from the OS thread name each time (a thread id can be reused by another
     library thread). Threads Python started keep their own names."""
+    import threading  # imported by logging already: no cost here
+
     thread = threading.current_thread()
-    if _native_thread_name is None or _DummyThread is None or not isinstance(thread, _DummyThread):
+    dummy = getattr(threading, "_DummyThread", None)
+    if _native_thread_name is None or dummy is None or not isinstance(thread, dummy):
         return
     name = _native_thread_name()
     if name and thread.name != name:
@@ -605,11 +612,11 @@ def _on_record(level: int, message: Optional[bytes], user_data: Optional[int]) -
 #: The C function pointer the library calls; module-level, so it lives as long as the module.
 _log_callback = _ffi.LOG_FN(_on_record)
 
-_logger_lock = threading.Lock()
+_logger_lock = _thread.allocate_lock()
 _attached = False
 _attached_level = -1
 _attached_effective = -1  # the logger's effective level when the library's level was set
-_in_callback = threading.local()
+_in_callback = _thread._local()
 
 
 def _start_logging() -> logging.Logger:

@@ -11,11 +11,13 @@ a code or a password; the binding adds only the operation's name, never an argum
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Type
 
 from . import _ffi
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple, Type
+
     from ._records import DrillReport
 
 _lib = _ffi.lib

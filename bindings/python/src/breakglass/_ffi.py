@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 # No pathlib and no ctypes.util at import: they cost more than the rest of the import together
 # (ctypes.util pulls in subprocess, shutil and tempfile), and a program that sets
