@@ -187,8 +187,9 @@ p(f"| `import ctypes` alone, for comparison | {g('py_import_ctypes_alone'):.1f} 
 p("")
 p("## Import time\n")
 p("`import breakglass` in a fresh interpreter (median of 15, `bench.py import`). logging,")
-p("ipaddress, dataclasses, pathlib and ctypes.util are imported on first use (issue 22); the")
-p("first call into the binding then imports logging and links the library's records to it.\n")
+p("typing, threading, ipaddress, dataclasses, pathlib and ctypes.util are imported on first use")
+p("(issue 22); the first call into the binding then imports logging and links the library's")
+p("records to it.\n")
 p("| figure | before (issue 22) | now | target |")
 p("|---|---:|---:|---|")
 p(f"| `import breakglass` | 67.1 ms | {g('py_import_breakglass'):.1f} ms | ≤ 25 ms "
