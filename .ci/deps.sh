@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # System packages the tests need: redis-server (the shared-slot tests), valgrind, pkg-config,
-# openssl (test certificates) and exim4-daemon-light (the real MTA of the mail-relay tests).
+# openssl (test certificates), exim4-daemon-light (the real MTA of the mail-relay tests), and
+# chromium with chromium-driver (the Flask page driven in a headless browser by Selenium).
+# `make demo` needs none of them; the test targets run this script (make deps).
 # Installs them with apt-get when missing and we are root; otherwise says what is missing.
 set -euo pipefail
 missing=()
@@ -14,6 +16,9 @@ command -v pamtester >/dev/null || missing+=(pamtester)
 ls /usr/lib/*/libpam_wrapper.so >/dev/null 2>&1 || missing+=(libpam-wrapper)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh >/dev/null || missing+=(openssh-client)
+# The login page's browser test.
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 # exim is optional: where it cannot be installed its tests skip and say so.
 optional=()
 [ -x /usr/sbin/exim ] || command -v exim >/dev/null || optional+=(exim4-daemon-light)

@@ -60,6 +60,12 @@
 #define BG_SESSION_TOKEN_BUF_LEN 44
 
 /**
+ * Size of a buffer that holds a password hash from `bg_hash_password` and its NUL: pass at
+ * least this. (The PHC string is about 100 bytes; the rest is room for the parameters.)
+ */
+#define BG_PASSWORD_HASH_BUF_LEN 128
+
+/**
  * Status returned by every `bg_*` function that can fail. In C it is an `int32_t`; the
  * `BG_*` names are its values.
  */
@@ -525,6 +531,25 @@ bg_status bg_attempts_left(const char *ip, uint32_t *out);
  * `ip` is NULL or a NUL-terminated string.
  */
 bg_status bg_reset_attempts(const char *ip);
+
+/**
+ * Hashes `password` for `password_hash`: writes a new argon2id PHC string (m=19456 t=2 p=1, a
+ * random salt from the OS; what `breakglass hash-password` prints) and its NUL to `out`.
+ * For tools and setup scripts: a login never needs it.
+ *
+ * `out` is caller-owned and must hold `BG_PASSWORD_HASH_BUF_LEN` (128) bytes; a shorter one is
+ * `BG_ERR_BUFFER_TOO_SMALL` before anything is hashed. `BG_ERR_NULL` for a NULL argument,
+ * `BG_ERR_ARGUMENT` for an empty password or one over 4096 bytes. The password is never
+ * logged or kept (its copy is wiped); it takes tens of milliseconds and 19 MiB. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
+ * # Safety
+ * `password` is NULL or a NUL-terminated string; `out` is NULL or points to at least
+ * `out_len` writable bytes.
+ */
+bg_status bg_hash_password(const char *password, char *out, size_t out_len);
 
 /**
  * Sets the configuration key `key` to `value`; `value == NULL` restores the key's default.

@@ -508,6 +508,68 @@ fn drill_prints_a_line_per_channel_and_fails_when_one_does() {
 }
 
 #[test]
+fn drill_reads_an_env_file_without_a_shell_and_applies_only_its_keys() {
+    use hookserver::{Answer, HookServer};
+    let hook = HookServer::always(Answer::Status(200, "{}"));
+    let dir = std::env::temp_dir().join(format!("bg-drill-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("breakglass.env");
+    // What a service's env file holds: an unquoted argon2 hash (a shell would expand
+    // `$argon2id`, `$v` ...), comments, `export`, quotes, and a `$` in the receiver's URL that
+    // must reach the receiver as it is written.
+    let env_file = format!(
+        "# break-glass service\n\
+         BREAKGLASS_PASSWORD_HASH={phc}\n\
+         \n\
+         export BREAKGLASS_ALERT_WEBHOOK_URL={url}\n\
+         BREAKGLASS_ALERT_WEBHOOK_SECRET='s3cr$t'\n\
+         BREAKGLASS_ALLOWED_IPS=not-an-address\n\
+         OTHER_SERVICE_VAR=$(rm -rf /)\n",
+        phc = stored_phc(),
+        url = hook.url("/hook/$HOME/$argon2id$v=19"),
+    );
+    std::fs::write(&file, env_file).unwrap();
+    let path = file.to_str().unwrap();
+    // A refused key the drill does not use, in the environment too: it must not stop it.
+    let out = run(
+        &["drill", "--env-file", path],
+        &[("BREAKGLASS_MAX_ATTEMPTS", "not a number")],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with("DELIVERED"), "{stdout}");
+    let got = hook.requests();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/hook/$HOME/$argon2id$v=19");
+    assert!(!stdout.contains("s3cr") && !text(&out.stderr).contains("s3cr"));
+
+    // A refused key the drill does use is still refused, named by its key (never its value).
+    std::fs::write(
+        &file,
+        "BREAKGLASS_ALERT_WEBHOOKS=teams=http://x/SECRETPATH\n",
+    )
+    .unwrap();
+    let out = run(&["drill", "--env-file", path], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("BREAKGLASS_ALERT_WEBHOOKS"), "{stderr}");
+    assert!(!stderr.contains("SECRETPATH"), "{stderr}");
+    // A line that is not NAME=VALUE, and a missing file: usage errors with the place.
+    std::fs::write(&file, "# ok\nBREAKGLASS_MAILER\n").unwrap();
+    let out = run(&["drill", "--env-file", path], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("breakglass.env:2"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = run(&["drill", "--env-file", path], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read --env-file"));
+}
+
+#[test]
 fn check_config_lists_every_receiver_and_needs_a_routing_key_for_pagerduty() {
     let mut env = complete_env(stored_phc());
     env.push((

@@ -12,7 +12,13 @@
 //	BREAKGLASS_MAILER=file:///tmp/outbox BREAKGLASS_FROM_EMAIL=bg@example.com \
 //	BREAKGLASS_OTP_EMAIL=oncall@example.com BREAKGLASS_ALERT_EMAILS=ops@example.com \
 //	BREAKGLASS_PASSWORD_HASH='$argon2id$v=19$...' BREAKGLASS_ALLOWED_IPS=127.0.0.1 \
-//	go run .        # serves http://127.0.0.1:8080/ (ADDR to change it)
+//	go build && LD_LIBRARY_PATH=../../target/release ./go_login   # http://127.0.0.1:8080/ (ADDR)
+//
+// The binary has no rpath into the checkout: install the library (make install) or point
+// LD_LIBRARY_PATH at it (bindings/go/README.md). On SIGTERM or SIGINT it stops taking
+// requests (http.Server.Shutdown), then waits for queued alarms (breakglass.Flush), each
+// bounded, so that the alarm of a login just before a shutdown still goes out. Library
+// records go to slog.Default() (stderr).
 //
 // The client's address is the connection's (r.RemoteAddr). Behind a reverse proxy, take it
 // from the header your proxy sets, and only from a proxy you trust, or every login comes from
@@ -24,10 +30,12 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	breakglass "github.com/libbreakglass/libbreakglass/bindings/go"
@@ -40,8 +48,8 @@ const form = `<!doctype html><title>Break-glass login</title>
 <h1>Break-glass login</h1><p>%s</p>
 <form method="post" action="/begin"><label>Password <input type="password" name="password"
  autocomplete="current-password"></label> <button>Send me a code</button></form>
-<form method="post" action="/complete"><label>Code <input name="code" inputmode="numeric"
- autocomplete="one-time-code"></label> <button>Log in</button></form>`
+<form method="post" action="/complete"><label>Code, or a recovery code <input name="code" type="text"
+ autocomplete="one-time-code" spellcheck="false"></label> <button>Log in</button></form>`
 
 func page(w http.ResponseWriter, status int, message string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -62,7 +70,7 @@ func clientIP(r *http.Request) string {
 // (allow-list or password), so it tells an attacker nothing; it does say "locked out", which
 // an operator needs to know. The reason goes to the log.
 func denied(w http.ResponseWriter, err error) {
-	log.Printf("break-glass login refused: %v", err)
+	slog.Warn("break-glass login refused", "err", err)
 	switch {
 	case errors.Is(err, breakglass.ErrLockedOut):
 		page(w, http.StatusTooManyRequests, "Locked out: too many failures. Try again later.")
@@ -135,25 +143,65 @@ func post(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// setup configures the library from the BREAKGLASS_* environment.
+// setup configures the library from the BREAKGLASS_* environment, and sends its records to
+// slog's default logger (stderr unless the program sets another), so that a failed delivery
+// is never silent.
 func setup() error {
+	breakglass.SetLogger(slog.Default())
 	return breakglass.ConfigureFromEnv()
+}
+
+// drainTimeout bounds each stage of a shutdown: the requests in flight, then the alarms still
+// queued (and their retries).
+const drainTimeout = 10 * time.Second
+
+// serve runs srv until ctx ends (SIGTERM or SIGINT in main), then stops taking requests,
+// lets those in flight finish, and waits for the alarms still queued: an alarm raised by a
+// login right before the signal still goes out. Each stage is bounded by drainTimeout.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	var err error
+	select {
+	case err = <-served: // the listener failed
+	case <-ctx.Done():
+		slog.Info("stopping: finishing requests, then delivering queued alarms")
+		shutdown, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		err = srv.Shutdown(shutdown)
+		cancel()
+	}
+	flush, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if ferr := breakglass.Flush(flush); ferr != nil {
+		slog.Error("break-glass alarms still queued at exit: they may be lost", "err", ferr)
+		return errors.Join(err, ferr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 func main() {
 	if err := setup(); err != nil {
-		log.Fatal(err)
+		slog.Error("break-glass configuration refused", "err", err)
+		os.Exit(2)
 	}
 	addr := os.Getenv("ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	srv := &http.Server{Addr: addr, Handler: newHandler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Printf("break-glass login on http://%s/", addr)
-	err := srv.ListenAndServe()
-	// An alarm raised just before exit must still go out.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = breakglass.Flush(ctx)
-	log.Fatal(err)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		slog.Error("listen", "err", err)
+		os.Exit(1)
+	}
+	srv := &http.Server{Handler: newHandler(), ReadHeaderTimeout: 10 * time.Second}
+	slog.Info("break-glass login on http://" + ln.Addr().String() + "/")
+	if err := serve(ctx, srv, ln); err != nil {
+		slog.Error("stopped", "err", err)
+		os.Exit(1)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,5 +183,141 @@ func TestWrongPasswordThenLockout(t *testing.T) {
 	}
 	if s := get(t, c, srv.URL+"/begin"); s != http.StatusMethodNotAllowed {
 		t.Errorf("GET /begin: %d", s)
+	}
+}
+
+// buildExample builds the example as a user does (`go build`, no tags, no extra flags) into
+// a temporary directory and returns the binary's path.
+func buildExample(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "go_login")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = os.Environ()
+	for _, v := range []string{"CGO_LDFLAGS=", "CGO_CFLAGS=", "GOFLAGS="} {
+		cmd.Env = append(cmd.Env, v)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// The binary a user builds from a checkout carries no rpath into it: a copy shipped to
+// another machine must not look for its library in someone's build tree.
+func TestTheBinaryHasNoRunpathIntoTheCheckout(t *testing.T) {
+	if _, err := exec.LookPath("readelf"); err != nil {
+		t.Skip("no readelf")
+	}
+	out, err := exec.Command("readelf", "-d", buildExample(t)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("readelf: %v\n%s", err, out)
+	}
+	dynamic := string(out)
+	if !strings.Contains(dynamic, "libbreakglass.so.0") {
+		t.Fatalf("the binary does not need libbreakglass.so.0:\n%s", dynamic)
+	}
+	if strings.Contains(dynamic, "RUNPATH") || strings.Contains(dynamic, "RPATH") {
+		t.Errorf("the binary has an rpath:\n%s", dynamic)
+	}
+}
+
+// SIGTERM right after a login: the server shuts down, then flushes, so the alarm still
+// lands at a receiver that fails the first POST (the retry comes after the signal).
+func TestSIGTERMRightAfterALoginStillDeliversTheRetriedAlarm(t *testing.T) {
+	bin := buildExample(t)
+	var mu sync.Mutex
+	var answers []int
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		status := http.StatusOK
+		if len(answers) == 0 {
+			status = http.StatusServiceUnavailable
+		}
+		answers = append(answers, status)
+		mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	defer hook.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	outbox := t.TempDir()
+	release, _ := filepath.Abs(filepath.Join("..", "..", "target", "release"))
+	cmd := exec.Command(bin)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BREAKGLASS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "ADDR="+addr, "LD_LIBRARY_PATH="+release,
+		"BREAKGLASS_MAILER=file://"+outbox, "BREAKGLASS_FROM_EMAIL=bg@example.com",
+		"BREAKGLASS_OTP_EMAIL=oncall@example.com", "BREAKGLASS_PASSWORD_HASH="+argon2Hash(t),
+		"BREAKGLASS_ALLOWED_IPS=127.0.0.1", "BREAKGLASS_ALERT_WEBHOOK_URL="+hook.URL+"/hook",
+		"BREAKGLASS_DELIVERY_TIMEOUT_MS=2000")
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// The lifetime bound: whatever happens, the server is gone when the test ends.
+	defer func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+		}
+	}()
+	client := &http.Client{Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	base := "http://" + addr
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := client.Get(base + "/"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the example did not start:\n%s", logs.String())
+		}
+	}
+	if r := postForm(t, client, base+"/begin", url.Values{"password": {password}}); r.StatusCode != http.StatusOK {
+		t.Fatalf("/begin: %d\n%s", r.StatusCode, logs.String())
+	}
+	var code string
+	for deadline := time.Now().Add(15 * time.Second); code == ""; time.Sleep(50 * time.Millisecond) {
+		entries, _ := os.ReadDir(outbox)
+		for _, e := range entries {
+			data, _ := os.ReadFile(filepath.Join(outbox, e.Name()))
+			if m := regexp.MustCompile(`one-time code is: ([0-9]{6})`).FindSubmatch(data); m != nil {
+				code = string(m[1])
+			}
+		}
+		if code == "" && time.Now().After(deadline) {
+			t.Fatal("no code email")
+		}
+	}
+	if r := postForm(t, client, base+"/complete", url.Values{"code": {code}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("/complete: %d\n%s", r.StatusCode, logs.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no exit within 30 s of SIGTERM\n%s", logs.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(answers) != 2 || answers[0] != 503 || answers[1] != 200 {
+		t.Fatalf("webhook answers %v, want [503 200] (the retry after SIGTERM)\n%s", answers, logs.String())
 	}
 }

@@ -209,3 +209,61 @@ pub unsafe extern "C" fn bg_reset_attempts(ip: *const c_char) -> bg_status {
         Err(st) => st,
     })
 }
+
+/// Size of a buffer that holds a password hash from `bg_hash_password` and its NUL: pass at
+/// least this. (The PHC string is about 100 bytes; the rest is room for the parameters.)
+pub const BG_PASSWORD_HASH_BUF_LEN: usize = 128;
+
+/// Hashes `password` for `password_hash`: writes a new argon2id PHC string (m=19456 t=2 p=1, a
+/// random salt from the OS; what `breakglass hash-password` prints) and its NUL to `out`.
+/// For tools and setup scripts: a login never needs it.
+///
+/// `out` is caller-owned and must hold `BG_PASSWORD_HASH_BUF_LEN` (128) bytes; a shorter one is
+/// `BG_ERR_BUFFER_TOO_SMALL` before anything is hashed. `BG_ERR_NULL` for a NULL argument,
+/// `BG_ERR_ARGUMENT` for an empty password or one over 4096 bytes. The password is never
+/// logged or kept (its copy is wiped); it takes tens of milliseconds and 19 MiB. Thread-safe.
+///
+/// Not async-signal-safe: never call it from a signal handler (it takes locks and
+/// allocates, so it can deadlock there).
+///
+/// # Safety
+/// `password` is NULL or a NUL-terminated string; `out` is NULL or points to at least
+/// `out_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn bg_hash_password(
+    password: *const c_char,
+    out: *mut c_char,
+    out_len: usize,
+) -> bg_status {
+    guard(|| {
+        if out.is_null() {
+            return refuse(bg_status::BG_ERR_NULL, "out is NULL");
+        }
+        if out_len < BG_PASSWORD_HASH_BUF_LEN {
+            return refuse(
+                bg_status::BG_ERR_BUFFER_TOO_SMALL,
+                "out_len is smaller than BG_PASSWORD_HASH_BUF_LEN (128)",
+            );
+        }
+        let password = match unsafe { bytes(password, MAX_PASSWORD, "password") } {
+            Ok([]) => return refuse(bg_status::BG_ERR_ARGUMENT, "password is empty"),
+            Ok(b) => zeroize::Zeroizing::new(b.to_vec()),
+            Err(st) => return st,
+        };
+        match login::hash_password(&password) {
+            Ok(phc) if phc.len() < BG_PASSWORD_HASH_BUF_LEN => {
+                // SAFETY: out holds out_len >= BG_PASSWORD_HASH_BUF_LEN > phc.len() bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(phc.as_ptr(), out.cast::<u8>(), phc.len());
+                    *out.add(phc.len()) = 0;
+                }
+                bg_status::BG_OK
+            }
+            Ok(_) => refuse(
+                bg_status::BG_ERR_INTERNAL,
+                "the hash is longer than BG_PASSWORD_HASH_BUF_LEN",
+            ),
+            Err(why) => refuse(bg_status::BG_ERR_INTERNAL, &why),
+        }
+    })
+}

@@ -575,8 +575,27 @@ static void test_drill(void) {
   CHECK(bg_configure("delivery_timeout_ms", NULL) == BG_OK);
 }
 
+/* bg_hash_password makes a hash the login flow accepts, and checks its arguments. */
+static void test_hash_password(void) {
+  char hash[BG_PASSWORD_HASH_BUF_LEN], small[BG_PASSWORD_HASH_BUF_LEN - 1], why[256];
+  CHECK_STATUS(bg_hash_password("correct horse", hash, sizeof hash), BG_OK);
+  CHECK(strncmp(hash, "$argon2id$v=19$m=19456,t=2,p=1$", 31) == 0);
+  CHECK(strlen(hash) < sizeof hash);
+  CHECK_STATUS(bg_configure("password_hash", hash), BG_OK);
+  CHECK_STATUS(bg_configure("password_hash", NULL), BG_OK);
+  CHECK_STATUS(bg_hash_password("correct horse", small, sizeof small), BG_ERR_BUFFER_TOO_SMALL);
+  CHECK_STATUS(bg_last_error(why, sizeof why), BG_OK);
+  CHECK(strstr(why, "BG_PASSWORD_HASH_BUF_LEN") != NULL);
+  CHECK_STATUS(bg_hash_password(NULL, hash, sizeof hash), BG_ERR_NULL);
+  CHECK_STATUS(bg_hash_password("x", NULL, sizeof hash), BG_ERR_NULL);
+  CHECK_STATUS(bg_hash_password("", hash, sizeof hash), BG_ERR_ARGUMENT);
+  CHECK_STATUS(bg_last_error(why, sizeof why), BG_OK);
+  CHECK(strstr(why, "empty") != NULL && strstr(why, "correct") == NULL);
+}
+
 int main(void) {
   test_strings();
+  test_hash_password();
   test_key_table();
   test_generate_and_verify();
   test_generate_bad_buffers();

@@ -6,7 +6,13 @@
 #     rustc's own native-static-libs, the stripped `breakglass` tool in BINDIR), and
 #     `make uninstall` removes exactly them;
 #  3. programs link through pkg-config dynamically, statically against libbreakglass.a
-#     (`pkg-config --static`), and fully `-static`, and each runs the demo on a file outbox.
+#     (`pkg-config --static`), and fully `-static`, and each runs the demo on a file outbox;
+#  4. after an install, the loader's cache: `make install` runs ldconfig as root into a
+#     directory the loader searches (a real ldconfig on a configuration of our own, -f/-C),
+#     and says what to do for a directory it does not search, or under DESTDIR;
+#  5. a second `make release` with nothing changed compiles nothing;
+#  6. `make demo` needs only Rust, a C compiler and Python's standard library (no venv, no
+#     system packages) and runs.
 # Uses the debug build (INSTALL_FROM=debug) so `make test` builds the library once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,7 +41,8 @@ run_demo "$work/demo-tree" LD_LIBRARY_PATH="$root/target/debug"
 # 2. A packager's staged install: /usr with a multiarch LIBDIR, under DESTDIR.
 dest=$work/dest
 make --no-print-directory install INSTALL_FROM=debug DESTDIR="$dest" PREFIX=/usr \
-  LIBDIR=/usr/lib/x86_64-linux-gnu INCLUDEDIR=/usr/include >/dev/null
+  LIBDIR=/usr/lib/x86_64-linux-gnu INCLUDEDIR=/usr/include > "$work/staged.out"
+grep -q "staged under DESTDIR: run ldconfig" "$work/staged.out" || fail "no ldconfig note under DESTDIR: $(cat "$work/staged.out")"
 lib=$dest/usr/lib/x86_64-linux-gnu
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 for f in libbreakglass.so.0 libbreakglass.so libbreakglass.a pkgconfig/breakglass.pc; do
@@ -64,8 +71,10 @@ left=$(find "$dest" -type f -o -type l)
 
 # 3. Linking through pkg-config, from an install under a plain PREFIX.
 prefix=$work/prefix
-make --no-print-directory install INSTALL_FROM=debug PREFIX="$prefix" >/dev/null
+make --no-print-directory install INSTALL_FROM=debug PREFIX="$prefix" > "$work/prefix.out"
 [ "$("$prefix/bin/breakglass" --version)" = "breakglass $version" ] || fail "PREFIX/bin/breakglass"
+grep -q "$prefix/lib is not searched by the dynamic loader: programs need LD_LIBRARY_PATH" "$work/prefix.out" ||
+  fail "no note that PREFIX/lib is not searched: $(cat "$work/prefix.out")"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 cc -std=c11 "${CWARN[@]}" -o "$work/demo-dynamic" examples/demo.c $(pkg-config --cflags --libs breakglass)
 readelf -d "$work/demo-dynamic" | grep -q 'NEEDED.*libbreakglass.so.0' || fail "dynamic link"
@@ -91,4 +100,33 @@ else
 fi
 make --no-print-directory uninstall PREFIX="$prefix" >/dev/null
 [ -e "$prefix/bin/breakglass" ] && fail "uninstall left $prefix/bin/breakglass"
-echo "test-install: build tree, staged install (library and tool), uninstall, dynamic, static and fully static links all work"
+# 4. A directory the loader searches: a real ldconfig on a configuration that lists it (the
+# host's own cache is left alone). As root the install runs it and the cache then lists the
+# library; as another user the install says to run it.
+searched=$work/searched
+mkdir -p "$searched/lib"
+echo "$searched/lib" > "$work/ld.so.conf"
+ldc="ldconfig -f $work/ld.so.conf -C $work/ld.so.cache"
+make --no-print-directory install INSTALL_FROM=debug PREFIX="$searched" LDCONFIG="$ldc" > "$work/searched.out"
+if [ "$(id -u)" = 0 ]; then
+  grep -q "ran ldconfig" "$work/searched.out" || fail "make install did not run ldconfig: $(cat "$work/searched.out")"
+  ldconfig -C "$work/ld.so.cache" -p | grep -q "libbreakglass.so.0 .*=> $searched/lib/libbreakglass.so.0" ||
+    fail "the loader's cache does not list the installed library"
+else
+  grep -q "run 'sudo ldconfig'" "$work/searched.out" || fail "no 'run sudo ldconfig' note: $(cat "$work/searched.out")"
+fi
+make --no-print-directory uninstall PREFIX="$searched" >/dev/null
+
+# 5. Nothing changed, nothing compiled: the static-libs list is made once per dependency set.
+make --no-print-directory release > "$work/release1.out" 2>&1 || fail "make release: $(tail -5 "$work/release1.out")"
+make --no-print-directory release > "$work/release2.out" 2>&1 || fail "make release (again): $(tail -5 "$work/release2.out")"
+grep -q Compiling "$work/release2.out" && fail "a second make release compiled: $(cat "$work/release2.out")"
+[ -s target/release/native-static-libs ] || fail "make release left no native-static-libs"
+
+# 6. The demo: nothing of the test setup in its recipe, and it runs with the system's python3.
+make -n --no-print-directory demo > "$work/demo-n.out" 2>&1
+grep -E 'deps\.sh|build/venv|apt-get' "$work/demo-n.out" && fail "make demo sets up test dependencies"
+env -u VIRTUAL_ENV make --no-print-directory demo PYTHON=/usr/bin/python3 > "$work/demo.out" 2>&1 ||
+  fail "make demo: $(tail -5 "$work/demo.out")"
+
+echo "test-install: make demo with Python's standard library only, build tree, staged install (library and tool), uninstall, dynamic, static and fully static links, the loader's cache and a no-op release build all work"

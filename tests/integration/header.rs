@@ -4,7 +4,7 @@ const COMMITTED: &str = include_str!("../../include/breakglass.h");
 const GENERATED: &str = include_str!(concat!(env!("OUT_DIR"), "/breakglass.h"));
 
 /// Functions in the C API: a new export must be counted here on purpose.
-const FUNCTIONS: usize = 22;
+const FUNCTIONS: usize = 23;
 
 /// A function declaration in the generated header.
 fn is_function(line: &str) -> bool {

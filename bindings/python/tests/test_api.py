@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import os
 import pickle
 import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -541,7 +544,7 @@ def test_loader_names_every_place_it_tried(tmp_path: Path):
 
 
 def test_loader_default_libdir_is_make_installs():
-    assert Path("/usr/local/lib") in _ffi.INSTALL_LIBDIRS
+    assert "/usr/local/lib" in _ffi.INSTALL_LIBDIRS
     assert _ffi.SONAME == "libbreakglass.so.0"  # what make install links
 
 
@@ -692,3 +695,16 @@ def test_success_leaves_no_reason():
         breakglass.configure(otp_ttl_seconds=0)
     breakglass.configure(otp_ttl_seconds=5)
     assert breakglass._errors.last_error() == ""
+
+
+def test_import_leaves_the_heavy_modules_for_first_use():
+    # The figure is in BENCHMARKS.md ("Import time"); this checks the cause stays away.
+    heavy = ["logging", "typing", "threading", "dataclasses", "ipaddress", "pathlib", "ctypes.util",
+             "subprocess", "inspect"]
+    code = ("import sys; import breakglass; print(','.join(m for m in %r if m in sys.modules)); "
+            "breakglass.clear(); print('logging' in sys.modules)") % (heavy,)
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "BREAKGLASS_LIBRARY")}
+    env["PYTHONPATH"] = str(Path(breakglass.__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["", "True"], out  # nothing heavy at import; logging once the library is used

@@ -124,3 +124,15 @@ def test_the_wheel_installed_alone_runs_a_login(wheel: Path, tmp_path: Path):
     assert len(mails) == 2, mails
     assert sum(r["code"] in m and "oncall@example.com" in m for m in mails) == 1
     assert sum("203.0.113.99" in m and "ops@example.com" in m for m in mails) == 1
+
+    # The operator tool comes with the wheel: the console script, and python -m breakglass.
+    script = work / "venv" / "bin" / "breakglass"
+    for cmd in ([str(script), "--version"], [str(python), "-I", "-m", "breakglass", "--version"]):
+        proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and proc.stdout.startswith("breakglass "), (cmd, proc.stderr)
+    proc = subprocess.run([str(script), "hash-password"], input="wheel password\n", env=env, cwd=work,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("$argon2id$"), proc.stderr
+    proc = subprocess.run([str(python), "-I", "-c", "import breakglass; print(breakglass.hash_password('pw'))"],
+                          env=env, cwd=work, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("$argon2id$v=19$"), proc.stderr

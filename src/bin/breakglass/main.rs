@@ -31,8 +31,10 @@ commands:
                   by a crash); the key is K's content, else $BREAKGLASS_AUDIT_KEY
   audit tail [FILE] [-n N]
                   print the last N (20) records of FILE (default $BREAKGLASS_AUDIT_LOG)
-  drill           send a [DRILL] test alert through every alert channel configured in
-                  BREAKGLASS_*, wait for each, print one line per channel (exit 0: all delivered)
+  drill [--env-file FILE]
+                  send a [DRILL] test alert through every alert channel configured in
+                  BREAKGLASS_* (or FILE, read without a shell), wait for each, print one line
+                  per channel (exit 0: all delivered)
   help            this text
   --version       the version
 ";
@@ -55,15 +57,19 @@ refused (the reason is printed).
 ";
 
 pub(crate) const DRILL_USAGE: &str = "\
-usage: breakglass drill [--timeout-ms N]
+usage: breakglass drill [--timeout-ms N] [--env-file FILE]
 
-Applies BREAKGLASS_* as bg_configure_from_env does, sends a clearly marked test alert (event
+Applies the BREAKGLASS_* keys a drill uses (its channels and delivery_timeout_ms; other keys
+are not read, so a refused unrelated one cannot stop it), from the environment and from FILE:
+KEY=VALUE lines read without a shell ($ is literal, so a password hash needs no quoting;
+comments, blank lines, `export ` and one pair of enclosing quotes are allowed). Sends a clearly marked test alert (event
 break_glass_drill, subject \"[DRILL] ...\") through every alert channel (each alert_emails
 recipient, alert_webhook_url, each alert_webhooks receiver), waits for each outcome (at most N
 ms; default 3 x delivery_timeout_ms plus the retry pauses) and prints one line per channel:
 DELIVERED, REFUSED (with the peer's answer), TIMED-OUT or UNREACHABLE. Exit status: 0 every
 channel delivered, 1 any did not or none is configured, 2 usage or a refused environment.
-Run it from cron: 17 9 * * 1 breakglass drill || mail -s 'break-glass drill failed' oncall@...
+Run it from cron with the service's own env file:
+  17 9 * * 1 breakglass drill --env-file /etc/breakglass.env || mail -s 'break-glass drill failed' oncall@...
 ";
 
 /// Writes `text` to stdout and flushes it. Not `print!`: a Rust program ignores SIGPIPE, so

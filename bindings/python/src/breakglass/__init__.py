@@ -25,27 +25,25 @@ The login flow does all of that in two steps and keeps a session:
     breakglass.session_check(token)                      # on each request; NoSession when over
 
 Every denial of a login is a :class:`LoginDenied`; every error carries the library's reason.
-Library log records go to the standard ``logging`` logger named ``breakglass``.
+Library log records go to the standard ``logging`` logger named ``breakglass``; without any
+logging setup in the host, its warnings and errors reach stderr (logging's last resort).
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
-import ipaddress
-import logging
 import math
 import os
-import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
+import _thread
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 
 from . import _errors, _ffi
 from ._errors import (
     ArgumentError,
     AuditError,
     DrillFailed,
-    DrillReport,
     BackendError,
     BreakGlassError,
     BufferTooSmallError,
@@ -68,12 +66,22 @@ from ._errors import (
     WrongPassword,
     status_name,
 )
-from ._settings import BOOL_KEYS as _BOOL_KEYS
-from ._settings import CONFIG_KEYS, ConfigureOptions
-from ._settings import INT_KEYS as _INT_KEYS
-from ._settings import LIST_KEYS as _LIST_KEYS
+from ._keys import BOOL_KEYS as _BOOL_KEYS
+from ._keys import CONFIG_KEYS
+from ._keys import INT_KEYS as _INT_KEYS
+from ._keys import LIST_KEYS as _LIST_KEYS
 
+# `logging`, `ipaddress`, `threading` and `typing` are imported on first use, not here: `import breakglass` stays
+# within its budget (BENCHMARKS.md, "import time"), and a program pays for them only once it
+# calls into the library (every call starts the logging link, see _follow_log_level).
 if TYPE_CHECKING:
+    import ipaddress
+    import logging
+    from typing import Any, Callable, List, Optional, Tuple, Union
+
+    from ._records import ConfigKey, DrillReport, Stats
+    from ._settings import ConfigureOptions
+
     # Only for type checkers (the annotations are never evaluated at run time): Unpack is in
     # typing from 3.11 on, and the package supports 3.9 without dependencies.
     from typing_extensions import Unpack
@@ -120,6 +128,7 @@ __all__ = [
     "DrillFailed",
     "DrillReport",
     "generate",
+    "hash_password",
     "login_begin",
     "login_complete",
     "reset_attempts",
@@ -295,7 +304,7 @@ def alert(ip: object = None) -> None:
         raw = raw.replace(b"\0", _NUL_ESCAPE) or None
     status = _lib.bg_alert(raw)
     if status != _ffi.BG_OK:  # only a panic inside the library can get here
-        _logger.error("bg_alert failed: %s (status %d); the alarm may not have been raised",
+        _start_logging().error("bg_alert failed: %s (status %d); the alarm may not have been raised",
                       status_name(status), status)
 
 
@@ -327,6 +336,8 @@ def drill(timeout: float = 0) -> List[DrillReport]:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
         raise ValueError("timeout must be a non-negative number of seconds")
     ms = min(math.ceil(timeout * 1000), _UINT32_MAX)
+    from ._records import DrillReport
+
     reports: List[DrillReport] = []
 
     def line(channel: Optional[bytes], outcome: int, detail: Optional[bytes], _: Optional[int]) -> None:
@@ -351,29 +362,11 @@ def drill(timeout: float = 0) -> List[DrillReport]:
     return reports
 
 
-@dataclass(frozen=True)
-class Stats:
-    """Delivery counters since the library was loaded; every field only grows."""
-
-    queued: int = 0
-    """Calls accepted into the queue: one per send_otp or alert of which at least one part (the
-    code email; an alert's emails, its webhook) was queued."""
-    emails_sent: int = 0
-    """Email messages accepted by the server (one per recipient)."""
-    emails_failed: int = 0
-    """Email messages that finally failed, after retries."""
-    webhooks_sent: int = 0
-    """Webhook POSTs answered with 2xx."""
-    webhooks_failed: int = 0
-    """Webhook POSTs that finally failed, after retries."""
-    dropped: int = 0
-    """Parts dropped because their lane was full: a code email, an alert's emails (all
-    recipients together) or an alert's webhook each count one."""
-
-
 def stats() -> Stats:
     """A snapshot of the delivery counters."""
     _follow_log_level()
+    from ._records import Stats
+
     out = _ffi.bg_stats()
     _check(_lib.bg_get_stats(ctypes.byref(out)), "stats()")
     return Stats(**{name: int(getattr(out, name)) for name in _ffi.STATS_FIELDS})
@@ -386,27 +379,11 @@ def version() -> str:
 
 
 # ---------------------------------------------------------------------------------- key table
-@dataclass(frozen=True)
-class ConfigKey:
-    """One configuration key as the loaded library describes it (``bg_config_key``)."""
-
-    name: str
-    """The name :func:`configure` takes; ``BREAKGLASS_`` + its upper case in the environment."""
-    kind: str
-    """"integer", "boolean", "string", "secret" (never logged) or "email_list"."""
-    default: Optional[str]
-    """The default as the library's text, or None when the key is unset by default."""
-    min: int
-    """For "integer" keys the smallest accepted value; 0 otherwise."""
-    max: int
-    """For "integer" keys the largest accepted value; 0 otherwise."""
-    doc: str
-    """One line of English describing the key."""
-
-
 def config_keys() -> Tuple[ConfigKey, ...]:
     """The library's configuration key table, in its order (the order of :data:`CONFIG_KEYS`,
     which a test checks against this)."""
+    from ._records import ConfigKey
+
     keys = []
     for i in range(_lib.bg_config_key_count()):
         info = _ffi.bg_config_key_info()
@@ -432,11 +409,34 @@ def _text(raw: Optional[bytes]) -> Optional[str]:
 # session_end. Denials of the client raise LoginDenied subclasses (see _errors.py).
 #: What the login functions take as the client's address: text (as a web framework gives it)
 #: or an :mod:`ipaddress` address.
-IpAddress = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
+if TYPE_CHECKING:
+    IpAddress = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+def __getattr__(name: str) -> Any:
+    # Names whose definitions need a heavy module, made on first access (PEP 562) and cached:
+    # the record classes (dataclasses imports inspect), ConfigureOptions (typing) and
+    # IpAddress (ipaddress, typing).
+    if name in ("ConfigKey", "DrillReport", "Stats", "ConfigureOptions"):
+        from . import _records, _settings
+
+        value = getattr(_settings if name == "ConfigureOptions" else _records, name)
+        globals()[name] = value
+        return value
+    if name == "IpAddress":
+        import ipaddress
+        from typing import Union
+
+        alias = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
+        globals()["IpAddress"] = alias
+        return alias
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _ip(ip: IpAddress) -> bytes:
     if not isinstance(ip, str):
+        import ipaddress  # cached after the first time; a str (the usual case) never gets here
+
         if not isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
             raise TypeError(f"ip must be a str or an ipaddress address, not {type(ip).__name__}")
         ip = str(ip)
@@ -491,6 +491,21 @@ def session_end(token: str) -> None:
     _check(_lib.bg_session_end(_encode(token, "token")), "session_end()", login=True)
 
 
+def hash_password(password: str) -> str:
+    """A new argon2id PHC string for ``password`` (m=19456 t=2 p=1, a random salt): the value
+    of ``password_hash``, as ``breakglass hash-password`` prints it (``bg_hash_password``).
+
+    Takes tens of milliseconds and 19 MiB (the GIL is released meanwhile). An empty password
+    or one over 4096 bytes raises :class:`ArgumentError`, a NUL :class:`ValueError`, a
+    non-str :class:`TypeError`. The password never reaches a log or an error message.
+    """
+    _follow_log_level()
+    raw = _encode(password, "password")
+    buf = ctypes.create_string_buffer(_ffi.PASSWORD_HASH_BUF_LEN)
+    _check(_lib.bg_hash_password(raw, buf, len(buf)), "hash_password()")
+    return buf.value.decode("ascii")
+
+
 def attempts_left(ip: IpAddress) -> int:
     """How many failures ``ip`` may still make before it is locked out (0 while it, or every
     login, is locked out). For operators: the allow-list is not applied. :class:`ArgumentError`
@@ -509,24 +524,29 @@ def reset_attempts(ip: IpAddress) -> None:
 
 
 # ---------------------------------------------------------------------------------- logging
-# A library's logger: silent unless the host configures logging (the NullHandler keeps
-# Python's last-resort handler from printing our warnings to stderr on its own).
-_logger = logging.getLogger("breakglass")
-_logger.addHandler(logging.NullHandler())
+# No NullHandler on purpose: a security library's failed delivery must not vanish. A host that
+# sets up no logging (a bare script, gunicorn's default) gets warnings and errors on stderr
+# through logging's last-resort handler; a host that configures logging gets them through its
+# own handlers, as usual.
+# The logger exists from the first call into the binding on (see _start_logging).
+_logger: Optional[logging.Logger] = None
+
+# logging's level numbers, without importing logging.
+_DEBUG, _INFO, _WARNING, _ERROR = 10, 20, 30, 40
 
 # Library level -> logging level (5, trace, has no logging equivalent: DEBUG).
-_PY_LEVELS = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG, 5: logging.DEBUG}
+_PY_LEVELS = {1: _ERROR, 2: _WARNING, 3: _INFO, 4: _DEBUG, 5: _DEBUG}
 
 
 def _library_level(pylevel: int) -> int:
     """The library's max_level that passes every record ``pylevel`` lets through."""
-    if pylevel <= logging.DEBUG:
+    if pylevel <= _DEBUG:
         return 5
-    if pylevel <= logging.INFO:
+    if pylevel <= _INFO:
         return 3
-    if pylevel <= logging.WARNING:
+    if pylevel <= _WARNING:
         return 2
-    if pylevel <= logging.ERROR:
+    if pylevel <= _ERROR:
         return 1
     return 0
 
@@ -542,16 +562,15 @@ def _native_thread_name_reader() -> Optional[Callable[[], Optional[str]]]:
 
     def read() -> Optional[str]:
         buf = ctypes.create_string_buffer(16)  # Linux thread names: 15 bytes and a NUL
-        # On Linux threading.get_ident() is pthread_self().
-        if fn(threading.get_ident(), buf, len(buf)) != 0:
+        # On Linux get_ident() is pthread_self().
+        if fn(_thread.get_ident(), buf, len(buf)) != 0:
             return None
         return buf.value.decode("utf-8", "replace") or None
 
     return read
 
 
-_native_thread_name = _native_thread_name_reader()
-_DummyThread = getattr(threading, "_DummyThread", None)
+_native_thread_name: Optional[Callable[[], Optional[str]]] = None  # set by _start_logging
 
 
 def _name_library_thread() -> None:
@@ -561,8 +580,11 @@ def _name_library_thread() -> None:
     A callback on a thread Python did not start runs under a placeholder ``_DummyThread``;
     its name is set from the OS thread name each time (a thread id can be reused by another
     library thread). Threads Python started keep their own names."""
+    import threading  # imported by logging already: no cost here
+
     thread = threading.current_thread()
-    if _native_thread_name is None or _DummyThread is None or not isinstance(thread, _DummyThread):
+    dummy = getattr(threading, "_DummyThread", None)
+    if _native_thread_name is None or dummy is None or not isinstance(thread, dummy):
         return
     name = _native_thread_name()
     if name and thread.name != name:
@@ -574,8 +596,8 @@ def _on_record(level: int, message: Optional[bytes], user_data: Optional[int]) -
     # escape into C, and it must not call bg_set_logger. The library filters at the level
     # last synchronised (see _follow_log_level); isEnabledFor applies a level raised since.
     try:
-        pylevel = _PY_LEVELS.get(level, logging.ERROR if level < 1 else logging.DEBUG)
-        if _logger.isEnabledFor(pylevel):
+        pylevel = _PY_LEVELS.get(level, _ERROR if level < 1 else _DEBUG)
+        if _logger is not None and _logger.isEnabledFor(pylevel):
             _name_library_thread()
             text = message.decode("utf-8", "replace") if message else ""
             _in_callback.active = True
@@ -590,16 +612,37 @@ def _on_record(level: int, message: Optional[bytes], user_data: Optional[int]) -
 #: The C function pointer the library calls; module-level, so it lives as long as the module.
 _log_callback = _ffi.LOG_FN(_on_record)
 
-_logger_lock = threading.Lock()
+_logger_lock = _thread.allocate_lock()
 _attached = False
 _attached_level = -1
 _attached_effective = -1  # the logger's effective level when the library's level was set
-_in_callback = threading.local()
+_in_callback = _thread._local()
 
 
-def _attach() -> None:
+def _start_logging() -> logging.Logger:
+    """The ``breakglass`` logger, linked to the library on first use: from the first call into
+    the binding on, the library's records reach it (before any call the library does nothing
+    that logs)."""
+    global _logger, _native_thread_name
+    if _logger is not None:
+        return _logger
+    import logging
+
+    with _logger_lock:
+        if _logger is None:
+            _native_thread_name = _native_thread_name_reader()
+            logger = logging.getLogger("breakglass")
+            _attach(logger)
+            _logger = logger
+    return _logger
+
+
+def _attach(logger: Optional[logging.Logger] = None) -> None:
     global _attached, _attached_level, _attached_effective
-    effective = _logger.getEffectiveLevel()
+    logger = logger or _logger
+    if logger is None:
+        return  # logging not started yet: the first call will attach
+    effective = logger.getEffectiveLevel()
     level = _library_level(effective)
     _check(_lib.bg_set_logger(_log_callback, None, level), "bg_set_logger")
     _attached, _attached_level, _attached_effective = True, level, effective
@@ -609,6 +652,8 @@ def _detach() -> None:
     """Back to the library's stderr logger, errors only: the callback is never called again
     once this returns (bg_set_logger waits for calls in progress)."""
     global _attached, _attached_level
+    if _logger is None:
+        return
     level = min(_library_level(_logger.getEffectiveLevel()), 1)
     _lib.bg_set_logger(_ffi.NO_LOGGER, None, level)
     _attached, _attached_level = False, -1
@@ -624,6 +669,9 @@ def _follow_log_level() -> None:
     The library keeps filtering before it formats a record, so records the host does not
     want cost nothing, rather than a trip into Python each."""
     # The hot path is one attribute check and one getEffectiveLevel: it runs on every call.
+    if _logger is None:
+        _start_logging()
+        return
     effective = _logger.getEffectiveLevel()
     if effective == _attached_effective or not _attached:
         return  # unchanged; or detached at exit
@@ -647,9 +695,10 @@ def set_log_level(level: Union[int, str, None] = None) -> None:
     if getattr(_in_callback, "active", False):
         # bg_set_logger waits for callbacks in progress: from inside one it would deadlock.
         raise RuntimeError("set_log_level() cannot be called from a handler of the breakglass logger")
+    logger = _start_logging()
     with _logger_lock:
         if level is not None:
-            _logger.setLevel(level)
+            logger.setLevel(level)
         _attach()
 
 
@@ -685,7 +734,6 @@ def _at_exit() -> None:
         _detach()
 
 
-_attach()
 atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)

@@ -11,10 +11,14 @@ a code or a password; the binding adds only the operation's name, never an argum
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Type
 
 from . import _ffi
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple, Type
+
+    from ._records import DrillReport
 
 _lib = _ffi.lib
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -154,18 +158,6 @@ class AuditError(BreakGlassError):
     ``audit_log`` while ``audit_required`` is on: no session (the alarm still went out)."""
 
     STATUS = _ffi.BG_ERR_AUDIT
-
-
-@dataclass(frozen=True)
-class DrillReport:
-    """One channel's line of a drill report."""
-
-    channel: str
-    """``email <address>`` or ``webhook <format> <scheme://host:port>``."""
-    outcome: str
-    """``delivered``, ``refused``, ``timed out`` or ``unreachable``."""
-    detail: str
-    """The peer's answer or the reason; "" when delivered."""
 
 
 class DrillFailed(BreakGlassError):

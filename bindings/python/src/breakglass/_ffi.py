@@ -19,17 +19,23 @@ callback can take the GIL from the library's own threads.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
-from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+# No pathlib and no ctypes.util at import: they cost more than the rest of the import together
+# (ctypes.util pulls in subprocess, shutil and tempfile), and a program that sets
+# $BREAKGLASS_LIBRARY or uses a wheel never needs them (BENCHMARKS.md, "import time").
 
 LIBRARY_ENV = "BREAKGLASS_LIBRARY"
 PACKAGE_LIBRARY = "libbreakglass.so"
 #: The installed library's file name (its soname), as ``make install`` lays it out.
 SONAME = "libbreakglass.so.0"
 #: ``make install``'s libdir for its default ``PREFIX=/usr/local``.
-INSTALL_LIBDIRS: Tuple[Path, ...] = (Path("/usr/local/lib"),)
+INSTALL_LIBDIRS: Tuple[str, ...] = ("/usr/local/lib",)
 
 # Values from include/breakglass.h.
 OTP_LEN = 6
@@ -38,6 +44,8 @@ OTP_BUF_LEN = 7
 #: The header documents it but does not define it as a macro (yet), so the value is written
 #: here; the library checks it (a shorter buffer is BG_ERR_BUFFER_TOO_SMALL).
 SESSION_TOKEN_BUF_LEN = 44
+#: ``BG_PASSWORD_HASH_BUF_LEN``: a PHC string from ``bg_hash_password`` and its NUL.
+PASSWORD_HASH_BUF_LEN = 128
 #: ``bg_last_error`` never needs more than 1024 bytes and the NUL.
 LAST_ERROR_BUF_LEN = 1025
 
@@ -127,6 +135,7 @@ SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "bg_session_end": (bg_status, [ctypes.c_char_p]),
     "bg_attempts_left": (bg_status, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32)]),
     "bg_reset_attempts": (bg_status, [ctypes.c_char_p]),
+    "bg_hash_password": (bg_status, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),
     "bg_configure": (bg_status, [ctypes.c_char_p, ctypes.c_char_p]),
     "bg_configure_from_env": (bg_status, []),
     "bg_generate": (bg_status, [ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),
@@ -149,33 +158,36 @@ def declare(lib: ctypes.CDLL) -> ctypes.CDLL:
 
 def candidates(
     environ: Optional[Mapping[str, str]] = None,
-    package_dir: Optional[Path] = None,
+    package_dir: Union[str, "Path", None] = None,
     find: Optional[Callable[[str], Optional[str]]] = None,
-    libdirs: Optional[Sequence[Path]] = None,
+    libdirs: Optional[Sequence[Union[str, "Path"]]] = None,
 ) -> Sequence[Tuple[str, Optional[str]]]:
     """The places to try, in order, as (description, path or None when there is nothing)."""
     environ = os.environ if environ is None else environ
-    package_dir = Path(__file__).resolve().parent if package_dir is None else package_dir
-    find = ctypes.util.find_library if find is None else find
+    package_dir = os.path.dirname(os.path.realpath(__file__)) if package_dir is None else package_dir
     libdirs = INSTALL_LIBDIRS if libdirs is None else libdirs
 
     explicit = environ.get(LIBRARY_ENV)
     if explicit:
         return [(f"${LIBRARY_ENV}={explicit}", explicit)]
     places: List[Tuple[str, Optional[str]]] = [(f"${LIBRARY_ENV}: not set", None)]
-    copy = package_dir / PACKAGE_LIBRARY
-    if copy.exists():
+    copy = os.path.join(os.fspath(package_dir), PACKAGE_LIBRARY)
+    if os.path.exists(copy):
         places.append((f"the package copy {copy}", str(copy)))
     else:
         places.append((f"the package copy {copy}: no such file", None))
+    if find is None:
+        import ctypes.util  # only here: see the imports
+
+        find = ctypes.util.find_library
     found = find("breakglass")
     if found:
         places.append((f'ctypes.util.find_library("breakglass") (ldconfig) -> {found}', found))
     else:
         places.append(('ctypes.util.find_library("breakglass") (ldconfig): found nothing', None))
     for libdir in libdirs:
-        installed = libdir / SONAME
-        if installed.exists():
+        installed = os.path.join(os.fspath(libdir), SONAME)
+        if os.path.exists(installed):
             places.append((f"make install's {installed}", str(installed)))
         else:
             places.append((f"make install's {installed}: no such file", None))
@@ -184,9 +196,9 @@ def candidates(
 
 def load(
     environ: Optional[Mapping[str, str]] = None,
-    package_dir: Optional[Path] = None,
+    package_dir: Union[str, "Path", None] = None,
     find: Optional[Callable[[str], Optional[str]]] = None,
-    libdirs: Optional[Sequence[Path]] = None,
+    libdirs: Optional[Sequence[Union[str, "Path"]]] = None,
 ) -> ctypes.CDLL:
     """Loads and declares the library; OSError names every place tried when none loads."""
     tried: List[str] = []

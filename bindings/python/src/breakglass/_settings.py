@@ -1,54 +1,19 @@
 """The configuration keys and the type of each value :func:`breakglass.configure` accepts.
 
-One place for both, so that the tuple the runtime checks keys against and the ``TypedDict``
-that type checkers check calls against are written side by side (tests check they hold the
-same keys, and that names, order and kinds equal the library's own table, read through
-``bg_config_key``).
+The keys themselves are in ``_keys.py`` (re-exported here), which ``import breakglass`` loads;
+this module, which needs :mod:`typing`, is loaded when ``breakglass.ConfigureOptions`` is
+first used (type checkers see it at once). Tests check that both hold the same keys, and that
+names, order and kinds equal the library's own table, read through ``bg_config_key``.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple, TypedDict, Union
+from typing import List, Tuple, TypedDict, Union
 
-#: Every key and its kind as the library's table names it (``bg_config_key``: "integer",
-#: "boolean", "string", "secret" or "email_list"), in the library's order, which is the order
-#: ``configure_from_env`` applies them. Static, so that type checkers see the keys; a test
-#: checks it against the loaded library's table, and :func:`breakglass.config_keys` reads that
-#: table at run time (with defaults, bounds and docs).
-KINDS: Dict[str, str] = {
-    "otp_ttl_seconds": "integer",
-    "mailer": "secret",
-    "from_email": "string",
-    "otp_email": "string",
-    "alert_emails": "email_list",
-    "alert_webhook_url": "secret",
-    "alert_webhook_secret": "secret",
-    "alert_webhook_format": "string",
-    "alert_webhooks": "secret",
-    "pagerduty_routing_key": "secret",
-    "dev_otp_log": "boolean",
-    "delivery_timeout_ms": "integer",
-    "slot_url": "secret",
-    "slot_key": "string",
-    "slot_timeout_ms": "integer",
-    "slot_wait_replicas": "integer",
-    "password_hash": "secret",
-    "allowed_ips": "string",
-    "max_attempts": "integer",
-    "lockout_seconds": "integer",
-    "max_global_failures": "integer",
-    "session_ttl_seconds": "integer",
-    "audit_log": "string",
-    "audit_key": "secret",
-    "audit_required": "boolean",
-    "syslog": "boolean",
-    "syslog_socket": "string",
-}
-#: Every key :func:`breakglass.configure` accepts, in the order ``configure_from_env`` reads them.
-CONFIG_KEYS: Tuple[str, ...] = tuple(KINDS)
-INT_KEYS = frozenset(k for k, kind in KINDS.items() if kind == "integer")
-BOOL_KEYS = frozenset(k for k, kind in KINDS.items() if kind == "boolean")
-LIST_KEYS = frozenset(k for k, kind in KINDS.items() if kind == "email_list")
+from ._keys import BOOL_KEYS, CONFIG_KEYS, INT_KEYS, KINDS, LIST_KEYS
+
+__all__ = ["BOOL_KEYS", "CONFIG_KEYS", "INT_KEYS", "KINDS", "LIST_KEYS", "ConfigureOptions",
+           "IntValue", "BoolValue", "ListValue", "TextValue"]
 
 # What the runtime accepts for each kind of key; None restores the key's default. Numbers
 # and flags may also be given as the library's own text ("600", "true"), as in the
