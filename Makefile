@@ -31,17 +31,17 @@ all: build
 # release` with nothing changed therefore compiles nothing (tests/install/run.sh checks).
 build: target/debug/native-static-libs
 	$(CARGO) build
+	@$(call pam_module,debug,)
 
 release: target/release/native-static-libs
 	$(CARGO) build --release
+	@$(call pam_module,release,--release)
 
 target/debug/native-static-libs: Cargo.toml Cargo.lock
 	@$(call native_libs,)
-	@$(call pam_module,debug,)
 
 target/release/native-static-libs: Cargo.toml Cargo.lock
 	@$(call native_libs,--release)
-	@$(call pam_module,release,--release)
 
 # pam_breakglass.so (pam/): the pam crate's static archive linked with pam/exports.map as the
 # version script, so that it exports pam_sm_* and nothing else (the file says why not a cdylib).
