@@ -29,6 +29,7 @@ KINDS: Dict[str, str] = {
     "dev_otp_log": "boolean",
     "delivery_timeout_ms": "integer",
     "slot_url": "secret",
+    "state_dir": "string",
     "slot_key": "string",
     "slot_timeout_ms": "integer",
     "slot_wait_replicas": "integer",
@@ -76,6 +77,7 @@ class ConfigureOptions(TypedDict, total=False):
     dev_otp_log: BoolValue
     delivery_timeout_ms: IntValue
     slot_url: TextValue
+    state_dir: TextValue
     slot_key: TextValue
     slot_timeout_ms: IntValue
     slot_wait_replicas: IntValue
