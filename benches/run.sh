@@ -16,7 +16,7 @@ res="$out/results.txt"
 export BREAKGLASS_LIBRARY="$lib"
 
 cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -pthread -Iinclude)
-for b in hotpath delivery login_flood; do
+for b in hotpath delivery login_flood store_cost; do
   cc "${cflags[@]}" -o "$out/$b" "benches/$b.c" -L"$rel" -Wl,-rpath,"$rel" -lbreakglass
 done
 cc "${cflags[@]}" -o "$out/footprint" benches/footprint.c -ldl
@@ -68,6 +68,18 @@ for mode in limit20 unlimited; do
   "$out/login_flood" "$mode" | tee -a "$out/login.txt"
   "$out/login_flood" "$mode" "redis://127.0.0.1:$redis_port" | tee -a "$out/login.txt"
 done
+
+echo "== one login attempt on each store; 8 processes flooding wrong passwords on state_dir"
+# state_dir on tmpfs (/dev/shm), as /run/<service> is; else /tmp.
+statedir=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+"$out/store_cost" attempt mem | tee "$out/store.txt"
+"$out/store_cost" attempt dir "$statedir/attempt" | tee -a "$out/store.txt"
+"$out/store_cost" attempt redis "redis://127.0.0.1:$redis_port" | tee -a "$out/store.txt"
+# A real hash (the tool's argon2id defaults): at most 5 of them are checked.
+bench_hash=$(printf 'bench password\n' | "$rel/breakglass" hash-password)
+BREAKGLASS_PASSWORD_HASH="$bench_hash" "$out/store_cost" flood "$statedir/flood" | tee -a "$out/store.txt" \
+  || echo "warning: the state_dir flood evaluated more than max_attempts guesses" >&2
+rm -rf "$statedir"
 
 echo "== audit trail: append cost with and without fdatasync, 4 processes on one file"
 # On the build tree's disk (not /tmp, often tmpfs, where fdatasync costs nothing).
@@ -142,6 +154,35 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
   done
   echo
   echo "Guesses evaluated with the default limit must be at most 20 (\`max_global_failures\`)."
+  echo
+  echo "## Login state: one attempt on each store, and 8 processes on state_dir (\`benches/store_cost.c\`)"
+  echo
+  echo "One attempt: \`bg_login_complete\` with a code from an address that holds none, i.e. one"
+  echo "counted failure, one store transaction that reads the state, applies the rules and writes it"
+  echo "(a password attempt adds the hash check, the same on every store). 2000 attempts, each"
+  echo "timed alone, in one process; state_dir on tmpfs, Redis a loopback redis-server."
+  echo
+  echo "| store | median | p99 |"
+  echo "|---|---:|---:|"
+  for st in mem dir redis; do
+    med=$(sed -n "s/^store_${st}_attempt_median \([0-9.]*\) ns/\1/p" "$out/store.txt")
+    p99=$(sed -n "s/^store_${st}_attempt_p99 \([0-9.]*\) ns/\1/p" "$out/store.txt")
+    label=$(case $st in mem) echo in-process;; dir) echo state_dir;; redis) echo "slot_url (Redis)";; esac)
+    awk -v l="$label" -v m="$med" -v p="$p99" 'BEGIN { printf "| %s | %.1f µs | %.1f µs |\n", l, m / 1000, p / 1000 }'
+  done
+  dmed=$(sed -n "s/^store_dir_attempt_median \([0-9.]*\) ns/\1/p" "$out/store.txt")
+  rmed=$(sed -n "s/^store_redis_attempt_median \([0-9.]*\) ns/\1/p" "$out/store.txt")
+  awk -v d="$dmed" -v r="$rmed" 'BEGIN { q = d / r; printf "\nstate_dir / Redis (medians): %.2f; target at most 0.25: %s.\n", q, (q <= 0.25 ? "met" : "NOT met") }'
+  echo
+  echo "8 processes forked after configuring state_dir, 250 wrong passwords each from one address,"
+  echo "at once (a real argon2id hash). At most \`max_attempts\` (5) may be evaluated in all; the"
+  echo "rest are refused without a hash check. Resident memory (VmRSS) of one worker after its"
+  echo "first 10 attempts and after all 250."
+  echo
+  echo "| attempts | attempts/s | guesses evaluated (limit 5) | refused | worker RSS after 10 → 250 attempts |"
+  echo "|---:|---:|---:|---:|---|"
+  f() { sed -n "s/^flood_dir_$1 \([0-9.]*\) .*/\1/p" "$out/store.txt"; }
+  echo "| $(f attempts) | $(f attempts_per_s) | $(f evaluated) | $(f refused) | $(f rss_before) → $(f rss_after) KiB |"
   echo
   echo "## Audit trail appends (\`benches/audit.rs\`)"
   echo
