@@ -37,17 +37,27 @@ pub fn realtime_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Whether process `pid` exists (a process of another user counts).
+/// Whether process `pid` runs (a process of another user counts; a zombie, which has exited
+/// but was not reaped yet, does not).
 pub fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Ok(p) = libc::pid_t::try_from(pid) else {
         return false;
     };
     // SAFETY: getppid and kill with signal 0 only query; no signal is sent.
-    unsafe {
-        libc::getppid() == pid
-            || libc::kill(pid, 0) == 0
+    let exists = unsafe {
+        libc::getppid() == p
+            || libc::kill(p, 0) == 0
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
+    };
+    exists && !is_zombie(pid)
+}
+
+/// Whether `/proc/<pid>/stat` says the process is a zombie (state `Z` after the name).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
+        .unwrap_or(false)
 }
 
 /// The effective user id.
@@ -133,7 +143,9 @@ pub fn flock_exclusive_until(
             return Ok(FileLock(file));
         }
         let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EWOULDBLOCK) && e.kind() != std::io::ErrorKind::Interrupted {
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK)
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
             return Err(e);
         }
         let now = std::time::Instant::now();

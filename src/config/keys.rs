@@ -391,7 +391,8 @@ pub static KEYS: &[Key] = &[
         },
         default: Some("20"),
         audited: true,
-        doc: "failed logins from all addresses within lockout_seconds that lock every login out",
+        doc: "wrong codes (each after a right password) from all addresses within lockout_seconds \
+              that lock every login out",
         set: |s, v| {
             s.login.max_global_failures = int(v) as u32;
             Ok(())

@@ -67,11 +67,15 @@ mod tests {
         assert_eq!(mode, 0o700);
         let link = base.join("link");
         std::os::unix::fs::symlink(&fresh, &link).unwrap();
-        assert!(prepare(link.to_str().unwrap()).unwrap_err().contains("symbolic link"));
+        assert!(prepare(link.to_str().unwrap())
+            .unwrap_err()
+            .contains("symbolic link"));
         let loose = base.join("loose");
         std::fs::create_dir(&loose).unwrap();
         std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(prepare(loose.to_str().unwrap()).unwrap_err().contains("writable"));
+        assert!(prepare(loose.to_str().unwrap())
+            .unwrap_err()
+            .contains("writable"));
         assert!(prepare("relative/dir").is_err());
         assert!(prepare(base.join("no/such/parent").to_str().unwrap()).is_err());
         std::fs::remove_dir_all(&base).unwrap();

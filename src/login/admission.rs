@@ -19,7 +19,7 @@ use super::address::LimitKey;
 /// Checks allowed to run at the same time in one process.
 pub const MAX_CONCURRENT_CHECKS: usize = 2;
 /// Attempts waiting at most, overall.
-pub const MAX_WAITING: usize = 64;
+pub(crate) const MAX_WAITING: usize = 64;
 /// How long an attempt waits for its turn before it is refused.
 pub const MAX_WAIT: Duration = Duration::from_millis(2000);
 
@@ -177,10 +177,10 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         for n in 1..=6u32 {
-            let (gate, order, running, peak) =
+            let (g, order, running, peak) =
                 (gate.clone(), order.clone(), running.clone(), peak.clone());
             threads.push(std::thread::spawn(move || {
-                let _p = gate.enter(k(n), Duration::from_secs(10)).unwrap();
+                let _p = g.enter(k(n), Duration::from_secs(10)).unwrap();
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
                 order.lock().push(n);
@@ -213,7 +213,10 @@ mod tests {
         let gate = Gate::new();
         let _a = gate.enter(k(1), MAX_WAIT).unwrap();
         let _b = gate.enter(k(2), MAX_WAIT).unwrap();
-        assert_eq!(gate.enter(k(3), Duration::from_millis(20)).err(), Some(Busy::Full));
+        assert_eq!(
+            gate.enter(k(3), Duration::from_millis(20)).err(),
+            Some(Busy::Full)
+        );
         assert!(gate.queue.lock().waiting.is_empty());
     }
 }

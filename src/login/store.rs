@@ -52,7 +52,10 @@ pub fn of(s: &Settings) -> Result<Box<dyn LoginStore + '_>> {
         return Ok(Box::new(shared));
     }
     if let Some(dir) = &s.state_dir {
-        return Ok(Box::new(super::dir_store::DirStore::new(dir, s.slot.timeout)));
+        return Ok(Box::new(super::dir_store::DirStore::new(
+            dir,
+            s.slot.timeout,
+        )));
     }
     super::memory::check_not_split(s.configured_in)?;
     Ok(Box::new(super::memory::MemoryStore))

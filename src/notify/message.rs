@@ -186,38 +186,41 @@ impl Alert {
 
     /// The one-line description used as the webhook `message` and in the email body.
     pub fn summary(&self, ip: &str) -> String {
-        let mut text = match self.kind {
-            AlertKind::Login => format!(
-                "Break-glass login from {ip} on host {} at {}",
-                escape_controls(&self.host),
-                self.timestamp
-            ),
-            AlertKind::GlobalLockout { failures, seconds } => format!(
-                "{failures} failed break-glass logins within {seconds} s on host {}: every \
+        let mut text =
+            match self.kind {
+                AlertKind::Login => format!(
+                    "Break-glass login from {ip} on host {} at {}",
+                    escape_controls(&self.host),
+                    self.timestamp
+                ),
+                AlertKind::GlobalLockout { failures, seconds } => format!(
+                    "{failures} failed break-glass logins within {seconds} s on host {}: every \
                  break-glass login is locked out for {seconds} s from {}",
-                escape_controls(&self.host),
-                self.timestamp
-            ),
-            AlertKind::Drill => format!(
-                "DRILL: a test of the break-glass alarm from host {} at {}; no one logged in, \
+                    escape_controls(&self.host),
+                    self.timestamp
+                ),
+                AlertKind::Drill => format!(
+                    "DRILL: a test of the break-glass alarm from host {} at {}; no one logged in, \
                  nothing to do but confirm it arrived",
-                escape_controls(&self.host),
-                self.timestamp
-            ),
-            AlertKind::Guessing {
-                code,
-                failures,
-                addresses,
-                seconds,
-            } => format!(
+                    escape_controls(&self.host),
+                    self.timestamp
+                ),
+                AlertKind::Guessing {
+                    code,
+                    failures,
+                    addresses,
+                    seconds,
+                } => {
+                    format!(
                 "Someone is guessing the break-glass {} on host {}: {failures} wrong {} from \
                  {addresses} address(es) within {seconds} s, at {} (no lockout yet)",
                 if code { "one-time code" } else { "password" },
                 escape_controls(&self.host),
                 if code { "code(s), each after a right password," } else { "password(s)" },
                 self.timestamp
-            ),
-        };
+            )
+                }
+            };
         if self.dropped_before > 0 {
             text.push_str(&format!(
                 "; {} earlier notification(s) (emails or webhook calls) were dropped because \

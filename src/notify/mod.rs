@@ -129,7 +129,12 @@ pub(crate) fn alert_global_lockout(failures: u32, window: Duration) -> String {
 
 /// Raises the guessing alarm (`"event": "break_glass_guessing"`): `failures` wrong codes
 /// (`code`) or passwords from `addresses` addresses within `window`, below the lockout limits.
-pub(crate) fn alert_guessing(code: bool, failures: u32, addresses: u32, window: Duration) -> String {
+pub(crate) fn alert_guessing(
+    code: bool,
+    failures: u32,
+    addresses: u32,
+    window: Duration,
+) -> String {
     let q = queue::current();
     let alert = Alert::guessing(
         code,
