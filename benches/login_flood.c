@@ -25,16 +25,6 @@
 static double lat[ADDRESSES];
 static int evaluated[THREADS], refused[THREADS];
 
-static long rss_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-  if (f) fclose(f);
-  return kib;
-}
-
 static void *flood(void *arg) {
   int t = (int)(long)arg;
   char ip[64], token[BG_SESSION_TOKEN_BUF_LEN];

@@ -34,16 +34,6 @@
 #define PER_WORKER 250
 #define WARM 10
 
-static long rss_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-  if (f) fclose(f);
-  return kib;
-}
-
 static void must(const char *key, const char *value) {
   if (bg_configure(key, value) == BG_OK) return;
   char why[256] = "";
