@@ -4,6 +4,8 @@
  *   store_cost attempt mem              one attempt on the in-process state
  *   store_cost attempt dir DIR          ... on state_dir DIR (a tmpfs directory)
  *   store_cost attempt redis URL        ... on slot_url URL (a loopback redis-server)
+ *   store_cost attempt-full STORE [ARG] the same after a flood from 10,000 other addresses
+ *                                       (BG_FILL overrides the count): the table is full
  *
  * "One attempt" is bg_login_complete with a code from an address that holds none: one counted
  * failure, i.e. one store transaction that reads, applies the rules and writes. (A password
@@ -42,17 +44,23 @@ static void must(const char *key, const char *value) {
   exit(1);
 }
 
-static int attempt(const char *store, const char *arg) {
+static int attempt(const char *store, const char *arg, int fill) {
   static double lat[ATTEMPTS];
-  char token[BG_SESSION_TOKEN_BUF_LEN];
+  char token[BG_SESSION_TOKEN_BUF_LEN], ip[64];
   if (strcmp(store, "dir") == 0) must("state_dir", arg);
   else if (strcmp(store, "redis") == 0) {
     must("slot_url", arg);
-    must("slot_key", "bench:store");
+    must("slot_key", fill ? "bench:store:full" : "bench:store");
   }
   must("allowed_ips", "10.0.0.0/8");
   must("max_attempts", "5");
-  for (int i = 0; i < 100 + ATTEMPTS; i++) { /* the first 100 warm up */
+  /* A flood from `fill` other addresses first: the state holds that many keys. */
+  for (int i = 0; i < fill; i++) {
+    snprintf(ip, sizeof ip, "10.%d.%d.%d", 1 + i / 62500, i / 250 % 250, i % 250 + 1);
+    bg_login_complete(ip, "123456", token, sizeof token);
+  }
+  int n = fill ? ATTEMPTS / 10 : ATTEMPTS;
+  for (int i = 0; i < 100 + n; i++) { /* the first 100 warm up */
     if (i % 4 == 0) bg_reset_attempts("10.0.0.1");
     double t0 = now_ns();
     bg_status st = bg_login_complete("10.0.0.1", "123456", token, sizeof token);
@@ -63,9 +71,10 @@ static int attempt(const char *store, const char *arg) {
     }
     if (i >= 100) lat[i - 100] = dt;
   }
-  qsort(lat, ATTEMPTS, sizeof *lat, cmp);
-  printf("store_%s_attempt_median %.0f ns\n", store, lat[ATTEMPTS / 2]);
-  printf("store_%s_attempt_p99 %.0f ns\n", store, lat[ATTEMPTS * 99 / 100]);
+  qsort(lat, (size_t)n, sizeof *lat, cmp);
+  const char *what = fill ? "_full" : "";
+  printf("store_%s%s_attempt_median %.0f ns\n", store, what, lat[n / 2]);
+  printf("store_%s%s_attempt_p99 %.0f ns\n", store, what, lat[n * 99 / 100]);
   return 0;
 }
 
@@ -142,10 +151,14 @@ static int flood(const char *dir) {
 
 int main(int argc, char **argv) {
   bg_set_logger(NULL, NULL, 0);
-  if (argc == 3 && strcmp(argv[1], "attempt") == 0 && strcmp(argv[2], "mem") == 0)
-    return attempt("mem", NULL);
-  if (argc == 4 && strcmp(argv[1], "attempt") == 0) return attempt(argv[2], argv[3]);
+  const char *fill_env = getenv("BG_FILL");
+  int fill = 0;
+  if (argc > 1 && strcmp(argv[1], "attempt-full") == 0) fill = fill_env ? atoi(fill_env) : 10000;
+  int is_attempt = argc > 1 && (fill || strcmp(argv[1], "attempt") == 0);
+  if (argc == 3 && is_attempt && strcmp(argv[2], "mem") == 0) return attempt("mem", NULL, fill);
+  if (argc == 4 && is_attempt) return attempt(argv[2], argv[3], fill);
   if (argc == 3 && strcmp(argv[1], "flood") == 0) return flood(argv[2]);
-  fprintf(stderr, "usage: store_cost attempt mem | attempt dir DIR | attempt redis URL | flood DIR\n");
+  fprintf(stderr, "usage: store_cost attempt[-full] mem | attempt[-full] dir DIR | "
+                  "attempt[-full] redis URL | flood DIR\n");
   return 2;
 }
