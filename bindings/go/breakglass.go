@@ -55,7 +55,8 @@ func freeCString(p *C.char, n int) {
 // webhook body: header X-Breakglass-Signature: sha256=<hex HMAC-SHA256>); dev_otp_log
 // (true/false: log codes at warn level, development only); delivery_timeout_ms (1-600000,
 // default 10000); slot_url (redis:// or rediss://; unset: the in-process slot); slot_key
-// (default breakglass:otp); slot_timeout_ms (1-60000, default 1000); slot_wait_replicas
+// (default breakglass:otp); state_dir (absolute directory for the login state shared by the
+// processes of one host); slot_timeout_ms (1-60000, default 1000); slot_wait_replicas
 // (0-64). For the optional text keys an empty value is the same as Unset.
 //
 // Login keys (LoginBegin, LoginComplete): password_hash (argon2id PHC string or bcrypt
