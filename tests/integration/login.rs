@@ -682,3 +682,71 @@ fn in_process_state_refuses_to_split_but_survives_daemonising() {
     );
     teardown();
 }
+
+/// `state_dir` is checked when it is set, and it and `slot_url` exclude each other.
+#[test]
+fn state_dir_is_checked_and_excludes_slot_url() {
+    let _g = serial();
+    let _t = Teardown;
+    let base = std::env::temp_dir().join(format!("bg-state-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let loose = base.join("loose");
+    std::fs::create_dir(&loose).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o757)).unwrap();
+    assert_eq!(
+        configure("state_dir", Some(loose.to_str().unwrap())),
+        BG_ERR_ARGUMENT
+    );
+    assert!(
+        last_error().contains("writable by group or others"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(
+        configure("state_dir", Some("relative/dir")),
+        BG_ERR_ARGUMENT
+    );
+    let link = base.join("link");
+    std::os::unix::fs::symlink(&base, &link).unwrap();
+    assert_eq!(
+        configure("state_dir", Some(link.to_str().unwrap())),
+        BG_ERR_ARGUMENT
+    );
+    assert!(last_error().contains("symbolic link"), "{}", last_error());
+    let good = base.join("good");
+    assert_eq!(configure("state_dir", Some(good.to_str().unwrap())), BG_OK);
+    assert_eq!(
+        configure("slot_url", Some("redis://127.0.0.1:1")),
+        BG_ERR_ARGUMENT
+    );
+    assert!(last_error().contains("not both"), "{}", last_error());
+    assert_eq!(configure("state_dir", None), BG_OK);
+    assert_eq!(configure("slot_url", Some("redis://127.0.0.1:1")), BG_OK);
+    assert_eq!(
+        configure("state_dir", Some(good.to_str().unwrap())),
+        BG_ERR_ARGUMENT
+    );
+    // A damaged state file is a denial naming the file, never a fresh start.
+    assert_eq!(configure("slot_url", None), BG_OK);
+    assert_eq!(configure("state_dir", Some(good.to_str().unwrap())), BG_OK);
+    std::fs::write(
+        good.join("state"),
+        "breakglass-login-state 1\nkey 4.1 1,2,3 -\n",
+    )
+    .unwrap();
+    assert_eq!(left_status("192.0.2.1"), BG_ERR_BACKEND);
+    assert!(
+        last_error().contains(&good.join("state").display().to_string()),
+        "{}",
+        last_error()
+    );
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+fn left_status(ip: &str) -> bg_status {
+    let i = CString::new(ip).unwrap();
+    let mut n = 0;
+    unsafe { bg_attempts_left(i.as_ptr(), &mut n) }
+}
