@@ -7,6 +7,8 @@ and checks that the limits hold across all the children:
 - state_dir: several addresses, each with the right password first (so each holds the code),
   guessing codes sequentially and concurrently: exactly max_global_failures (20) wrong codes
   are evaluated in all, then every login is BG_LOCKED_OUT;
+- state_dir: while 8 connections at a time flood wrong passwords from 64 other addresses, the
+  admin's right password is accepted on the first try and the right code logs in;
 - in-process state (no state_dir, no slot_url): a login step in a forked child is refused
   (not BG_OK), and bg_last_error names state_dir and slot_url.
 
@@ -77,8 +79,8 @@ class Server:
         number, _name, error = (reply.decode().rstrip("\n").split("\t", 2) + ["", ""])[:3]
         return int(number), error
 
-    def wrong_code(self) -> str:
-        """A six-digit code that is surely not the pending one (that one is in the outbox)."""
+    def current_code(self) -> str:
+        """The code of the one code email in the outbox (which it empties)."""
         with self.lock:
             codes = []
             for p in self.outbox.iterdir():
@@ -87,7 +89,11 @@ class Server:
                     codes.append(m.group(1))
                 p.unlink()
         assert len(codes) == 1, codes
-        return f"{(int(codes[0]) + 1) % 1_000_000:06d}"
+        return codes[0]
+
+    def wrong_code(self) -> str:
+        """A six-digit code that is surely not the pending one (that one is in the outbox)."""
+        return f"{(int(self.current_code()) + 1) % 1_000_000:06d}"
 
     def close(self) -> None:
         self.proc.kill()
@@ -193,6 +199,40 @@ def many_addresses_wrong_codes_concurrent(binary: str) -> None:
         srv.close()
 
 
+def the_admin_gets_in_during_a_flood(binary: str) -> None:
+    srv = Server(binary, state_dir=True)
+    stop = threading.Event()
+    started = threading.Semaphore(0)
+    try:
+
+        def flood(t: int) -> int:
+            n = 0
+            while not stop.is_set():
+                srv.step("BEGIN", f"10.6.{t}.{n % 8 + 1}", "wrong")
+                n += 1
+                started.release()
+            return n
+
+        with ThreadPoolExecutor(8) as pool:
+            floods = [pool.submit(flood, t) for t in range(8)]
+            try:
+                for _ in range(40):  # the flood is under way before the admin arrives
+                    check_quiet = started.acquire(timeout=60)
+                    assert check_quiet, "the flood did not start"
+                st, error = srv.step("BEGIN", "10.7.0.1", PASSWORD)
+                check(st == OK, f"the admin's right password during the flood: status {st} {error}")
+                code = srv.current_code()
+                st, error = srv.step("COMPLETE", "10.7.0.1", code)
+                check(st == OK, f"and the right code logs in: status {st} {error}")
+            finally:
+                stop.set()  # only now: the flood ran throughout
+            sent = sum(f.result() for f in floods)
+        print(f"     ({sent} wrong passwords from 64 addresses)")
+    finally:
+        stop.set()
+        srv.close()
+
+
 def in_process_state_is_refused(binary: str) -> None:
     srv = Server(binary, state_dir=False)
     try:
@@ -211,6 +251,7 @@ def main() -> int:
     one_address_wrong_passwords(binary)
     many_addresses_wrong_codes_sequential(binary)
     many_addresses_wrong_codes_concurrent(binary)
+    the_admin_gets_in_during_a_flood(binary)
     in_process_state_is_refused(binary)
     print("fork_server: every check passed")
     return 0
