@@ -217,8 +217,8 @@ def the_admin_gets_in_during_a_flood(binary: str) -> None:
             floods = [pool.submit(flood, t) for t in range(8)]
             try:
                 for _ in range(40):  # the flood is under way before the admin arrives
-                    check_quiet = started.acquire(timeout=60)
-                    assert check_quiet, "the flood did not start"
+                    began = started.acquire(timeout=60)
+                    assert began, "the flood did not start"
                 st, error = srv.step("BEGIN", "10.7.0.1", PASSWORD)
                 check(st == OK, f"the admin's right password during the flood: status {st} {error}")
                 code = srv.current_code()
