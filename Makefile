@@ -98,11 +98,18 @@ build/c/header_min_std: tests/c/header_min_std.c include/breakglass.h build
 	cc -std=c99 $(CWARN) -Iinclude -o $@ $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass
 	c++ -std=c++11 $(CWARN) -x c++ -Iinclude -o $@_cpp $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass
 
-test-c: build/c/test_breakglass build/c/header_min_std
+# A fork-per-connection server (as sshd serves): the limits hold across its children on
+# state_dir, and in-process state is refused in them (tests/c/fork_server_test.py drives it).
+build/c/fork_server: tests/c/fork_server.c include/breakglass.h build
+	@mkdir -p build/c
+	cc -std=c11 $(CWARN) -Iinclude -o $@ $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass
+
+test-c: build/c/test_breakglass build/c/header_min_std build/c/fork_server
 	build/c/test_breakglass
 	build/c/test_breakglass_cpp
 	build/c/header_min_std
 	build/c/header_min_std_cpp
+	$(PYTHON) tests/c/fork_server_test.py build/c/fork_server
 
 test-valgrind: build/c/test_breakglass
 	@# Forked children are not checked: their copies of the parent's delivery threads' memory

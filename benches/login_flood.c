@@ -23,17 +23,7 @@
 #define PER_THREAD (ADDRESSES / THREADS)
 
 static double lat[ADDRESSES];
-static int evaluated[THREADS], refused[THREADS];
-
-static long rss_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-  if (f) fclose(f);
-  return kib;
-}
+static int evaluated[THREADS], refused[THREADS], no_code[THREADS];
 
 static void *flood(void *arg) {
   int t = (int)(long)arg;
@@ -46,7 +36,10 @@ static void *flood(void *arg) {
     bg_status st = bg_login_complete(ip, "123456", token, sizeof token);
     lat[n] = now_ns() - t0;
     if (st == BG_LOCKED_OUT) refused[t]++;
-    else if (st == BG_NO_PENDING_OTP || st == BG_INVALID || st == BG_EXPIRED) evaluated[t]++;
+    /* No address here holds a code (none passed the password): never compared, counted
+     * against the address only. */
+    else if (st == BG_NO_PENDING_OTP) no_code[t]++;
+    else if (st == BG_INVALID || st == BG_EXPIRED) evaluated[t]++;
     else { fprintf(stderr, "unexpected status %s\n", bg_status_str(st)); exit(1); }
   }
   return NULL;
@@ -57,18 +50,20 @@ static void run(const char *name, const char *limit) {
   bg_configure("max_global_failures", limit);
   memset(evaluated, 0, sizeof evaluated);
   memset(refused, 0, sizeof refused);
+  memset(no_code, 0, sizeof no_code);
   long before = rss_kib();
   double t0 = now_ns();
   for (long t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, flood, (void *)t);
   for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);
   double secs = (now_ns() - t0) / 1e9;
   long after = rss_kib();
-  int ev = 0, rf = 0;
-  for (int t = 0; t < THREADS; t++) { ev += evaluated[t]; rf += refused[t]; }
+  int ev = 0, rf = 0, nc = 0;
+  for (int t = 0; t < THREADS; t++) { ev += evaluated[t]; rf += refused[t]; nc += no_code[t]; }
   qsort(lat, ADDRESSES, sizeof *lat, cmp);
   printf("%s_attempts_per_s %.0f /s\n", name, ADDRESSES / secs);
   printf("%s_evaluated %d guesses\n", name, ev);
   printf("%s_refused %d attempts\n", name, rf);
+  printf("%s_no_code %d attempts\n", name, nc);
   printf("%s_rss_before %ld KiB\n", name, before);
   printf("%s_rss_after %ld KiB\n", name, after);
   printf("%s_median %.0f ns\n", name, lat[ADDRESSES / 2]);

@@ -16,7 +16,7 @@ res="$out/results.txt"
 export BREAKGLASS_LIBRARY="$lib"
 
 cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -pthread -Iinclude)
-for b in hotpath delivery login_flood; do
+for b in hotpath delivery login_flood store_cost; do
   cc "${cflags[@]}" -o "$out/$b" "benches/$b.c" -L"$rel" -Wl,-rpath,"$rel" -lbreakglass
 done
 cc "${cflags[@]}" -o "$out/footprint" benches/footprint.c -ldl
@@ -68,6 +68,23 @@ for mode in limit20 unlimited; do
   "$out/login_flood" "$mode" | tee -a "$out/login.txt"
   "$out/login_flood" "$mode" "redis://127.0.0.1:$redis_port" | tee -a "$out/login.txt"
 done
+
+echo "== one login attempt on each store; 8 processes flooding wrong passwords on state_dir"
+# state_dir on tmpfs (/dev/shm), as /run/<service> is; else /tmp.
+statedir=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+"$out/store_cost" attempt mem | tee "$out/store.txt"
+"$out/store_cost" attempt dir "$statedir/attempt" | tee -a "$out/store.txt"
+"$out/store_cost" attempt redis "redis://127.0.0.1:$redis_port" | tee -a "$out/store.txt"
+# The same after a flood from 10,000 addresses (each on a fresh state): the state at its largest.
+"$out/store_cost" attempt-full mem | tee -a "$out/store.txt"
+"$out/store_cost" attempt-full dir "$statedir/full" | tee -a "$out/store.txt"
+"$out/store_cost" attempt-full redis "redis://127.0.0.1:$redis_port" | tee -a "$out/store.txt" \
+  || echo "warning: the Redis store failed with 10,000 addresses tracked" >&2
+# A real hash (the tool's argon2id defaults): at most 5 of them are checked.
+bench_hash=$(printf 'bench password\n' | "$rel/breakglass" hash-password)
+BREAKGLASS_PASSWORD_HASH="$bench_hash" "$out/store_cost" flood "$statedir/flood" | tee -a "$out/store.txt" \
+  || echo "warning: the state_dir flood evaluated more than max_attempts guesses" >&2
+rm -rf "$statedir"
 
 echo "== audit trail: append cost with and without fdatasync, 4 processes on one file"
 # On the build tree's disk (not /tmp, often tmpfs, where fdatasync costs nothing).
@@ -125,23 +142,60 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
   echo "\`max_global_failures\`; *unlimited*: the limit set to 10^6, so every attempt is evaluated"
   echo "(what an evaluated attempt costs). Each run is a process of its own on a fresh key."
   echo "Resident memory (VmRSS) before and after. *bare bg_verify*: the same slot, one thread."
+  echo "None of these addresses passed the password, so none holds the code: each attempt is"
+  echo "*no code of its own* (\`BG_NO_PENDING_OTP\`, counted against its address only), and no"
+  echo "guess is compared with a code."
   echo
-  echo "| state | run | attempts/s | guesses evaluated | refused | RSS before → after | median | p99 |"
-  echo "|---|---|---:|---:|---:|---|---:|---:|"
+  echo "| state | run | attempts/s | guesses evaluated | no code of its own | refused | RSS before → after | median | p99 |"
+  echo "|---|---|---:|---:|---:|---:|---|---:|---:|"
   for st in mem redis; do
     for mode in limit20 unlimited; do
       v() { sed -n "s/^login_${st}_${mode}_$1 \([0-9.]*\) .*/\1/p" "$out/login.txt"; }
       label=$([[ $st == mem ]] && echo in-process || echo Redis)
       awk -v l="$label" -v m="$mode" -v a="$(v attempts_per_s)" -v e="$(v evaluated)" -v r="$(v refused)" \
-          -v b="$(v rss_before)" -v f="$(v rss_after)" -v md="$(v median)" -v p="$(v p99)" \
-        'BEGIN { printf "| %s | %s | %.0f | %d | %d | %d → %d KiB | %.1f µs | %.1f µs |\n", l, m, a, e, r, b, f, md / 1000, p / 1000 }'
+          -v n="$(v no_code)" -v b="$(v rss_before)" -v f="$(v rss_after)" -v md="$(v median)" -v p="$(v p99)" \
+        'BEGIN { printf "| %s | %s | %.0f | %d | %d | %d | %d → %d KiB | %.1f µs | %.1f µs |\n", l, m, a, e, n, r, b, f, md / 1000, p / 1000 }'
     done
     vm=$(sed -n "s/^login_${st}_bare_verify_median \([0-9.]*\) .*/\1/p" "$out/login.txt")
     vp=$(sed -n "s/^login_${st}_bare_verify_p99 \([0-9.]*\) .*/\1/p" "$out/login.txt")
-    awk -v m="$vm" -v p="$vp" -v s="$st" 'BEGIN { printf "| %s | bare bg_verify | | | | | %.1f µs | %.1f µs |\n", (s == "mem" ? "in-process" : "Redis"), m / 1000, p / 1000 }'
+    awk -v m="$vm" -v p="$vp" -v s="$st" 'BEGIN { printf "| %s | bare bg_verify | | | | | | %.1f µs | %.1f µs |\n", (s == "mem" ? "in-process" : "Redis"), m / 1000, p / 1000 }'
   done
   echo
-  echo "Guesses evaluated with the default limit must be at most 20 (\`max_global_failures\`)."
+  echo "Guesses evaluated must be 0 here: only an address whose right password earned the code"
+  echo "may try it, and only wrong codes count toward \`max_global_failures\` (20)."
+  echo
+  echo "## Login state: one attempt on each store, and 8 processes on state_dir (\`benches/store_cost.c\`)"
+  echo
+  echo "One attempt: \`bg_login_complete\` with a code from an address that holds none, i.e. one"
+  echo "counted failure, one store transaction that reads the state, applies the rules and writes it"
+  echo "(a password attempt adds the hash check, the same on every store). 2000 attempts, each"
+  echo "timed alone, in one process; state_dir on tmpfs, Redis a loopback redis-server."
+  echo
+  echo "*Full*: the same (200 attempts) after one failure from each of 10,000 other addresses,"
+  echo "the most keys a state tracks: what an attempt costs during a flood from many addresses."
+  echo
+  echo "| store | median | p99 | median, full | p99, full |"
+  echo "|---|---:|---:|---:|---:|"
+  for st in mem dir redis; do
+    v() { sed -n "s/^store_${st}$1_attempt_$2 \([0-9.]*\) ns/\1/p" "$out/store.txt"; }
+    label=$(case $st in mem) echo in-process;; dir) echo state_dir;; redis) echo "slot_url (Redis)";; esac)
+    awk -v l="$label" -v m="$(v '' median)" -v p="$(v '' p99)" -v fm="$(v _full median)" -v fp="$(v _full p99)" \
+      'function us(x) { return x == "" ? "failed" : sprintf("%.1f µs", x / 1000) }
+       BEGIN { printf "| %s | %s | %s | %s | %s |\n", l, us(m), us(p), us(fm), us(fp) }'
+  done
+  dmed=$(sed -n "s/^store_dir_attempt_median \([0-9.]*\) ns/\1/p" "$out/store.txt")
+  rmed=$(sed -n "s/^store_redis_attempt_median \([0-9.]*\) ns/\1/p" "$out/store.txt")
+  awk -v d="$dmed" -v r="$rmed" 'BEGIN { q = d / r; printf "\nstate_dir / Redis (medians): %.2f; target at most 0.25: %s.\n", q, (q <= 0.25 ? "met" : "NOT met") }'
+  echo
+  echo "8 processes forked after configuring state_dir, 250 wrong passwords each from one address,"
+  echo "at once (a real argon2id hash). At most \`max_attempts\` (5) may be evaluated in all; the"
+  echo "rest are refused without a hash check. Resident memory (VmRSS) of one worker after its"
+  echo "first 10 attempts and after all 250."
+  echo
+  echo "| attempts | attempts/s | guesses evaluated (limit 5) | refused | worker RSS after 10 → 250 attempts |"
+  echo "|---:|---:|---:|---:|---|"
+  f() { sed -n "s/^flood_dir_$1 \([0-9.]*\) .*/\1/p" "$out/store.txt"; }
+  echo "| $(f attempts) | $(f attempts_per_s) | $(f evaluated) | $(f refused) | $(f rss_before) → $(f rss_after) KiB |"
   echo
   echo "## Audit trail appends (\`benches/audit.rs\`)"
   echo

@@ -54,9 +54,10 @@ pub enum Error {
     /// Login: the password does not match `password_hash`.
     #[error("wrong password")]
     WrongPassword,
-    /// Login: the token is not the active session's, or the session has expired.
-    #[error("no such session, or it has expired")]
-    NoSession,
+    /// Login: the token is not the active session's; says why (ended, expired, replaced by a
+    /// newer login, unknown).
+    #[error("{0}")]
+    NoSession(&'static str),
     /// Login: the code was right, but the success could not be written to `audit_log` and
     /// `audit_required` is on: no session was started (the code is used up; the alarm went
     /// out).

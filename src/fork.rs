@@ -54,8 +54,8 @@ fn locks() -> [&'static dyn ForkLock; LOCK_COUNT] {
     [
         crate::config::settings_lock(),
         &crate::otp::memory_slot::GLOBAL.entry,
-        &crate::login::memory::LIMITER,
-        &crate::login::memory::SESSION,
+        &crate::login::memory::STATE,
+        crate::login::admission::fork_lock(),
         &crate::notify::queue::CURRENT,
         #[cfg(feature = "redis")]
         &crate::otp::redis_pool::IDLE,
@@ -73,6 +73,8 @@ const CHILD_RESETS: &[fn()] = &[
     // The child's pending code is empty: a code issued before the fork verifies at most once,
     // in the parent.
     crate::otp::memory_slot::reset_in_child,
+    // The checks running or waiting at the fair gate were the parent's threads'.
+    crate::login::admission::reset_in_child,
     // A fresh logger lock: the parent's may be held by a callback in another thread.
     crate::ffi::logger::reset_in_child,
     // Pooled Redis connections are the parent's: the child never uses them.

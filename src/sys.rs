@@ -26,6 +26,46 @@ pub fn boottime() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Wall-clock time since the Unix epoch, in milliseconds (0 if the clock is before 1970).
+///
+/// Only for state shared by the processes of a host across restarts (`state_dir`): there a
+/// boot clock would restart at zero after a reboot. The rules that read it fail closed on a
+/// clock stepped back (see `login::state::expired`).
+pub fn realtime_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whether process `pid` runs (a process of another user counts; a zombie, which has exited
+/// but was not reaped yet, does not).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(p) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: getppid and kill with signal 0 only query; no signal is sent.
+    let exists = unsafe {
+        libc::getppid() == p
+            || libc::kill(p, 0) == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    };
+    exists && !is_zombie(pid)
+}
+
+/// Whether `/proc/<pid>/stat` says the process is a zombie (state `Z` after the name).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// The effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
 /// This process's id; after a fork it differs from the parent's.
 pub fn pid() -> u32 {
     std::process::id()
@@ -85,6 +125,35 @@ pub fn flock_exclusive(file: &std::fs::File) -> std::io::Result<FileLock<'_>> {
         if e.kind() != std::io::ErrorKind::Interrupted {
             return Err(e);
         }
+    }
+}
+
+/// [`flock_exclusive`], giving up at `deadline`: a holder that never lets go costs a bounded
+/// wait (`ErrorKind::TimedOut`), never a hang.
+pub fn flock_exclusive_until(
+    file: &std::fs::File,
+    deadline: std::time::Instant,
+) -> std::io::Result<FileLock<'_>> {
+    use std::os::fd::AsRawFd;
+    let mut pause = Duration::from_micros(50);
+    loop {
+        // SAFETY: as in flock_exclusive; LOCK_NB makes it return at once.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(FileLock(file));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK)
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
+            return Err(e);
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 

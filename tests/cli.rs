@@ -594,3 +594,212 @@ fn check_config_lists_every_receiver_and_needs_a_routing_key_for_pagerduty() {
     assert_eq!(code, Some(0), "{stdout}");
     assert!(!stdout.contains("R0UT1NGK3Y"));
 }
+
+/// The newest code email's code in `outbox` (after the queue is flushed).
+fn code_from(outbox: &std::path::Path) -> String {
+    breakglass::flush(std::time::Duration::from_secs(30)).unwrap();
+    const MARK: &str = "one-time code is: ";
+    let mut codes = Vec::new();
+    for entry in std::fs::read_dir(outbox).unwrap() {
+        let path = entry.unwrap().path();
+        let mail = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(i) = mail.find(MARK) {
+            codes.push(mail[i + MARK.len()..i + MARK.len() + 6].to_string());
+        }
+        std::fs::remove_file(path).unwrap();
+    }
+    assert_eq!(codes.len(), 1, "want one code email");
+    codes.pop().unwrap()
+}
+
+fn line_of<'a>(stdout: &'a str, prefix: &str) -> Vec<&'a str> {
+    stdout.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+/// The lockouts and the session are made by this process through the library, on a state_dir
+/// in a temporary directory; `status`, `unlock` and `session end` run as the operator runs
+/// them, with the same directory in their environment, and their effect is read back through
+/// the library here and in the audit file the tool writes.
+#[test]
+fn status_unlock_and_session_end_act_on_the_shared_state_dir() {
+    use breakglass::login;
+    let base = std::env::temp_dir().join(format!("bg-cli-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(base.join("outbox")).unwrap();
+    let state = base.join("state");
+    let audit = base.join("audit.log");
+    let state_s = state.to_str().unwrap();
+    let mailer = format!("file://{}", base.join("outbox").display());
+    let settings: [(&str, &str); 9] = [
+        ("state_dir", state_s),
+        ("password_hash", stored_phc()),
+        ("allowed_ips", "10.0.0.0/8"),
+        ("max_attempts", "5"),
+        ("max_global_failures", "3"),
+        ("lockout_seconds", "900"),
+        ("mailer", &mailer),
+        ("from_email", "bg@example.com"),
+        ("otp_email", "admin@example.com"),
+    ];
+    for (k, v) in settings {
+        breakglass::configure(k, Some(v)).unwrap();
+    }
+    let env: Vec<(&str, &str)> = vec![
+        ("BREAKGLASS_STATE_DIR", state_s),
+        ("BREAKGLASS_MAX_GLOBAL_FAILURES", "3"),
+        ("BREAKGLASS_AUDIT_LOG", audit.to_str().unwrap()),
+    ];
+    let pw = b"check-config password";
+
+    // 10.0.0.1 locks itself with five wrong passwords.
+    for _ in 0..5 {
+        assert_eq!(
+            login::begin(Some(b"10.0.0.1"), b"wrong"),
+            Err(breakglass::Error::WrongPassword)
+        );
+    }
+    // 10.0.0.3 logs in: a session.
+    login::begin(Some(b"10.0.0.3"), pw).unwrap();
+    let code = code_from(&base.join("outbox"));
+    let token = login::complete(Some(b"10.0.0.3"), Some(code.as_bytes())).unwrap();
+    login::session_check(token.as_bytes()).unwrap();
+    // 10.0.0.2 passes the password three times and guesses wrong: every login is locked.
+    for _ in 0..3 {
+        login::begin(Some(b"10.0.0.2"), pw).unwrap();
+        code_from(&base.join("outbox"));
+        assert_eq!(
+            login::complete(Some(b"10.0.0.2"), Some(b"abcdef")),
+            Err(breakglass::Error::Invalid)
+        );
+    }
+    assert!(matches!(
+        login::begin(Some(b"10.0.0.4"), pw),
+        Err(breakglass::Error::LockedOut(_))
+    ));
+
+    let out = run(&["status"], &env);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert_eq!(
+        line_of(&stdout, "store:"),
+        [format!("store: state_dir {state_s}")]
+    );
+    assert_eq!(line_of(&stdout, "code:"), ["code: none pending"]);
+    assert!(line_of(&stdout, "session:")[0].starts_with("session: active, started "));
+    assert_eq!(
+        line_of(&stdout, "overall:"),
+        ["overall: 3 wrong code(s) in the last 900 s (limit 3)"]
+    );
+    let global = line_of(&stdout, "overall lockout:");
+    assert!(global[0].contains("EVERY LOGIN LOCKED"), "{stdout}");
+    let locked = line_of(&stdout, "locked:");
+    assert_eq!(locked.len(), 1, "{stdout}");
+    assert!(locked[0].starts_with("locked: 10.0.0.1 (") && locked[0].ends_with(" s left)"));
+    let failing = line_of(&stdout, "failures:").join("\n");
+    assert!(failing.contains("failures: 10.0.0.1 5 of 5"), "{stdout}");
+    assert!(failing.contains("failures: 10.0.0.2 3 of 5"), "{stdout}");
+
+    // One address: its lockout only.
+    let out = run(&["unlock", "10.0.0.1"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "unlocked 10.0.0.1\n");
+    assert_eq!(
+        login::attempts_left(b"10.0.0.1"),
+        Ok(0),
+        "everyone is still locked"
+    );
+    let stdout = text(&run(&["status"], &env).stdout);
+    assert_eq!(line_of(&stdout, "locked:"), ["locked: none"], "{stdout}");
+    assert!(line_of(&stdout, "overall lockout:")[0].contains("LOCKED"));
+
+    // --all: the overall lockout too; then a code is pending (its age only).
+    let out = run(&["unlock", "--all"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(login::attempts_left(b"10.0.0.1"), Ok(5));
+    login::begin(Some(b"10.0.0.4"), pw).unwrap();
+    let code = code_from(&base.join("outbox"));
+    let out = run(&["status"], &env);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        line_of(&stdout, "overall lockout:"),
+        ["overall lockout: none"]
+    );
+    assert_eq!(line_of(&stdout, "failures:"), ["failures: none"]);
+    assert!(line_of(&stdout, "code:")[0].starts_with("code: pending, issued "));
+    assert!(!stdout.contains(&code) && !text(&out.stderr).contains(&code));
+
+    // The session, ended by the operator, is refused with the reason.
+    let out = run(&["session", "end"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ended the active session\n");
+    assert_eq!(
+        login::session_check(token.as_bytes()),
+        Err(breakglass::Error::NoSession("the session was ended"))
+    );
+    let out = run(&["session", "end"], &env);
+    assert_eq!(text(&out.stdout), "no session was active\n");
+    let stdout = text(&run(&["status"], &env).stdout);
+    assert_eq!(line_of(&stdout, "session:"), ["session: none active"]);
+
+    // The tool's actions are in the trail.
+    let trail = std::fs::read_to_string(&audit).unwrap();
+    let resets: Vec<&str> = trail
+        .lines()
+        .filter(|l| l.contains("attempts_reset"))
+        .collect();
+    assert_eq!(resets.len(), 2, "{trail}");
+    assert!(
+        resets[0].contains("10.0.0.1 unlocked by the operator"),
+        "{trail}"
+    );
+    assert!(
+        resets[1].contains("every address and the overall limit"),
+        "{trail}"
+    );
+    assert_eq!(
+        trail
+            .lines()
+            .filter(|l| l.contains("session_ended") && l.contains("ended by the operator"))
+            .count(),
+        1,
+        "{trail}"
+    );
+    assert!(!trail.contains(&code));
+    breakglass::config::reset();
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn status_unlock_and_session_end_refuse_in_process_state_and_bad_usage() {
+    for args in [
+        &["status"][..],
+        &["unlock", "10.0.0.1"],
+        &["unlock", "--all"],
+        &["session", "end"],
+    ] {
+        let out = run(args, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("lives inside the service")
+                && err.contains("BREAKGLASS_STATE_DIR")
+                && err.contains("BREAKGLASS_SLOT_URL"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    for args in [
+        &["unlock"][..],
+        &["unlock", "not-an-address"],
+        &["unlock", "10.0.0.1", "--all"],
+        &["session"],
+        &["session", "start"],
+        &["status", "extra"],
+    ] {
+        assert_eq!(run(args, &[]).status.code(), Some(2), "{args:?}");
+    }
+    // A refused environment is a usage error, not a state one.
+    let out = run(&["status"], &[("BREAKGLASS_STATE_DIR", "relative/dir")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("absolute"));
+}

@@ -55,15 +55,20 @@ func freeCString(p *C.char, n int) {
 // webhook body: header X-Breakglass-Signature: sha256=<hex HMAC-SHA256>); dev_otp_log
 // (true/false: log codes at warn level, development only); delivery_timeout_ms (1-600000,
 // default 10000); slot_url (redis:// or rediss://; unset: the in-process slot); slot_key
-// (default breakglass:otp); slot_timeout_ms (1-60000, default 1000); slot_wait_replicas
+// (default breakglass:otp); state_dir (absolute directory for the login state shared by the
+// processes of one host); slot_timeout_ms (1-60000, default 1000); slot_wait_replicas
 // (0-64). For the optional text keys an empty value is the same as Unset.
 //
 // Login keys (LoginBegin, LoginComplete): password_hash (argon2id PHC string or bcrypt
 // $2b$/$2y$; unset: no login flow); allowed_ips (comma-separated addresses and CIDR ranges;
 // unset: 127.0.0.1 and ::1 only); max_attempts (1-1000, default 5: failures that lock one
 // address, or IPv6 /64, out); lockout_seconds (1-604800, default 900: the lockout and the
-// counting window); max_global_failures (1-1000000, default 20: failures from all addresses
-// within the window that lock every login out); session_ttl_seconds (1-604800, default 3600).
+// sliding window); max_global_failures (1-1000000, default 20: wrong codes, each after a right
+// password, from all addresses within the window that lock every login out; wrong passwords
+// never do); session_ttl_seconds (1-604800, default 3600); state_dir (an absolute directory
+// that every process of this host shares, for pre-fork and fork-per-connection servers; unset:
+// in-process state, which a process forked from the configuring one refuses; not together with
+// slot_url).
 //
 // Alert receivers: alert_webhook_format (json, slack, pagerduty or alertmanager; default json);
 // alert_webhooks (more receivers as format=url entries); pagerduty_routing_key. Audit trail:

@@ -213,8 +213,18 @@ func TestLoginWrongCodeIsCounted(t *testing.T) {
 	if n := mustLeft(t, testIP); n != 3 {
 		t.Errorf("AttemptsLeft = %d, want 3", n)
 	}
-	if a := o.alerts(t); len(a) != 0 {
-		t.Errorf("an alarm without a login: %q", a)
+	// No login alarm; the wrong code after a right password raised the guessing alarm.
+	guessing := 0
+	for _, a := range o.alerts(t) {
+		if strings.Contains(a, "Emergency login from") {
+			t.Errorf("a login alarm without a login: %q", a)
+		}
+		if strings.Contains(a, "guessing the emergency code") {
+			guessing++
+		}
+	}
+	if guessing != 1 {
+		t.Errorf("%d guessing alarms, want 1", guessing)
 	}
 }
 

@@ -65,6 +65,10 @@ pub enum Event {
     AlertFailed,
     /// A security key was set; `detail` names the key, never its value.
     ConfigChanged,
+    /// An operator lifted lockouts (`breakglass unlock`, `bg_reset_attempts`).
+    AttemptsReset,
+    /// Guessing below the limits was detected (the `break_glass_guessing` alarm).
+    GuessingDetected,
 }
 
 impl Event {
@@ -82,6 +86,8 @@ impl Event {
             Event::AlertDelivered => "alert_delivered",
             Event::AlertFailed => "alert_failed",
             Event::ConfigChanged => "config_changed",
+            Event::AttemptsReset => "attempts_reset",
+            Event::GuessingDetected => "guessing_detected",
         }
     }
 
@@ -93,7 +99,8 @@ impl Event {
             Event::LoginRefused
             | Event::LoginFailed
             | Event::LockoutStarted
-            | Event::GlobalLimitReached => Notice,
+            | Event::GlobalLimitReached
+            | Event::GuessingDetected => Notice,
             _ => Info,
         }
     }
@@ -113,6 +120,7 @@ impl Event {
                 | Event::LockoutStarted
                 | Event::GlobalLimitReached
                 | Event::SessionEnded
+                | Event::AttemptsReset
         )
     }
 }

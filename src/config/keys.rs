@@ -265,6 +265,28 @@ pub static KEYS: &[Key] = &[
         doc: "redis://[user[:pass]@]host[:port][/db] or rediss://...; unset: the in-process slot",
         set: |s, v| {
             s.slot.url = text(v).map(parse_slot_url).transpose().map_err(reason)?;
+            if s.slot.url.is_some() && s.state_dir.is_some() {
+                return Err("state_dir is set: use state_dir or slot_url, not both".into());
+            }
+            Ok(())
+        },
+    },
+    Key {
+        name: "state_dir",
+        kind: Kind::Text,
+        default: None,
+        audited: true,
+        doc: "absolute directory for the login state shared by every process of this host \
+              (created 0700; must be owned by this user and not writable by others); unset: \
+              in-process state, or slot_url's",
+        set: |s, v| {
+            s.state_dir = match text(v) {
+                None => None,
+                Some(_) if s.slot.url.is_some() => {
+                    return Err("slot_url is set: use state_dir or slot_url, not both".into())
+                }
+                Some(t) => Some(super::state_dir::prepare(t)?),
+            };
             Ok(())
         },
     },
@@ -369,7 +391,8 @@ pub static KEYS: &[Key] = &[
         },
         default: Some("20"),
         audited: true,
-        doc: "failed logins from all addresses within lockout_seconds that lock every login out",
+        doc: "wrong codes (each after a right password) from all addresses within lockout_seconds \
+              that lock every login out",
         set: |s, v| {
             s.login.max_global_failures = int(v) as u32;
             Ok(())

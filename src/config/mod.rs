@@ -18,6 +18,7 @@ mod keys;
 mod mailer;
 mod receivers;
 mod slot_url;
+mod state_dir;
 mod urls;
 
 pub use keys::{find as find_key, Key, Kind, KEYS};
@@ -98,6 +99,11 @@ pub struct Settings {
     pub delivery_timeout: Duration,
     /// The slot backend.
     pub slot: SlotSettings,
+    /// The host-wide login state's directory (`state_dir`), checked when it was set.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// The process that last changed these settings (0: never changed). A process forked
+    /// from it inherits them, which is how in-process login state notices a split.
+    pub configured_in: u32,
     /// The login flow.
     pub login: crate::login::LoginSettings,
     /// The audit trail.
@@ -127,6 +133,8 @@ impl Settings {
             pagerduty_routing_key: None,
             dev_otp_log: false,
             delivery_timeout: Duration::ZERO,
+            state_dir: None,
+            configured_in: 0,
             slot: SlotSettings {
                 url: None,
                 key: String::new(),
@@ -196,6 +204,7 @@ pub fn configure(key: &str, value: Option<&str>) -> Result<()> {
     let prev = guard.clone();
     let mut next = Settings::clone(&guard);
     apply(&mut next, key, value)?;
+    next.configured_in = crate::sys::pid();
     let next = Arc::new(next);
     *guard = next.clone();
     drop(guard);
@@ -229,6 +238,7 @@ pub fn configure_from_env() -> Result<()> {
     for (key, value) in &found {
         apply(&mut next, key, Some(value.as_str()))?;
     }
+    next.configured_in = crate::sys::pid();
     let next = Arc::new(next);
     *guard = next.clone();
     drop(guard);

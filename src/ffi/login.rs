@@ -65,14 +65,17 @@ pub unsafe extern "C" fn bg_login_begin(ip: *const c_char, password: *const c_ch
 }
 
 /// Step 2 of a break-glass login: checks `ip` as `bg_login_begin` does, then verifies `code`
-/// (consuming the pending code, as `bg_verify`). On `BG_OK` the address's failures are reset,
+/// against the code that this address's right password earned (consuming it). From any other
+/// address (IPv6: /64) the result is `BG_NO_PENDING_OTP`, counted against that address only,
+/// and the pending code stays. On `BG_OK` the address's failures are reset,
 /// a new session replaces any other, its token (43 URL-safe base64 characters and a NUL) is
 /// written to `token_out`, and the alarm is raised (as `bg_alert(ip)`). A wrong, expired or
 /// missing code (`BG_INVALID`, `BG_EXPIRED`, `BG_NO_PENDING_OTP`) counts as a failure.
 ///
 /// `token_out` is caller-owned and must hold `BG_SESSION_TOKEN_BUF_LEN` (44) bytes; a shorter
 /// one is `BG_ERR_BUFFER_TOO_SMALL` before anything is checked or consumed. `code == NULL` is
-/// `BG_ERR_NULL` and counts as a failure. Grant on `BG_OK` only. Thread-safe.
+/// `BG_ERR_NULL`: nothing is checked, consumed or counted. Grant on `BG_OK` only.
+/// Thread-safe.
 ///
 /// With `audit_log` set, the success is written and synced to it before the session starts;
 /// when that write fails and `audit_required` is on (the default), no session starts and the
@@ -122,9 +125,9 @@ pub unsafe extern "C" fn bg_login_complete(
                 }
                 bg_status::BG_OK
             }
-            Err(crate::Error::Invalid) if code.is_none() => refuse(
+            Err(crate::Error::Null) => refuse(
                 bg_status::BG_ERR_NULL,
-                "code is NULL (counted as a failure)",
+                "code is NULL (nothing was checked or counted)",
             ),
             Err(e) => map_error(&e),
         }
@@ -132,8 +135,9 @@ pub unsafe extern "C" fn bg_login_complete(
 }
 
 /// `BG_OK` while `token` is the active session's token and the session is younger than
-/// `session_ttl_seconds`; `BG_NO_SESSION` otherwise (also after `bg_session_end` or a newer
-/// login). Compared in constant time. Thread-safe.
+/// `session_ttl_seconds`; `BG_NO_SESSION` otherwise, with the reason in `bg_last_error`:
+/// ended (`bg_session_end`), expired, replaced by a newer login, or unknown. Compared in
+/// constant time. Thread-safe.
 ///
 /// Not async-signal-safe: never call it from a signal handler (it takes locks and
 /// allocates, so it can deadlock there).

@@ -76,7 +76,7 @@ pub fn map_error(e: &Error) -> bg_status {
         Error::IpNotAllowed(_) => BG_IP_NOT_ALLOWED,
         Error::LockedOut(_) => BG_LOCKED_OUT,
         Error::WrongPassword => BG_WRONG_PASSWORD,
-        Error::NoSession => BG_NO_SESSION,
+        Error::NoSession(_) => BG_NO_SESSION,
         Error::Audit(_) => BG_ERR_AUDIT,
         Error::DrillFailed { .. } => BG_DRILL_FAILED,
     }

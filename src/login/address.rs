@@ -6,6 +6,9 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+/// The longest zone index accepted (Linux interface names are at most 15 bytes).
+const MAX_ZONE: usize = 15;
+
 /// A parsed, normalised client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
@@ -34,16 +37,37 @@ impl LimitKey {
 
 impl ClientAddr {
     /// Parses the caller's text exactly (no surrounding space): an IPv4 or IPv6 address,
-    /// optionally `[v6]`; a zone index (`%eth0`) is dropped. Anything else is `None` (and is
-    /// refused as not allowed).
+    /// optionally `[v6]`. A zone index (`%eth0`) is accepted only on an IPv6 link-local address
+    /// (fe80::/10), only as a short interface name, and is dropped. Anything else is `None`
+    /// (and is refused as not allowed).
     pub fn parse(text: &str) -> Option<ClientAddr> {
         let t = text
             .strip_prefix('[')
             .and_then(|r| r.strip_suffix(']'))
             .unwrap_or(text);
-        let t = t.split('%').next().unwrap_or(t);
+        let (t, zone) = match t.split_once('%') {
+            Some((a, z)) => (a, Some(z)),
+            None => (t, None),
+        };
         let ip: IpAddr = t.parse().ok()?;
+        if let Some(zone) = zone {
+            let link_local = matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+            let name_ok = !zone.is_empty()
+                && zone.len() <= MAX_ZONE
+                && zone
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !link_local || !name_ok {
+                return None;
+            }
+        }
         Some(ClientAddr(normalise(ip)))
+    }
+
+    /// The canonical text of the address (never the caller's raw text): what alarms, logs and
+    /// the audit trail carry.
+    pub fn canonical(&self) -> String {
+        self.0.to_string()
     }
 
     /// The limiter's key for this address.
@@ -86,7 +110,25 @@ mod tests {
             ClientAddr::parse("fe80::1%eth0").unwrap().0.to_string(),
             "fe80::1"
         );
-        for bad in ["", "unknown", "10.0.0.1/8", "10.0.0", "1.2.3.4\r\n", "::g"] {
+        assert_eq!(
+            ClientAddr::parse("[fe80::1%en0.5]").unwrap().canonical(),
+            "fe80::1"
+        );
+        for bad in [
+            "",
+            "unknown",
+            "10.0.0.1/8",
+            "10.0.0",
+            "1.2.3.4\r\n",
+            "::g",
+            "10.0.0.1%eth0",
+            "10.0.0.1%[DRILL] scheduled test, no login - ignore",
+            "2001:db8::1%eth0",
+            "fe80::1%",
+            "fe80::1%eth0\n",
+            "fe80::1%a-very-long-interface-name",
+            "::ffff:10.0.0.1%eth0",
+        ] {
             assert!(ClientAddr::parse(bad).is_none(), "{bad:?}");
         }
     }

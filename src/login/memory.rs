@@ -1,89 +1,55 @@
-//! The in-process login state: the limiter's table and the active session, for a service that
-//! runs as one process (with `slot_url` unset).
+//! The in-process login state, for a service that runs as one process (neither `state_dir`
+//! nor `slot_url` set).
 //!
-//! Owns the two locks, held only for table updates (never across a password check, a slot
-//! operation or a log line). It must never be used when a shared slot is configured: then the
-//! state lives next to the slot, so that the limits hold across every replica.
-
-use std::time::Duration;
+//! Owns one mutex, held only for a transaction on the state (never across a password check, a
+//! delivery or a log line), and the rule that this state must not silently split: a process
+//! forked from the one that configured the library, while that one still runs (a pre-fork
+//! master and its workers, a server that forks per connection), is refused, because each
+//! would keep limits of its own. A daemon that configures, forks once and lets its parent exit
+//! keeps working. It must never be used when a host-wide or fleet store is configured.
 
 use parking_lot::Mutex;
 
-use super::address::LimitKey;
-use super::limiter::{Admission, Limiter, Limits, Reservation};
-use super::session::{Session, TokenHash};
+use super::state::LoginState;
 use super::store::LoginStore;
-use crate::error::Result;
-use crate::otp::Otp;
+use crate::error::{Error, Result};
 
-pub(crate) static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
-pub(crate) static SESSION: Mutex<Option<Session>> = Mutex::new(None);
-
-fn with_limiter<R>(f: impl FnOnce(&mut Limiter) -> R) -> R {
-    f(LIMITER.lock().get_or_insert_with(Limiter::default))
-}
+pub(crate) static STATE: Mutex<Option<LoginState>> = Mutex::new(None);
 
 /// The state of this process.
 pub struct MemoryStore;
 
 impl LoginStore for MemoryStore {
-    fn reserve(
+    fn transact(
         &self,
-        key: LimitKey,
-        l: &Limits,
-        code: Option<Option<&Otp>>,
-    ) -> Result<(Reservation, Result<()>)> {
-        let r = with_limiter(|t| t.reserve(key, crate::sys::boottime(), l))
-            .map_err(Admission::into_error)?;
-        // The slot's own lock, not the limiter's, guards the code.
-        let verdict = match code {
-            Some(c) => crate::otp::verify_parsed(c),
-            None => Ok(()),
-        };
-        Ok((r, verdict))
-    }
-
-    fn refund(
-        &self,
-        r: &Reservation,
-        forget_address: bool,
-        session: Option<&Session>,
+        _what: &'static str,
+        f: &mut dyn FnMut(&mut LoginState, u64) -> bool,
     ) -> Result<()> {
-        with_limiter(|t| t.refund(r, forget_address));
-        if let Some(s) = session {
-            *SESSION.lock() = Some(*s);
-        }
+        let now = crate::sys::boottime().as_millis() as u64;
+        let mut guard = STATE.lock();
+        f(guard.get_or_insert_with(LoginState::default), now);
         Ok(())
     }
 
-    fn check_session(&self, token: &TokenHash, now: Duration) -> Result<bool> {
-        Ok(SESSION
-            .lock()
-            .as_ref()
-            .is_some_and(|s| s.admits(token, now)))
-    }
-
-    fn end_session(&self, token: &TokenHash, now: Duration) -> Result<bool> {
-        let mut s = SESSION.lock();
-        let mine = s.as_ref().is_some_and(|s| s.admits(token, now));
-        if mine {
-            *s = None;
-        }
-        Ok(mine)
-    }
-
-    fn attempts_left(&self, key: LimitKey, l: &Limits, now: Duration) -> Result<u32> {
-        Ok(with_limiter(|t| t.attempts_left(key, now, l)))
-    }
-
-    fn reset(&self, key: LimitKey) -> Result<()> {
-        with_limiter(|t| t.reset(key));
-        Ok(())
+    fn describe(&self) -> String {
+        "in-process (this process only)".into()
     }
 }
 
-/// Forgets every count and the session (tests, and a child after fork keeps its parent's).
+/// Refuses a login call in a process forked from `configured_in` while that process runs.
+pub fn check_not_split(configured_in: u32) -> Result<()> {
+    let me = crate::sys::pid();
+    if configured_in == 0 || configured_in == me || !crate::sys::process_alive(configured_in) {
+        return Ok(());
+    }
+    Err(Error::NotConfigured(
+        "the login state is in-process, but this process was forked from the one that \
+         configured the library, which still runs: each would keep its own limits and codes. \
+         Set state_dir (processes of one host) or slot_url (several hosts)",
+    ))
+}
+
+/// Forgets every count, the pending code and the session (tests).
 pub fn clear_all() {
-    *LIMITER.lock() = None;
-    *SESSION.lock() = None;
+    *STATE.lock() = None;
 }

@@ -2,16 +2,20 @@
 //! an IP allow-list in front of every step.
 //!
 //! Order of checks in both steps: the allow-list, then the lockouts (per address and overall),
-//! then the expensive part (the password hash, or the code). The cheap checks come first so a
-//! flood of attempts cannot buy hash computations, and at most `MAX_CONCURRENT_CHECKS` hash
-//! checks run at once. A wrong password and a wrong, expired or missing code each count as one
-//! failure. It must never return or log the code, the password or a session token, and never
-//! grant anything on an error.
+//! then the expensive part. A password check first waits its turn at the fair gate
+//! (`admission`: one check per address, the rest in arrival order, bounded), is counted as a
+//! failure in the login state before it runs, and is given back only when it is right. The
+//! code a right password earns belongs to that address (`state.rs` has the rules); the state
+//! lives in the store the settings name (`store.rs`). It must never return or log the code,
+//! the password or a session token, never carry the caller's raw address text into a log, an
+//! alarm or the trail (only the parsed address's canonical text), and never grant anything on
+//! an error.
 //!
 //! Every outcome is an audit record (`crate::audit`): `login_refused` (with the check that
 //! refused), `login_begun`, `code_sent`, `login_failed`, `lockout_started`,
-//! `global_limit_reached`, `login_succeeded`, `session_ended`. A success that cannot be recorded
-//! while `audit_required` is on is refused with `Error::Audit`.
+//! `global_limit_reached`, `guessing_detected`, `login_succeeded`, `session_ended`,
+//! `attempts_reset`. A success that cannot be recorded while `audit_required` is on is
+//! refused with `Error::Audit`.
 
 use std::sync::{LazyLock, Once};
 use std::time::Duration;
@@ -23,22 +27,25 @@ use crate::config::{self, Settings};
 use crate::error::{Error, Result};
 
 pub mod address;
+pub(crate) mod admission;
 mod allowlist;
-mod limiter;
+mod dir_store;
 pub(crate) mod memory;
 pub mod password;
 mod session;
 #[cfg(feature = "redis")]
 mod shared;
+pub mod state;
 mod store;
 
 pub use allowlist::AllowList;
-pub use limiter::{Limits, MAX_TRACKED};
 pub use password::{hash_new as hash_password, StoredHash};
 pub use session::TOKEN_CHARS;
+pub use state::{Limits, StatusView, MAX_TRACKED};
 
-use address::ClientAddr;
-use limiter::Reservation;
+use address::{ClientAddr, LimitKey};
+use state::{Alarm, CodeVerdict, Counted, Refusal};
+use store::LoginStore;
 
 static DEFAULT_ALLOWED: LazyLock<AllowList> =
     LazyLock::new(|| AllowList::parse(allowlist::DEFAULT).expect("the default list is valid"));
@@ -50,29 +57,25 @@ pub struct LoginSettings {
     pub password_hash: Option<StoredHash>,
     /// Who may try; `None`: this host only (127.0.0.1 and ::1), with a warning.
     pub allowed_ips: Option<AllowList>,
-    /// Failures from one address that lock it out.
+    /// Failures from one address, within one window, that lock it out.
     pub max_attempts: u32,
-    /// Length of a lockout and of the counting window.
+    /// Length of a lockout and of the sliding window.
     pub lockout: Duration,
     /// Lifetime of a session.
     pub session_ttl: Duration,
-    /// Failures from all addresses, per window, that lock every login out.
+    /// Wrong codes from all addresses, within one window, that lock every login out.
     pub max_global_failures: u32,
 }
 
 impl LoginSettings {
-    /// The limiter's view.
+    /// The rules' view.
     pub fn limits(&self) -> Limits {
         Limits {
             max_attempts: self.max_attempts,
-            lockout: self.lockout,
+            lockout_ms: self.lockout.as_millis() as u64,
             max_global: self.max_global_failures,
         }
     }
-}
-
-fn now() -> Duration {
-    crate::sys::boottime()
 }
 
 /// The client's address, if it is well formed and on the allow-list.
@@ -99,79 +102,96 @@ fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
     } else {
         log::info!(
             "break-glass login attempt from {} refused: not in allowed_ips",
-            addr.0
+            addr.canonical()
         );
         Err(Error::IpNotAllowed("the address is not in allowed_ips"))
     }
 }
 
-/// Admits an attempt and counts it as a failure before it is evaluated (see the limiter);
-/// with `code`, also verifies it (consuming the pending code) and returns the verdict.
-fn reserve(
-    addr: &ClientAddr,
-    s: &Settings,
-    code: Option<Option<&crate::otp::Otp>>,
-) -> Result<(Reservation, Result<()>)> {
-    store::of(s).reserve(addr.limit_key(), &s.login.limits(), code)
+/// The text an audit record or alarm carries for the caller's address: the canonical text of
+/// a parsed address, or a fixed marker for anything else (never the caller's raw bytes).
+fn recorded_ip(ip: Option<&[u8]>) -> String {
+    match ip {
+        None => "(none)".into(),
+        Some(b) => match std::str::from_utf8(b).ok().and_then(ClientAddr::parse) {
+            Some(a) => a.canonical(),
+            None => format!("(malformed, {} bytes)", b.len()),
+        },
+    }
 }
 
-/// Takes back a reservation: the attempt succeeded (or was never evaluated). With
-/// `session`, that session replaces any other.
-fn refund(
-    s: &Settings,
-    r: &Reservation,
-    forget_address: bool,
-    session: Option<session::Session>,
-) -> Result<()> {
-    store::of(s).refund(r, forget_address, session.as_ref())
+fn refusal_error(r: Refusal) -> Error {
+    match r {
+        Refusal::KeyLocked { .. } => Error::LockedOut("this address is locked out"),
+        Refusal::GlobalLocked { .. } => {
+            Error::LockedOut("every break-glass login is locked out: too many wrong codes overall")
+        }
+    }
 }
 
-/// The attempt failed: its reservation stands; says what it locked.
-fn settle_failure(addr: &ClientAddr, s: &Settings, f: &Reservation, what: &str) {
-    let l = s.login.limits();
-    // Info, not warn: a flood of attempts must not become a flood of log lines. Lockouts,
-    // which are rare, are errors.
-    log::info!("break-glass login from {}: {what}", addr.0);
-    let ip = addr.0.to_string();
-    if f.address_locked {
-        audit::record(
-            s,
-            Event::LockoutStarted,
-            None,
-            Some(ip.as_bytes()),
-            &format!(
-                "{} locked out for {} s after {} failures",
-                addr.limit_key().as_text(),
-                l.lockout.as_secs(),
-                l.max_attempts
-            ),
-        );
-        log::error!(
-            "break-glass login: {} locked out for {} s after {} failures",
+/// Logs, records and raises what counting a failure did.
+fn settle(addr: &ClientAddr, s: &Settings, c: &Counted, alarms: &[Alarm], what: &str) {
+    let l = &s.login;
+    let ip = addr.canonical();
+    // Info, not warn: a flood of attempts must not become a flood of log lines. Lockouts and
+    // alarms, which are rare, are errors.
+    log::info!("break-glass login from {ip}: {what}");
+    if c.key_locked {
+        let text = format!(
+            "{} locked out for {} s after {} failures",
             addr.limit_key().as_text(),
             l.lockout.as_secs(),
             l.max_attempts
         );
+        audit::record(s, Event::LockoutStarted, None, Some(ip.as_bytes()), &text);
+        log::error!("break-glass login: {text}");
     }
-    if f.global_locked {
-        // Logged there, at error level, with the alarm's event id.
-        let id = crate::notify::alert_global_lockout(l.max_global, l.lockout);
-        audit::record(
-            s,
-            Event::GlobalLimitReached,
-            Some(&id),
-            Some(ip.as_bytes()),
-            &format!(
-                "{} failures within {} s: every login locked out",
-                l.max_global,
-                l.lockout.as_secs()
-            ),
-        );
+    for alarm in alarms {
+        match *alarm {
+            Alarm::GlobalLockout { failures } => {
+                // Logged there, at error level, with the alarm's event id.
+                let id = crate::notify::alert_global_lockout(failures, l.lockout);
+                audit::record(
+                    s,
+                    Event::GlobalLimitReached,
+                    Some(&id),
+                    Some(ip.as_bytes()),
+                    &format!(
+                        "{failures} wrong codes within {} s: every login locked out",
+                        l.lockout.as_secs()
+                    ),
+                );
+            }
+            Alarm::Guessing {
+                kind,
+                failures,
+                addresses,
+            } => {
+                let id = crate::notify::alert_guessing(
+                    kind == state::GuessKind::Code,
+                    failures,
+                    addresses,
+                    l.lockout,
+                );
+                audit::record(
+                    s,
+                    Event::GuessingDetected,
+                    Some(&id),
+                    Some(ip.as_bytes()),
+                    &format!(
+                        "{} guessing: {failures} wrong within {} s from {addresses} address(es)",
+                        kind.as_str(),
+                        l.lockout.as_secs()
+                    ),
+                );
+            }
+        }
     }
 }
 
-/// Step 1: checks the allow-list, the lockouts and the password; on success issues a code and
-/// queues its email (the code is never returned). A wrong password counts as a failure.
+/// Step 1: checks the allow-list, the lockouts and the password; on success issues a code to
+/// this address and queues its email (the code is never returned). A wrong password counts as
+/// a failure of this address.
 pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
     let s = config::current();
     let result = begin_checked(&s, ip, password);
@@ -179,7 +199,15 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
         // A wrong password counts as a failure: its record is synced like a wrong code's.
         let counted = matches!(e, Error::WrongPassword);
         let detail = format!("begin: {e}");
-        audit::record_synced(&s, Event::LoginRefused, None, ip, &detail, counted);
+        let shown = recorded_ip(ip);
+        audit::record_synced(
+            &s,
+            Event::LoginRefused,
+            None,
+            Some(shown.as_bytes()),
+            &detail,
+            counted,
+        );
     }
     result
 }
@@ -191,143 +219,211 @@ fn begin_checked(s: &Settings, ip: Option<&[u8]>, password: &[u8]) -> Result<()>
         .as_ref()
         .ok_or(Error::NotConfigured("the login flow needs password_hash"))?;
     let addr = allowed_client(ip, s)?;
-    let (r, _) = reserve(&addr, s, None)?;
-    match stored.check(password) {
-        Ok(()) => refund(s, &r, false, None)?,
-        Err(password::CheckError::Busy) => {
-            refund(s, &r, false, None)?;
-            return Err(Error::LockedOut(
-                "too many password checks are running; try again in a moment",
-            ));
-        }
-        Err(password::CheckError::Mismatch) => {
-            settle_failure(&addr, s, &r, "wrong password");
-            return Err(Error::WrongPassword);
-        }
+    let key = addr.limit_key();
+    let l = s.login.limits();
+    let st = store::of(s)?;
+    // Cheap refusal first: a locked address or login never waits at the gate.
+    store::with(&*st, "checking the lockouts", |state, now| {
+        (state.admit(key, now, &l), false)
+    })?
+    .map_err(refusal_error)?;
+    let place = admission::GATE
+        .enter(key, admission::MAX_WAIT)
+        .map_err(|busy| {
+            Error::LockedOut(match busy {
+                admission::Busy::KeyBusy => {
+                    "a password check from this address is already running; try again"
+                }
+                admission::Busy::Full => {
+                    "too many password checks are waiting; try again in a moment"
+                }
+            })
+        })?;
+    let counted = store::with(&*st, "counting a password attempt", |state, now| {
+        (state.reserve_password(key, now, &l), true)
+    })?
+    .map_err(refusal_error)?;
+    let right = stored.check(password).is_ok();
+    drop(place);
+    if !right {
+        let alarm = store::with(&*st, "settling a password attempt", |state, now| {
+            (state.password_alarm(now, &l), true)
+        })?;
+        settle(&addr, s, &counted, alarm.as_slice(), "wrong password");
+        return Err(Error::WrongPassword);
     }
-    audit::record(s, Event::LoginBegun, None, ip, "password accepted");
-    let code = crate::otp::generate()?;
+    let code = crate::otp::Otp::generate()?;
+    let ttl = s.otp_ttl.as_millis() as u64;
+    store::with(&*st, "issuing the code", |state, now| {
+        state.refund_password(key, &counted);
+        state.issue(code.clone(), key, now, ttl);
+        ((), true)
+    })?;
+    let shown = addr.canonical();
+    audit::record(
+        s,
+        Event::LoginBegun,
+        None,
+        Some(shown.as_bytes()),
+        "password accepted",
+    );
     if let Err(e) = crate::notify::send_otp(code.as_str().as_bytes()) {
-        // A code nobody received must not stay pending.
-        let _ = crate::otp::clear();
+        // A code nobody will receive must not stay pending.
+        let _ = store::with(&*st, "withdrawing the code", |state, _| {
+            state.withdraw(key);
+            ((), true)
+        });
         return Err(e);
     }
-    audit::record(s, Event::CodeSent, None, ip, "one-time code email queued");
-    log::warn!(
-        "break-glass login from {}: password accepted, one-time code sent",
-        addr.0
+    audit::record(
+        s,
+        Event::CodeSent,
+        None,
+        Some(shown.as_bytes()),
+        "one-time code email queued",
     );
+    log::warn!("break-glass login from {shown}: password accepted, one-time code email queued");
     Ok(())
 }
 
-/// Step 2: checks the allow-list, the lockouts and the code. On success the address's failures
-/// are forgotten, a new session replaces any other, the alarm is raised, and the session token
-/// is returned. A wrong, expired or missing code counts as a failure.
+/// Step 2: checks the allow-list, the lockouts and the code. The code must be the one this
+/// address's right password earned; from any other address the attempt is `NoPendingOtp`,
+/// counted against that address only, and the pending code stays. On success the address's
+/// failures are forgotten, a new session replaces any other, the alarm is raised, and the
+/// session token is returned. `code == None` is `Error::Null`: nothing is checked or counted.
 pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<String>> {
     let s = config::current();
-    let admitted = allowed_client(ip, &s).and_then(|addr| {
-        // Input that is not six ASCII digits cannot match, but still consumes the pending code.
-        let submitted = code.and_then(crate::otp::Otp::parse);
-        Ok((addr, reserve(&addr, &s, Some(submitted.as_ref()))?))
-    });
-    let (addr, (r, outcome)) = match admitted {
-        Ok(a) => a,
-        Err(e) => {
-            audit::record(&s, Event::LoginRefused, None, ip, &format!("complete: {e}"));
-            return Err(e);
-        }
+    let Some(code) = code else {
+        return Err(Error::Null);
     };
-    match outcome {
-        Ok(()) => {
-            let (token, hash) = match session::new_token() {
-                Ok(t) => t,
-                Err(e) => {
-                    refund(&s, &r, false, None)?;
-                    audit::record(&s, Event::LoginFailed, None, ip, &e.to_string());
-                    return Err(e);
-                }
-            };
-            let sess = session::Session {
-                token: hash,
-                issued: now(),
-                ttl: s.login.session_ttl,
-            };
-            // The alarm goes out whatever happens next: the code was right.
-            let id = crate::notify::alert_with_id(ip);
-            // On disk before a session exists: a crash never loses a granted login's record.
-            let recorded = audit::record(
-                &s,
-                Event::LoginSucceeded,
-                Some(&id),
-                ip,
-                "code accepted, session started",
-            );
-            if recorded == Outcome::Failed && s.audit.required {
-                // The code was right, so this attempt is not counted as a failure (the
-                // address's earlier failures stand: it did not log in); no session starts.
-                refund(&s, &r, false, None)?;
-                log::error!(
-                    "break-glass login from {} refused: its success could not be written to \
-                     audit_log and audit_required is on (alarm event {id})",
-                    addr.0
-                );
-                return Err(Error::Audit(
-                    "the login could not be recorded in audit_log (audit_required is on)",
-                ));
-            }
-            if let Err(e) = refund(&s, &r, true, Some(sess)) {
-                audit::record(
-                    &s,
-                    Event::LoginFailed,
-                    Some(&id),
-                    ip,
-                    &format!("the session could not be started: {e}"),
-                );
-                return Err(e);
-            }
-            Ok(token)
+    let shown = recorded_ip(ip);
+    let refused = |e: Error| {
+        audit::record(
+            &s,
+            Event::LoginRefused,
+            None,
+            Some(shown.as_bytes()),
+            &format!("complete: {e}"),
+        );
+        e
+    };
+    let addr = allowed_client(ip, &s).map_err(refused)?;
+    let key = addr.limit_key();
+    let l = s.login.limits();
+    let st = store::of(&s).map_err(refused)?;
+    // Input that is not six ASCII digits cannot match, but is still a (counted) attempt.
+    let submitted = crate::otp::Otp::parse(code);
+    let verdict = store::with(&*st, "checking a code", |state, now| {
+        match state.admit(key, now, &l) {
+            Err(r) => (Err(r), false),
+            Ok(()) => (
+                Ok(state.attempt_code(key, submitted.as_ref(), now, &l)),
+                true,
+            ),
         }
-        Err(e @ (Error::Invalid | Error::Expired | Error::NoPendingOtp)) => {
+    })
+    .map_err(refused)?
+    .map_err(|r| refused(refusal_error(r)))?;
+    match verdict {
+        (CodeVerdict::Granted, _) => grant(&s, &*st, &addr),
+        (CodeVerdict::Denied { why, counted }, alarms) => {
             audit::record(
                 &s,
                 Event::LoginFailed,
                 None,
-                ip,
-                &format!("code refused ({e})"),
+                Some(shown.as_bytes()),
+                &format!("code refused ({why})"),
             );
-            settle_failure(&addr, &s, &r, &format!("code refused ({e})"));
-            Err(e)
-        }
-        // The slot could not answer after counting: the attempt stays counted (a denial).
-        Err(e) => {
-            audit::record(&s, Event::LoginFailed, None, ip, &e.to_string());
-            Err(e)
+            settle(
+                &addr,
+                &s,
+                &counted,
+                &alarms,
+                &format!("code refused ({why})"),
+            );
+            Err(why)
         }
     }
 }
 
-/// `Ok` while `token` is the active session's and younger than `session_ttl_seconds`.
+/// The code was right: the alarm, the record, then the session.
+fn grant(s: &Settings, st: &dyn LoginStore, addr: &ClientAddr) -> Result<Zeroizing<String>> {
+    let shown = addr.canonical();
+    let (token, hash) = match session::new_token() {
+        Ok(t) => t,
+        Err(e) => {
+            audit::record(
+                s,
+                Event::LoginFailed,
+                None,
+                Some(shown.as_bytes()),
+                &e.to_string(),
+            );
+            return Err(e);
+        }
+    };
+    // The alarm goes out whatever happens next: the code was right.
+    let id = crate::notify::alert_with_id(Some(shown.as_bytes()));
+    // On disk before a session exists: a crash never loses a granted login's record.
+    let recorded = audit::record(
+        s,
+        Event::LoginSucceeded,
+        Some(&id),
+        Some(shown.as_bytes()),
+        "code accepted, session started",
+    );
+    if recorded == Outcome::Failed && s.audit.required {
+        log::error!(
+            "break-glass login from {shown} refused: its success could not be written to \
+             audit_log and audit_required is on (alarm event {id})"
+        );
+        return Err(Error::Audit(
+            "the login could not be recorded in audit_log (audit_required is on)",
+        ));
+    }
+    let ttl = s.login.session_ttl.as_millis() as u64;
+    if let Err(e) = store::with(st, "starting the session", |state, now| {
+        state.start_session(hash, now, ttl);
+        ((), true)
+    }) {
+        audit::record(
+            s,
+            Event::LoginFailed,
+            Some(&id),
+            Some(shown.as_bytes()),
+            &format!("the session could not be started: {e}"),
+        );
+        return Err(e);
+    }
+    Ok(token)
+}
+
+/// `Ok` while `token` is the active session's and younger than `session_ttl_seconds`; the
+/// error says why not (ended, expired, replaced by a newer login, unknown).
 pub fn session_check(token: &[u8]) -> Result<()> {
     let s = config::current();
     let h = session::hash(token);
-    if store::of(&s).check_session(&h, now())? {
-        Ok(())
-    } else {
-        Err(Error::NoSession)
-    }
+    let st = store::of(&s)?;
+    store::with(&*st, "checking the session", |state, now| {
+        (state.check_session(&h, now), false)
+    })?
+    .map_err(|r| Error::NoSession(r.reason()))
 }
 
 /// Ends the session whose token is `token`.
 pub fn session_end(token: &[u8]) -> Result<()> {
     let s = config::current();
     let h = session::hash(token);
-    if store::of(&s).end_session(&h, now())? {
-        audit::record(&s, Event::SessionEnded, None, None, "ended by its holder");
-        log::warn!("break-glass session ended");
-        Ok(())
-    } else {
-        Err(Error::NoSession)
-    }
+    let st = store::of(&s)?;
+    store::with(&*st, "ending the session", |state, now| {
+        let r = state.end_session(&h, now);
+        let changed = r.is_ok();
+        (r, changed)
+    })?
+    .map_err(|r| Error::NoSession(r.reason()))?;
+    audit::record(&s, Event::SessionEnded, None, None, "ended by its holder");
+    log::warn!("break-glass session ended");
+    Ok(())
 }
 
 fn operator_addr(ip: &[u8]) -> Result<ClientAddr> {
@@ -340,21 +436,80 @@ fn operator_addr(ip: &[u8]) -> Result<ClientAddr> {
 /// Failures `ip` may still make before it is locked out (0 while it, or everyone, is).
 pub fn attempts_left(ip: &[u8]) -> Result<u32> {
     let s = config::current();
-    let addr = operator_addr(ip)?;
-    let left = store::of(&s).attempts_left(addr.limit_key(), &s.login.limits(), now());
-    left
+    let key = operator_addr(ip)?.limit_key();
+    let l = s.login.limits();
+    let st = store::of(&s)?;
+    store::with(&*st, "reading attempts", |state, now| {
+        (state.attempts_left(key, now, &l), false)
+    })
 }
 
-/// Forgets `ip`'s failures and ends its lockout (an operator's action; logged).
+/// Forgets `ip`'s failures and ends its lockout (an operator's action; logged and recorded).
 pub fn reset_attempts(ip: &[u8]) -> Result<()> {
     let s = config::current();
-    let addr = operator_addr(ip)?;
-    store::of(&s).reset(addr.limit_key())?;
-    log::warn!(
-        "break-glass login: failures of {} reset by the operator",
-        addr.limit_key().as_text()
+    let key = operator_addr(ip)?.limit_key();
+    unlock_keys(&s, Some(key))
+}
+
+/// Lifts every lockout, the overall one included (an operator's action; logged and recorded).
+pub fn unlock_all() -> Result<()> {
+    unlock_keys(&config::current(), None)
+}
+
+fn unlock_keys(s: &Settings, key: Option<LimitKey>) -> Result<()> {
+    let st = store::of(s)?;
+    store::with(&*st, "lifting lockouts", |state, _| {
+        match key {
+            Some(k) => {
+                state.unlock(k);
+            }
+            None => state.unlock_all(),
+        }
+        ((), true)
+    })?;
+    let what = key.map_or("every address and the overall limit".into(), |k| {
+        k.as_text()
+    });
+    audit::record(
+        s,
+        Event::AttemptsReset,
+        None,
+        None,
+        &format!("{what} unlocked by the operator"),
     );
+    log::warn!("break-glass login: failures of {what} reset by the operator");
     Ok(())
+}
+
+/// Ends whatever session is active (an operator's action); false when there was none.
+pub fn end_any_session() -> Result<bool> {
+    let s = config::current();
+    let st = store::of(&s)?;
+    let ended = store::with(&*st, "ending the session", |state, now| {
+        let e = state.end_any_session(now);
+        (e, e)
+    })?;
+    if ended {
+        audit::record(&s, Event::SessionEnded, None, None, "ended by the operator");
+        log::warn!("break-glass session ended by the operator");
+    }
+    Ok(ended)
+}
+
+/// What `breakglass status` shows, with the store's description and the window's length.
+pub fn status() -> Result<(String, StatusView)> {
+    let s = config::current();
+    let l = s.login.limits();
+    let st = store::of(&s)?;
+    let view = store::with(&*st, "reading the status", |state, now| {
+        (state.status(now, &l, None), false)
+    })?;
+    Ok((st.describe(), view))
+}
+
+/// Whether the login state lives in this process only (neither `state_dir` nor `slot_url`).
+pub fn state_is_in_process(s: &Settings) -> bool {
+    s.state_dir.is_none() && s.slot.url.is_none()
 }
 
 /// Forgets all login state of this process (the C test program uses it between cases).

@@ -2,17 +2,12 @@
 //!
 //! Accepts PHC strings for argon2id (`$argon2id$…`, checked with the parameters it carries) and
 //! bcrypt (`$2b$`/`$2y$`). A check is deliberately slow (tens of ms and, for argon2id, tens of
-//! MiB), so at most [`MAX_CONCURRENT_CHECKS`] run at once and the rest are refused at once
-//! rather than queued: a flood of login attempts cannot turn into a CPU or memory exhaustion.
-//! It must never log or keep a candidate password, and never accept a bcrypt candidate longer
+//! MiB): callers admit it through `login::admission` first, so a flood of attempts cannot
+//! turn into a CPU or memory exhaustion, nor starve the admin. It must never log or keep a candidate password, and never accept a bcrypt candidate longer
 //! than 72 bytes (bcrypt would silently ignore the rest).
-
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{Argon2, PasswordHash as Phc, PasswordHasher, PasswordVerifier};
 
-/// Hash checks allowed to run at the same time.
-pub const MAX_CONCURRENT_CHECKS: usize = 2;
 /// bcrypt compares only this many bytes of a password.
 pub const BCRYPT_MAX_PASSWORD: usize = 72;
 /// The largest argon2 memory cost accepted in a configured hash, in KiB (256 MiB).
@@ -20,11 +15,6 @@ const MAX_ARGON2_M_KIB: u32 = 256 * 1024;
 /// The largest argon2 time cost and parallelism accepted in a configured hash.
 const MAX_ARGON2_T: u32 = 20;
 const MAX_ARGON2_P: u32 = 8;
-
-/// Counts the checks running; one per process.
-struct Gate(AtomicUsize);
-
-static GATE: Gate = Gate(AtomicUsize::new(0));
 
 /// A configured password hash.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,8 +39,6 @@ impl std::fmt::Debug for StoredHash {
 pub enum CheckError {
     /// The candidate does not match (or is too long for bcrypt).
     Mismatch,
-    /// Too many checks are running; nothing was checked.
-    Busy,
 }
 
 impl StoredHash {
@@ -89,13 +77,8 @@ impl StoredHash {
         }
     }
 
-    /// Checks `candidate`; at most [`MAX_CONCURRENT_CHECKS`] run at once.
+    /// Checks `candidate` (slow: admit it through `login::admission` first).
     pub fn check(&self, candidate: &[u8]) -> Result<(), CheckError> {
-        self.check_through(&GATE, candidate)
-    }
-
-    fn check_through(&self, gate: &Gate, candidate: &[u8]) -> Result<(), CheckError> {
-        let _place = gate.enter().ok_or(CheckError::Busy)?;
         let ok = match self {
             StoredHash::Argon2id(phc) => Argon2::default()
                 .verify_password(candidate, phc.as_str())
@@ -114,26 +97,6 @@ impl StoredHash {
         } else {
             Err(CheckError::Mismatch)
         }
-    }
-}
-
-/// One of the [`MAX_CONCURRENT_CHECKS`] places, given back on drop (also on a panic).
-struct Place<'a>(&'a Gate);
-
-impl Gate {
-    fn enter(&self) -> Option<Place<'_>> {
-        self.0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_CONCURRENT_CHECKS).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Place(self))
-    }
-}
-
-impl Drop for Place<'_> {
-    fn drop(&mut self) {
-        self.0 .0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -178,17 +141,5 @@ mod tests {
         // bcrypt would accept this (it ignores byte 73 on); the library does not.
         assert_eq!(stored.check(&long), Err(CheckError::Mismatch));
         assert!(StoredHash::parse("$2b$04$short").is_err());
-    }
-
-    #[test]
-    fn checks_beyond_the_bound_are_refused_at_once() {
-        let gate = Gate(AtomicUsize::new(0));
-        let held: Vec<Place<'_>> = (0..MAX_CONCURRENT_CHECKS)
-            .map(|_| gate.enter().unwrap())
-            .collect();
-        let h = StoredHash::parse(&bcrypt::hash(b"pw", 4).unwrap()).unwrap();
-        assert_eq!(h.check_through(&gate, b"pw"), Err(CheckError::Busy));
-        drop(held);
-        assert_eq!(h.check_through(&gate, b"pw"), Ok(()));
     }
 }

@@ -1,15 +1,12 @@
-//! The one break-glass session: a random token, its hash and its age.
+//! The session token: random, shown once, kept only as its SHA-256 (the login state keeps the
+//! session itself, see `state.rs`).
 //!
 //! The token is 32 bytes from the OS CSPRNG, given to the caller as URL-safe base64 without
 //! padding (43 characters); only its SHA-256 is kept, and a presented token is compared with
-//! it in constant time. At most one session is active: a new login replaces it. Pure logic
-//! apart from the random draw: the caller passes the time. It must never log a token.
-
-use std::time::Duration;
+//! it in constant time. It must never log a token.
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// Random bytes in a token.
@@ -41,31 +38,12 @@ fn getrandom_fill(buf: &mut [u8]) -> crate::Result<()> {
         .map_err(|_| crate::Error::Internal("the OS random source failed"))
 }
 
-/// The active session.
-#[derive(Clone, Copy)]
-pub struct Session {
-    /// Its token's hash.
-    pub token: TokenHash,
-    /// When it began (boot clock).
-    pub issued: Duration,
-    /// Its lifetime, fixed when it began.
-    pub ttl: Duration,
-}
-
-impl Session {
-    /// Whether `presented` is this session's token and the session is younger than its TTL.
-    pub fn admits(&self, presented: &TokenHash, now: Duration) -> bool {
-        let same: bool = self.token.ct_eq(presented).into();
-        same && now.saturating_sub(self.issued) < self.ttl
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_random_text_and_sessions_expire() {
+    fn tokens_are_random_text() {
         let (a, ha) = new_token().unwrap();
         let (b, _) = new_token().unwrap();
         assert_ne!(*a, *b);
@@ -73,13 +51,6 @@ mod tests {
         assert!(a
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
-        let s = Session {
-            token: ha,
-            issued: Duration::from_secs(100),
-            ttl: Duration::from_secs(3600),
-        };
-        assert!(s.admits(&hash(a.as_bytes()), Duration::from_secs(3699)));
-        assert!(!s.admits(&hash(a.as_bytes()), Duration::from_secs(3700)));
-        assert!(!s.admits(&hash(b.as_bytes()), Duration::from_secs(200)));
+        assert_ne!(ha, hash(b.as_bytes()));
     }
 }

@@ -1,58 +1,62 @@
-//! Where the login state lives: the one interface both stores keep.
+//! Where the login state lives: the one interface the three stores keep, and the choice among
+//! them.
 //!
-//! The in-process store (`memory`) serves a single process; the shared store (`shared`) keeps
-//! the state next to the Redis/Valkey slot for a fleet. It must never let a caller evaluate an
-//! attempt that the store has not counted first.
+//! In-process (`memory`) for a single process, `state_dir` (`dir_store`) for every process of
+//! one host, Redis/Valkey (`shared`) for a fleet. Each keeps one [`LoginState`] and runs every
+//! read-check-write of an attempt as one transaction under its lock, on its own clock, so the
+//! rules of `state.rs` hold the same everywhere. A store that cannot answer is an error (a
+//! denial), never an empty state. It must never evaluate an attempt that it has not counted
+//! in the same or an earlier transaction.
 
-use std::time::Duration;
-
-use super::address::LimitKey;
-use super::limiter::{Limits, Reservation};
-use super::session::{Session, TokenHash};
+use super::state::LoginState;
 use crate::config::Settings;
-use crate::error::Result;
-use crate::otp::Otp;
+use crate::error::{Error, Result};
 
-/// The login state's operations; every one may fail with `Error::Backend` on a shared store.
+/// One store of the login state.
 pub trait LoginStore {
-    /// Admits an attempt from `key` and counts it as a failure before it is evaluated (a
-    /// locked-out key is `Error::LockedOut`); with `code`, also verifies it, consuming the
-    /// pending code, and returns the verdict beside the reservation.
-    fn reserve(
+    /// Runs `f` on the state under the store's lock, with the store's clock in milliseconds;
+    /// when `f` returns true the state is written back before the lock is released. An error
+    /// means nothing was written (and the caller must deny).
+    fn transact(
         &self,
-        key: LimitKey,
-        l: &Limits,
-        code: Option<Option<&Otp>>,
-    ) -> Result<(Reservation, Result<()>)>;
-
-    /// Takes back what `r` counted (the attempt succeeded); with `forget_address`, the
-    /// address's failures go too; with `session`, it becomes the one active session.
-    fn refund(
-        &self,
-        r: &Reservation,
-        forget_address: bool,
-        session: Option<&Session>,
+        what: &'static str,
+        f: &mut dyn FnMut(&mut LoginState, u64) -> bool,
     ) -> Result<()>;
 
-    /// Whether `token` is the active, unexpired session's.
-    fn check_session(&self, token: &TokenHash, now: Duration) -> Result<bool>;
-
-    /// Ends the session if `token` is its token; true when it was.
-    fn end_session(&self, token: &TokenHash, now: Duration) -> Result<bool>;
-
-    /// Failures `key` may still make (0 while it, or everyone, is locked out).
-    fn attempts_left(&self, key: LimitKey, l: &Limits, now: Duration) -> Result<u32>;
-
-    /// Forgets `key`'s failures and lockout.
-    fn reset(&self, key: LimitKey) -> Result<()>;
+    /// What `breakglass status` calls it.
+    fn describe(&self) -> String;
 }
 
-/// The store the settings call for: next to the shared slot when `slot_url` is set.
-pub fn of(s: &Settings) -> Box<dyn LoginStore + '_> {
+/// Runs `f` in one transaction of `store` and returns what it returns.
+pub fn with<R>(
+    store: &dyn LoginStore,
+    what: &'static str,
+    f: impl FnOnce(&mut LoginState, u64) -> (R, bool),
+) -> Result<R> {
+    let mut f = Some(f);
+    let mut out = None;
+    store.transact(what, &mut |st, now| {
+        let (r, changed) = (f.take().expect("a transaction runs its closure once"))(st, now);
+        out = Some(r);
+        changed
+    })?;
+    out.ok_or(Error::Internal("a login store did not run its transaction"))
+}
+
+/// The store the settings call for: Redis with `slot_url`, files with `state_dir`, else this
+/// process (refused in a child forked from the process that configured it while that one
+/// runs: the two would keep separate limits).
+pub fn of(s: &Settings) -> Result<Box<dyn LoginStore + '_>> {
     #[cfg(feature = "redis")]
     if let Some(shared) = super::shared::SharedStore::of(s) {
-        return Box::new(shared);
+        return Ok(Box::new(shared));
     }
-    let _ = s;
-    Box::new(super::memory::MemoryStore)
+    if let Some(dir) = &s.state_dir {
+        return Ok(Box::new(super::dir_store::DirStore::new(
+            dir,
+            s.slot.timeout,
+        )));
+    }
+    super::memory::check_not_split(s.configured_in)?;
+    Ok(Box::new(super::memory::MemoryStore))
 }

@@ -72,6 +72,19 @@ pub enum AlertKind {
     /// A fire drill (`"event": "break_glass_drill"`): a test of every channel, marked as
     /// such in every text, never a login.
     Drill,
+    /// Guessing below the lockout limits (`"event": "break_glass_guessing"`): the first wrong
+    /// code after a right password, or more wrong passwords from all addresses than one
+    /// address may make, within one window. Raised once per window and kind.
+    Guessing {
+        /// The code (true) or the password (false) is being guessed.
+        code: bool,
+        /// Failures of that kind within the window.
+        failures: u32,
+        /// Distinct addresses (IPv6: /64s) they came from.
+        addresses: u32,
+        /// The window, in seconds.
+        seconds: u64,
+    },
 }
 
 impl AlertKind {
@@ -81,6 +94,7 @@ impl AlertKind {
             AlertKind::Login => "break_glass_login",
             AlertKind::GlobalLockout { .. } => "break_glass_lockout",
             AlertKind::Drill => "break_glass_drill",
+            AlertKind::Guessing { .. } => "break_glass_guessing",
         }
     }
 
@@ -89,6 +103,7 @@ impl AlertKind {
     pub fn severity(self) -> &'static str {
         match self {
             AlertKind::Drill => "info",
+            AlertKind::Guessing { .. } => "warning",
             AlertKind::Login | AlertKind::GlobalLockout { .. } => "critical",
         }
     }
@@ -101,6 +116,7 @@ impl AlertKind {
                 ("Break-glass login locked out", "BreakGlassLockout")
             }
             AlertKind::Drill => ("[DRILL] Break-glass alarm test", "BreakGlassDrill"),
+            AlertKind::Guessing { .. } => ("Break-glass login guessing", "BreakGlassGuessing"),
         }
     }
 }
@@ -112,6 +128,31 @@ impl Alert {
         Alert {
             kind: AlertKind::GlobalLockout { failures, seconds },
             ..Alert::new(Some(b"(all addresses)"), dropped_before)
+        }
+    }
+
+    /// The guessing alarm (see [`AlertKind::Guessing`]); its `ip` says "several addresses"
+    /// when more than one took part.
+    pub fn guessing(
+        code: bool,
+        failures: u32,
+        addresses: u32,
+        seconds: u64,
+        dropped_before: u64,
+    ) -> Alert {
+        let ip: &[u8] = if addresses > 1 {
+            b"(several addresses)"
+        } else {
+            b"(one address)"
+        };
+        Alert {
+            kind: AlertKind::Guessing {
+                code,
+                failures,
+                addresses,
+                seconds,
+            },
+            ..Alert::new(Some(ip), dropped_before)
         }
     }
 
@@ -145,25 +186,41 @@ impl Alert {
 
     /// The one-line description used as the webhook `message` and in the email body.
     pub fn summary(&self, ip: &str) -> String {
-        let mut text = match self.kind {
-            AlertKind::Login => format!(
-                "Break-glass login from {ip} on host {} at {}",
-                escape_controls(&self.host),
-                self.timestamp
-            ),
-            AlertKind::GlobalLockout { failures, seconds } => format!(
-                "{failures} failed break-glass logins within {seconds} s on host {}: every \
+        let mut text =
+            match self.kind {
+                AlertKind::Login => format!(
+                    "Break-glass login from {ip} on host {} at {}",
+                    escape_controls(&self.host),
+                    self.timestamp
+                ),
+                AlertKind::GlobalLockout { failures, seconds } => format!(
+                    "{failures} failed break-glass logins within {seconds} s on host {}: every \
                  break-glass login is locked out for {seconds} s from {}",
-                escape_controls(&self.host),
-                self.timestamp
-            ),
-            AlertKind::Drill => format!(
-                "DRILL: a test of the break-glass alarm from host {} at {}; no one logged in, \
+                    escape_controls(&self.host),
+                    self.timestamp
+                ),
+                AlertKind::Drill => format!(
+                    "DRILL: a test of the break-glass alarm from host {} at {}; no one logged in, \
                  nothing to do but confirm it arrived",
+                    escape_controls(&self.host),
+                    self.timestamp
+                ),
+                AlertKind::Guessing {
+                    code,
+                    failures,
+                    addresses,
+                    seconds,
+                } => {
+                    format!(
+                "Someone is guessing the break-glass {} on host {}: {failures} wrong {} from \
+                 {addresses} address(es) within {seconds} s, at {} (no lockout yet)",
+                if code { "one-time code" } else { "password" },
                 escape_controls(&self.host),
+                if code { "code(s), each after a right password," } else { "password(s)" },
                 self.timestamp
-            ),
-        };
+            )
+                }
+            };
         if self.dropped_before > 0 {
             text.push_str(&format!(
                 "; {} earlier notification(s) (emails or webhook calls) were dropped because \
@@ -174,17 +231,29 @@ impl Alert {
         text
     }
 
-    /// The webhook body: exactly the six documented fields.
+    /// The webhook body: the six documented fields, and for `break_glass_guessing` also
+    /// `kind`, `failures` and `addresses`.
     pub fn json(&self) -> String {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "id": self.id,
             "event": self.kind.event(),
             "ip": self.ip,
             "timestamp": self.timestamp,
             "severity": self.kind.severity(),
             "message": self.summary(&self.ip),
-        })
-        .to_string()
+        });
+        if let AlertKind::Guessing {
+            code,
+            failures,
+            addresses,
+            ..
+        } = self.kind
+        {
+            v["kind"] = (if code { "code" } else { "password" }).into();
+            v["failures"] = failures.into();
+            v["addresses"] = addresses.into();
+        }
+        v.to_string()
     }
 }
 
@@ -317,11 +386,21 @@ pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoi
             escape_controls(&alert.host),
             alert.timestamp
         ),
+        AlertKind::Guessing { code, .. } => format!(
+            "[BREAK-GLASS] Someone is guessing the emergency {} on {} at {}",
+            if code { "code" } else { "password" },
+            escape_controls(&alert.host),
+            alert.timestamp
+        ),
     };
     let closing = match alert.kind {
         AlertKind::Drill => {
             "This is a fire drill of the break-glass alarm: no one used the emergency login. \
              Its only purpose is to show that this channel still works."
+        }
+        AlertKind::Guessing { .. } => {
+            "Someone is trying to get into the emergency (break-glass) login without knowing \
+             its secrets. Find out who before the limits lock it."
         }
         AlertKind::Login | AlertKind::GlobalLockout { .. } => {
             "The emergency (break-glass) login was used. If this was not a planned recovery, \

@@ -127,6 +127,34 @@ pub(crate) fn alert_global_lockout(failures: u32, window: Duration) -> String {
     id
 }
 
+/// Raises the guessing alarm (`"event": "break_glass_guessing"`): `failures` wrong codes
+/// (`code`) or passwords from `addresses` addresses within `window`, below the lockout limits.
+pub(crate) fn alert_guessing(
+    code: bool,
+    failures: u32,
+    addresses: u32,
+    window: Duration,
+) -> String {
+    let q = queue::current();
+    let alert = Alert::guessing(
+        code,
+        failures,
+        addresses,
+        window.as_secs(),
+        q.take_dropped_since_alert(),
+    );
+    log::error!(
+        "break-glass login: someone is guessing the {}: {failures} wrong within {} s from \
+         {addresses} address(es); raising the alarm (event {})",
+        if code { "one-time code" } else { "password" },
+        window.as_secs(),
+        alert.id
+    );
+    let id = alert.id.clone();
+    raise(&q, alert);
+    id
+}
+
 /// Queues `alert` on every configured channel.
 fn raise(q: &Arc<queue::Queue>, alert: Alert) {
     let s = config::current();

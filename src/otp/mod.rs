@@ -88,13 +88,6 @@ pub fn verify(submitted: &[u8]) -> Result<()> {
     with_backend(&settings, |slot| slot.verify(code.as_ref()))
 }
 
-/// [`verify`] with the candidate already parsed (`None`: input that is not six ASCII digits,
-/// which cannot match but still consumes).
-pub(crate) fn verify_parsed(code: Option<&Otp>) -> Result<()> {
-    let settings = config::current();
-    with_backend(&settings, |slot| slot.verify(code))
-}
-
 /// Consumes the pending code without a candidate: what a verify with a missing argument does.
 /// The outcome is of no use to anyone, so it is not returned.
 pub fn consume() {

@@ -16,6 +16,7 @@ mod audit;
 mod check_config;
 mod drill;
 mod hash_password;
+mod login_state;
 mod tty;
 
 const USAGE: &str = "\
@@ -35,6 +36,15 @@ commands:
                   send a [DRILL] test alert through every alert channel configured in
                   BREAKGLASS_* (or FILE, read without a shell), wait for each, print one line
                   per channel (exit 0: all delivered)
+  status          read BREAKGLASS_* and show the login state the service keeps in state_dir
+                  or at slot_url: pending code's age (never the code), locked addresses and
+                  time left, failures, the overall window and lockout, the session's age
+  unlock ADDRESS | unlock --all
+                  forget ADDRESS's failures and lift its lockout; --all: every address and
+                  the overall lockout (recorded in the audit trail)
+  session end     end the active break-glass session (recorded in the audit trail)
+                  (these three need state_dir or slot_url: in-process state lives inside the
+                  service, and they exit 1 saying so)
   help            this text
   --version       the version
 ";
@@ -103,6 +113,9 @@ fn main() -> ExitCode {
         "check-config" => check_config::run(rest),
         "audit" => audit::run(rest),
         "drill" => drill::run(rest),
+        "status" => login_state::status(rest),
+        "unlock" => login_state::unlock(rest),
+        "session" => login_state::session(rest),
         "help" | "-h" | "--help" => {
             let _ = out(USAGE);
             ExitCode::SUCCESS

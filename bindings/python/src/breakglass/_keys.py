@@ -30,6 +30,7 @@ KINDS: Dict[str, str] = {
     "dev_otp_log": "boolean",
     "delivery_timeout_ms": "integer",
     "slot_url": "secret",
+    "state_dir": "string",
     "slot_key": "string",
     "slot_timeout_ms": "integer",
     "slot_wait_replicas": "integer",

@@ -41,6 +41,7 @@ class ConfigureOptions(TypedDict, total=False):
     dev_otp_log: BoolValue
     delivery_timeout_ms: IntValue
     slot_url: TextValue
+    state_dir: TextValue
     slot_key: TextValue
     slot_timeout_ms: IntValue
     slot_wait_replicas: IntValue
