@@ -127,19 +127,24 @@ def test_four_workers_with_state_dir_and_sigterm_after_the_last_login(tmp_path: 
                           extra=("--preload",) if preload else ())
         try:
             server.wait_ready()
-            for n in range(8):  # connections land on different workers
-                if n == 7:
-                    assert hook.wait_for(7, 15), hook.answers
+            logins = 20
+            for n in range(logins):  # connections land on different workers
+                if n == logins - 1:
+                    assert hook.wait_for(logins - 1, 15), hook.answers
                     hook.fail_next()  # the last login's alarm fails once
                 cookie = _login(server.port, box)
                 for _ in range(4):  # its session holds in every worker
                     assert get(server.port, "/protected", cookie)[0] == 200
+                if n % 5 == 4:  # ended through one worker, gone for every other
+                    assert post(server.port, "/logout", {}, cookie)[0] == 303
+                    for _ in range(4):
+                        assert get(server.port, "/protected", cookie)[0] != 200
             rc = server.terminate()
         finally:
             server.kill()
         out = server.output()
         assert rc == 0, out
-        assert hook.answers == [200] * 7 + [503, 200], (hook.answers, out)
+        assert hook.answers == [200] * (logins - 1) + [503, 200], (hook.answers, out)
 
 
 def test_the_single_process_server_flushes_on_sigterm_too(tmp_path: Path):
