@@ -65,6 +65,13 @@ pub enum Event {
     AlertFailed,
     /// A security key was set; `detail` names the key, never its value.
     ConfigChanged,
+    /// A recovery code was accepted (and consumed) in place of the emailed code; `detail` says
+    /// how many are left, never the code.
+    RecoveryCodeUsed,
+    /// The code email was accepted by the mailer (or written to the outbox).
+    CodeDelivered,
+    /// The code email finally failed; `detail` says why.
+    CodeFailed,
 }
 
 impl Event {
@@ -82,14 +89,17 @@ impl Event {
             Event::AlertDelivered => "alert_delivered",
             Event::AlertFailed => "alert_failed",
             Event::ConfigChanged => "config_changed",
+            Event::RecoveryCodeUsed => "recovery_code_used",
+            Event::CodeDelivered => "code_delivered",
+            Event::CodeFailed => "code_failed",
         }
     }
 
     fn severity(self) -> syslog::Severity {
         use syslog::Severity::*;
         match self {
-            Event::LoginSucceeded => Alert,
-            Event::AlertFailed => Err,
+            Event::LoginSucceeded | Event::RecoveryCodeUsed => Alert,
+            Event::AlertFailed | Event::CodeFailed => Err,
             Event::LoginRefused
             | Event::LoginFailed
             | Event::LockoutStarted
@@ -109,6 +119,7 @@ impl Event {
             Event::LoginBegun
                 | Event::CodeSent
                 | Event::LoginSucceeded
+                | Event::RecoveryCodeUsed
                 | Event::LoginFailed
                 | Event::LockoutStarted
                 | Event::GlobalLimitReached

@@ -237,8 +237,9 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
             return Err(e);
         }
     };
-    match outcome {
-        Ok(()) => {
+    // A typed value that is not six digits is tried as a recovery code (consumed on success).
+    match crate::recovery::in_place_of_code(&s, code, outcome) {
+        Ok(recovered) => {
             let (token, hash) = match session::new_token() {
                 Ok(t) => t,
                 Err(e) => {
@@ -253,7 +254,10 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
                 ttl: s.login.session_ttl,
             };
             // The alarm goes out whatever happens next: the code was right.
-            let id = crate::notify::alert_with_id(ip);
+            let id = match recovered {
+                Some(used) => crate::recovery::raise_alarm(&s, ip, used),
+                None => crate::notify::alert_with_id(ip),
+            };
             // On disk before a session exists: a crash never loses a granted login's record.
             let recorded = audit::record(
                 &s,
@@ -296,6 +300,12 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
                 &format!("code refused ({e})"),
             );
             settle_failure(&addr, &s, &r, &format!("code refused ({e})"));
+            Err(e)
+        }
+        // Every hash-check place was taken: nothing was evaluated, so nothing is counted.
+        Err(e @ Error::LockedOut(_)) => {
+            refund(&s, &r, false, None)?;
+            audit::record(&s, Event::LoginFailed, None, ip, &e.to_string());
             Err(e)
         }
         // The slot could not answer after counting: the attempt stays counted (a denial).
@@ -360,4 +370,5 @@ pub fn reset_attempts(ip: &[u8]) -> Result<()> {
 /// Forgets all login state of this process (the C test program uses it between cases).
 pub fn reset_all() {
     memory::clear_all();
+    crate::recovery::clear_all();
 }

@@ -117,6 +117,18 @@ impl StoredHash {
     }
 }
 
+/// Runs `check` (another slow hash check, such as a recovery code's) under the same bound as
+/// password checks: `Busy` when every place is taken, and nothing is run.
+pub(crate) fn admitted<T>(check: impl FnOnce() -> T) -> Result<T, CheckError> {
+    let _place = GATE.enter().ok_or(CheckError::Busy)?;
+    Ok(check())
+}
+
+/// Whether argon2 costs are within the bounds accepted for a configured hash.
+pub(crate) fn argon2_within_bounds(m_kib: u32, t: u32, p: u32) -> bool {
+    m_kib <= MAX_ARGON2_M_KIB && t <= MAX_ARGON2_T && p <= MAX_ARGON2_P
+}
+
 /// One of the [`MAX_CONCURRENT_CHECKS`] places, given back on drop (also on a panic).
 struct Place<'a>(&'a Gate);
 

@@ -72,6 +72,13 @@ pub enum AlertKind {
     /// A fire drill (`"event": "break_glass_drill"`): a test of every channel, marked as
     /// such in every text, never a login.
     Drill,
+    /// A break-glass login with a recovery code (`"event": "break_glass_recovery_code_used"`).
+    RecoveryCodeUsed {
+        /// Codes of the set still unused.
+        left: u32,
+        /// Codes in the set.
+        total: u32,
+    },
 }
 
 impl AlertKind {
@@ -81,6 +88,7 @@ impl AlertKind {
             AlertKind::Login => "break_glass_login",
             AlertKind::GlobalLockout { .. } => "break_glass_lockout",
             AlertKind::Drill => "break_glass_drill",
+            AlertKind::RecoveryCodeUsed { .. } => "break_glass_recovery_code_used",
         }
     }
 
@@ -89,7 +97,9 @@ impl AlertKind {
     pub fn severity(self) -> &'static str {
         match self {
             AlertKind::Drill => "info",
-            AlertKind::Login | AlertKind::GlobalLockout { .. } => "critical",
+            AlertKind::Login
+            | AlertKind::GlobalLockout { .. }
+            | AlertKind::RecoveryCodeUsed { .. } => "critical",
         }
     }
 
@@ -101,6 +111,10 @@ impl AlertKind {
                 ("Break-glass login locked out", "BreakGlassLockout")
             }
             AlertKind::Drill => ("[DRILL] Break-glass alarm test", "BreakGlassDrill"),
+            AlertKind::RecoveryCodeUsed { .. } => (
+                "Break-glass login with a recovery code",
+                "BreakGlassRecoveryCodeUsed",
+            ),
         }
     }
 }
@@ -112,6 +126,14 @@ impl Alert {
         Alert {
             kind: AlertKind::GlobalLockout { failures, seconds },
             ..Alert::new(Some(b"(all addresses)"), dropped_before)
+        }
+    }
+
+    /// A login with a recovery code from `ip`, with a fresh event id.
+    pub fn recovery_code_used(ip: Option<&[u8]>, left: u32, total: u32) -> Alert {
+        Alert {
+            kind: AlertKind::RecoveryCodeUsed { left, total },
+            ..Alert::new(ip, 0)
         }
     }
 
@@ -162,6 +184,17 @@ impl Alert {
                  nothing to do but confirm it arrived",
                 escape_controls(&self.host),
                 self.timestamp
+            ),
+            AlertKind::RecoveryCodeUsed { left, total } => format!(
+                "Break-glass login with a recovery code (not the emailed code) from {ip} on host \
+                 {} at {}; {left} of {total} recovery codes left{}",
+                escape_controls(&self.host),
+                self.timestamp,
+                if left < crate::recovery::LOW_WATER {
+                    "; WARNING: fewer than 3 recovery codes left: make a new set"
+                } else {
+                    ""
+                }
             ),
         };
         if self.dropped_before > 0 {
@@ -317,13 +350,19 @@ pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoi
             escape_controls(&alert.host),
             alert.timestamp
         ),
+        AlertKind::RecoveryCodeUsed { left, .. } => format!(
+            "[BREAK-GLASS] Emergency login with a recovery code from {} on {} at {} ({left} left)",
+            alert.ip_escaped,
+            escape_controls(&alert.host),
+            alert.timestamp
+        ),
     };
     let closing = match alert.kind {
         AlertKind::Drill => {
             "This is a fire drill of the break-glass alarm: no one used the emergency login. \
              Its only purpose is to show that this channel still works."
         }
-        AlertKind::Login | AlertKind::GlobalLockout { .. } => {
+        AlertKind::Login | AlertKind::GlobalLockout { .. } | AlertKind::RecoveryCodeUsed { .. } => {
             "The emergency (break-glass) login was used. If this was not a planned recovery, \
              treat it as an incident now."
         }

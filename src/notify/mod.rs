@@ -111,6 +111,29 @@ pub(crate) fn alert_with_id(ip: Option<&[u8]>) -> String {
     id
 }
 
+/// Raises the alarm of a login with a recovery code (`"event":
+/// "break_glass_recovery_code_used"`, critical, with the codes left); delivered like [`alert`].
+pub(crate) fn alert_recovery_code_used(ip: Option<&[u8]>, left: u32, total: u32) -> String {
+    let q = queue::current();
+    let mut alert = Alert::recovery_code_used(ip, left, total);
+    alert.dropped_before = q.take_dropped_since_alert();
+    log::warn!(
+        "break-glass login with a recovery code from {} on {}: {left} of {total} codes left; \
+         raising the alarm (event {})",
+        alert.ip_escaped,
+        alert.host,
+        alert.id
+    );
+    if left < crate::recovery::LOW_WATER {
+        log::warn!(
+            "fewer than 3 recovery codes left: make a new set (breakglass recovery-codes new)"
+        );
+    }
+    let id = alert.id.clone();
+    raise(&q, alert);
+    id
+}
+
 /// Raises the alarm that every break-glass login is locked out after `failures` failures from
 /// all addresses within `window`. Delivered like [`alert`], with `"event": "break_glass_lockout"`.
 pub(crate) fn alert_global_lockout(failures: u32, window: Duration) -> String {

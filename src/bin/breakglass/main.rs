@@ -16,6 +16,7 @@ mod audit;
 mod check_config;
 mod drill;
 mod hash_password;
+mod recovery_codes;
 mod tty;
 
 const USAGE: &str = "\
@@ -33,6 +34,9 @@ commands:
                   print the last N (20) records of FILE (default $BREAKGLASS_AUDIT_LOG)
   drill           send a [DRILL] test alert through every alert channel configured in
                   BREAKGLASS_*, wait for each, print one line per channel (exit 0: all delivered)
+  recovery-codes new [-n N] [--file PATH]
+                  make N (10) single-use recovery codes, write their hashes to
+                  recovery_codes_file (replacing the old set) and print the codes once
   help            this text
   --version       the version
 ";
@@ -52,6 +56,17 @@ Applies BREAKGLASS_* from the environment, all or nothing, as bg_configure_from_
 reports each item of the login flow as OK, MISSING, ERROR, WARNING or INFO. Secrets are never
 shown. Exit status: 0 the login flow can work, 1 something is MISSING or ERROR, 2 a value is
 refused (the reason is printed).
+";
+
+pub(crate) const RECOVERY_USAGE: &str = "\
+usage: breakglass recovery-codes new [-n N] [--file PATH]
+
+Makes N (default 10, at most 100) single-use recovery codes (80 bits each, like
+7KQ2-M9XD-4TFA-PW3H), writes their argon2id hashes to PATH (default: recovery_codes_file from
+BREAKGLASS_*), created 0600 and replacing the old set entirely, and prints the codes once on
+stdout. Store them offline (paper, a safe): they are never stored or logged. After the right
+password, one of them works once in place of the emailed code. Run it as the user the service
+runs as (the file must be readable by the service and writable by no one else).
 ";
 
 pub(crate) const DRILL_USAGE: &str = "\
@@ -97,6 +112,7 @@ fn main() -> ExitCode {
         "check-config" => check_config::run(rest),
         "audit" => audit::run(rest),
         "drill" => drill::run(rest),
+        "recovery-codes" => recovery_codes::run(rest),
         "help" | "-h" | "--help" => {
             let _ = out(USAGE);
             ExitCode::SUCCESS
