@@ -57,6 +57,7 @@ fn locks() -> [&'static dyn ForkLock; LOCK_COUNT] {
         &crate::login::memory::LIMITER,
         &crate::login::memory::SESSION,
         &crate::recovery::USED_LOCK,
+        &crate::notify::HEALTH_LOCK,
         &crate::notify::queue::CURRENT,
         #[cfg(feature = "redis")]
         &crate::otp::redis_pool::IDLE,
@@ -65,9 +66,9 @@ fn locks() -> [&'static dyn ForkLock; LOCK_COUNT] {
 }
 
 #[cfg(feature = "redis")]
-const LOCK_COUNT: usize = 8;
+const LOCK_COUNT: usize = 9;
 #[cfg(not(feature = "redis"))]
-const LOCK_COUNT: usize = 7;
+const LOCK_COUNT: usize = 8;
 
 /// What a child resets once every lock is released, in this order.
 const CHILD_RESETS: &[fn()] = &[

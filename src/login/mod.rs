@@ -214,9 +214,17 @@ fn begin_checked(s: &Settings, ip: Option<&[u8]>, password: &[u8]) -> Result<()>
     }
     audit::record(s, Event::CodeSent, None, ip, "one-time code email queued");
     log::warn!(
-        "break-glass login from {}: password accepted, one-time code sent",
+        "break-glass login from {}: password accepted, one-time code email queued",
         addr.0
     );
+    let mail = crate::notify::code_email_health();
+    if mail.failing() {
+        log::error!(
+            "the last code email failed ({}): this one may not arrive either; a recovery code \
+             works in place of it",
+            mail.last_failure_reason
+        );
+    }
     Ok(())
 }
 

@@ -281,10 +281,15 @@ fn build(
     event_id: Option<&str>,
     body: String,
 ) -> Result<Outgoing, String> {
+    // A Message-ID at the sender's domain and a Date on every message: strict receivers and
+    // spam filters penalise mail without them.
+    let message_id = format!("<{}@{}>", super::event_id::new(), from.email.domain());
     let mut builder = Message::builder()
         .from(from.clone())
         .to(to.clone())
         .subject(subject)
+        .message_id(Some(message_id))
+        .date_now()
         .header(ContentType::TEXT_PLAIN);
     if let Some(id) = event_id {
         builder = builder.raw_header(HeaderValue::new(
@@ -300,6 +305,25 @@ fn build(
         envelope: message.envelope().clone(),
         bytes: Zeroizing::new(message.formatted()),
     })
+}
+
+/// The drill of the code email: to `otp_email`, marked `[DRILL]`, with no code in it.
+pub fn drill_code_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoing, String> {
+    let subject = format!(
+        "[DRILL] Break-glass one-time code email test from {} at {} (no code, no login)",
+        escape_controls(&alert.host),
+        alert.timestamp
+    );
+    let body = format!(
+        "This is a fire drill of the break-glass code email: no one asked for a code and this \
+         message carries none.\n\n\
+         It shows that the path a real one-time code takes (mailer, from_email, otp_email) \
+         still works.\nHost: {}\nTime (UTC): {}\nEvent id: {}\n",
+        escape_controls(&alert.host),
+        alert.timestamp,
+        alert.id
+    );
+    build(from, to, &subject, Some(&alert.id), body)
 }
 
 /// The email that carries a one-time code.
