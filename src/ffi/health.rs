@@ -142,9 +142,17 @@ mod tests {
         // SAFETY: one writable row.
         let st = unsafe { bg_delivery_health(one.as_mut_ptr(), 1, &mut n) };
         assert_eq!(st, bg_status::BG_OK);
-        let name: Vec<u8> = one[0].path.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        let name: Vec<u8> = one[0]
+            .path
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
         assert_eq!(name, b"code email");
         assert_eq!(fill::<4>("abcdef")[3], 0);
-        assert_eq!(fill::<4>("aé")[..3], [b'a' as c_char, -61i8 as c_char, -87i8 as c_char]);
+        assert_eq!(
+            fill::<4>("aé")[..3],
+            [b'a' as c_char, -61i8 as c_char, -87i8 as c_char]
+        );
     }
 }

@@ -134,7 +134,8 @@ pub fn drill(wait: Option<Duration>) -> Result<Vec<ChannelReport>> {
     drop(tx);
     if channels.is_empty() {
         return Err(Error::NotConfigured(
-            "a drill needs a channel: otp_email, alert_emails, alert_webhook_url or alert_webhooks",
+            "a drill needs a channel (an alert channel or otp_email): otp_email, alert_emails, \
+             alert_webhook_url or alert_webhooks",
         ));
     }
     log::warn!(
@@ -214,7 +215,10 @@ fn drill_mail(s: &Settings, alert: &Alert) -> Vec<ChannelReport> {
     }
     let results = email::deliver(mailer, s.delivery_timeout, &mails);
     for ((i, mail), result) in index.into_iter().zip(&mails).zip(results) {
-        health::note(health::ALERT_EMAIL, result.as_ref().err().map(|f| f.reason()));
+        health::note(
+            health::ALERT_EMAIL,
+            result.as_ref().err().map(|f| f.reason()),
+        );
         reports[i] = Some(report(format!("email {}", mail.to.email), result));
     }
     reports.into_iter().flatten().collect()
@@ -240,7 +244,10 @@ fn drill_code_mail(s: &Settings, alert: &Alert) -> ChannelReport {
                 .pop()
                 .unwrap_or_else(|| Err(Failure::Transient("not attempted".into())))
         });
-    health::note(health::CODE_EMAIL, result.as_ref().err().map(|f| f.reason()));
+    health::note(
+        health::CODE_EMAIL,
+        result.as_ref().err().map(|f| f.reason()),
+    );
     report(channel, result)
 }
 

@@ -31,9 +31,9 @@ pub use drill::{drill, ChannelReport, DrillOutcome};
 pub use receivers::ALERTMANAGER_DURATION_SECS;
 
 pub use event_id::EVENT_ID_LEN;
+pub(crate) use health::TABLE as HEALTH_LOCK;
 pub use health::{code_email as code_email_health, snapshot as health, PathHealth};
 pub use health::{ALERT_EMAIL, CODE_EMAIL};
-pub(crate) use health::TABLE as HEALTH_LOCK;
 pub use message::{
     escape_controls, Alert, EVENT_ID_HEADER, MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK,
 };
