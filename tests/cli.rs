@@ -586,7 +586,12 @@ fn recovery_codes_new_prints_the_codes_once_and_writes_only_hashes_0600() {
     let link = dir.join("link");
     std::os::unix::fs::symlink(dir.join("elsewhere"), &link).unwrap();
     let out = run(
-        &["recovery-codes", "new", "--file", &link.display().to_string()],
+        &[
+            "recovery-codes",
+            "new",
+            "--file",
+            &link.display().to_string(),
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
@@ -616,10 +621,7 @@ fn check_config_refuses_a_missing_outbox_and_judges_the_recovery_codes() {
             .any(|l| l.starts_with("ERROR") && l.contains("mailer:") && l.contains("outbox")),
         "{stdout}"
     );
-    env.push((
-        "BREAKGLASS_MAILER",
-        format!("file://{}", dir.display()),
-    ));
+    env.push(("BREAKGLASS_MAILER", format!("file://{}", dir.display())));
     let (code, stdout, _) = check(&env);
     assert_eq!(code, Some(0), "{stdout}");
     assert!(line(&stdout, "recovery_codes_file").starts_with("INFO"));
@@ -630,20 +632,32 @@ fn check_config_refuses_a_missing_outbox_and_judges_the_recovery_codes() {
     e.push(("BREAKGLASS_RECOVERY_CODES_FILE", file.display().to_string()));
     let (code, stdout, _) = check(&e);
     assert_eq!(code, Some(1), "{stdout}");
-    assert!(line(&stdout, "recovery_codes_file").starts_with("ERROR"), "{stdout}");
+    assert!(
+        line(&stdout, "recovery_codes_file").starts_with("ERROR"),
+        "{stdout}"
+    );
     breakglass::recovery::write_new(&file, 2).unwrap();
     let (code, stdout, _) = check(&e);
     assert_eq!(code, Some(0), "{stdout}");
     let l = line(&stdout, "recovery_codes_file");
-    assert!(l.starts_with("WARNING") && l.contains("fewer than 3"), "{stdout}");
+    assert!(
+        l.starts_with("WARNING") && l.contains("fewer than 3"),
+        "{stdout}"
+    );
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();
     let (code, stdout, _) = check(&e);
     assert_eq!(code, Some(1), "{stdout}");
-    assert!(line(&stdout, "recovery_codes_file").contains("writable by group"), "{stdout}");
+    assert!(
+        line(&stdout, "recovery_codes_file").contains("writable by group"),
+        "{stdout}"
+    );
     breakglass::recovery::write_new(&file, 5).unwrap();
     let (code, stdout, _) = check(&e);
     assert_eq!(code, Some(0), "{stdout}");
-    assert!(line(&stdout, "recovery_codes_file").starts_with("OK"), "{stdout}");
+    assert!(
+        line(&stdout, "recovery_codes_file").starts_with("OK"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -15,9 +15,9 @@ use super::{begin, complete, configure, serial};
 
 /// A redis-server of the test's own on a loopback port, stopped on drop, and after 300 s in
 /// any case (a crashed test leaves nothing running for long).
-struct Server {
+pub(super) struct Server {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
 }
 
 impl Server {
@@ -92,7 +92,7 @@ impl Drop for Server {
     }
 }
 
-fn redis() -> Server {
+pub(super) fn redis() -> Server {
     Server::start().expect("redis-server is required for these tests (.ci/deps.sh installs it)")
 }
 

@@ -238,3 +238,127 @@ fn the_outbox_writes_0600_files_with_message_id_and_date() {
     assert!(!row.1, "delivered: {row:?}");
     teardown();
 }
+
+/// The environment variable that makes [`redis_child_process`] act (it is a no-op otherwise).
+const CHILD_ENV: &str = "BG_RECOVERY_CHILD";
+
+fn setup_redis(port: u16, outbox: &std::path::Path, file: &std::path::Path) {
+    setup(
+        &format!("file://{}", outbox.display()),
+        file,
+        "http://127.0.0.1:9/unused",
+    );
+    for (k, v) in [
+        ("slot_url", format!("redis://127.0.0.1:{port}")),
+        ("slot_key", "bgtest:recovery".into()),
+        ("alert_webhook_url", String::new()),
+    ] {
+        assert_eq!(configure(k, Some(&v)), BG_OK, "{k}");
+    }
+}
+
+/// Run by [`a_recovery_code_used_in_one_process_is_refused_in_another_on_redis`] as a separate
+/// process: logs in with the code it is given and prints the status.
+#[test]
+fn redis_child_process() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let _g = serial();
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (port, outbox, file, code) = (parts[0].parse().unwrap(), parts[1], parts[2], parts[3]);
+    setup_redis(port, outbox.as_ref(), file.as_ref());
+    assert_eq!(begin(IP, PASSWORD), BG_OK);
+    let (st, _) = complete(IP, code);
+    println!("CHILD_STATUS {}", st as i32);
+    teardown();
+    assert_eq!(configure("slot_url", None), BG_OK);
+}
+
+fn in_child(port: u16, outbox: &std::path::Path, file: &std::path::Path, code: &str) -> i32 {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["recovery::redis_child_process", "--exact", "--nocapture"])
+        .env(
+            CHILD_ENV,
+            format!("{port}|{}|{}|{code}", outbox.display(), file.display()),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CHILD_STATUS "))
+        .unwrap_or_else(|| {
+            panic!(
+                "the child did not report:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_recovery_code_used_in_one_process_is_refused_in_another_on_redis() {
+    let _g = serial();
+    let server = super::login_redis::redis();
+    let dir = Dir::new("redis");
+    let file = dir.0.join("codes");
+    let codes = breakglass::recovery::write_new(&file, 4).unwrap();
+    setup_redis(server.port, &dir.0, &file);
+    assert_eq!(begin(IP, PASSWORD), BG_OK);
+    assert_eq!(complete(IP, &codes[0]).0, BG_OK);
+    // Another process, sharing the state through the same Redis: the used code is refused,
+    // an unused one works (so the refusal is not the child failing for another reason).
+    assert_eq!(
+        in_child(server.port, &dir.0, &file, &codes[0]),
+        BG_INVALID as i32
+    );
+    assert_eq!(
+        in_child(server.port, &dir.0, &file, &codes[2]),
+        BG_OK as i32
+    );
+    // And back here, the child's code is used too.
+    assert_eq!(begin(IP, PASSWORD), BG_OK);
+    assert_eq!(complete(IP, &codes[2]).0, BG_INVALID);
+
+    // check-config counts the used codes on the shared slot: 4 - 2 = 2 left, a warning.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .arg("check-config")
+        .env_clear()
+        .env(
+            "BREAKGLASS_SLOT_URL",
+            format!("redis://127.0.0.1:{}", server.port),
+        )
+        .env("BREAKGLASS_SLOT_KEY", "bgtest:recovery")
+        .env("BREAKGLASS_RECOVERY_CODES_FILE", &file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let l = stdout
+        .lines()
+        .find(|l| l.contains("recovery_codes_file:"))
+        .unwrap();
+    assert!(
+        l.starts_with("WARNING") && l.contains("2 code(s) unused"),
+        "{stdout}"
+    );
+
+    // Racing consumes of one code on the server: exactly one wins.
+    let wins: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let settings = breakglass::config::current();
+                    let store = breakglass::recovery::used_store(&settings);
+                    store.consume(&[9u8; 32], 1).unwrap() as usize
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(wins, 1);
+    teardown();
+    assert_eq!(configure("slot_url", None), BG_OK);
+    assert_eq!(configure("slot_key", None), BG_OK);
+}
