@@ -16,7 +16,7 @@ pub const CODE_EMAIL: &str = "code email";
 /// The path of the alert emails (every recipient together).
 pub const ALERT_EMAIL: &str = "alert email";
 /// The longest reason kept, in bytes (cut on a character boundary).
-pub const MAX_REASON: usize = 200;
+pub(crate) const MAX_REASON: usize = 200;
 
 /// What is known about one delivery path.
 #[derive(Debug, Clone, PartialEq, Eq)]
