@@ -41,6 +41,7 @@ KINDS: Dict[str, str] = {
     "audit_log": "string",
     "audit_key": "secret",
     "audit_required": "boolean",
+    "recovery_codes_file": "string",
     "syslog": "boolean",
     "syslog_socket": "string",
 }
@@ -88,5 +89,6 @@ class ConfigureOptions(TypedDict, total=False):
     audit_log: TextValue
     audit_key: TextValue
     audit_required: BoolValue
+    recovery_codes_file: TextValue
     syslog: BoolValue
     syslog_socket: TextValue
