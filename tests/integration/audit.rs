@@ -186,7 +186,11 @@ fn a_login_leaves_a_verified_chain_without_the_code_password_or_token() {
         ]
     );
     // Each code email's outcome is audited like an alert channel's.
-    assert_eq!(ev.iter().filter(|e| **e == "code_delivered").count(), 2, "{ev:?}");
+    assert_eq!(
+        ev.iter().filter(|e| **e == "code_delivered").count(),
+        2,
+        "{ev:?}"
+    );
     let refused: Vec<&str> = recs
         .iter()
         .filter(|r| r.event == "login_refused")
