@@ -228,7 +228,7 @@ typedef void (*bg_drill_report_fn)(const char *channel,
 typedef struct bg_delivery_path {
   /**
    * "code email" (the one-time code to `otp_email`), "alert email" (every `alert_emails`
-   * recipient), or a webhook receiver such as "webhook json https://hooks.example.com:443"
+   * recipient), or a webhook receiver such as `"webhook json https://hooks.example.com:443"`
    * (never a URL's path or a key). NUL-terminated UTF-8, cut to fit.
    */
   char path[BG_DELIVERY_PATH_LEN];

@@ -23,7 +23,7 @@ pub const BG_DELIVERY_REASON_LEN: usize = 256;
 #[allow(non_camel_case_types)]
 pub struct bg_delivery_path {
     /// "code email" (the one-time code to `otp_email`), "alert email" (every `alert_emails`
-    /// recipient), or a webhook receiver such as "webhook json https://hooks.example.com:443"
+    /// recipient), or a webhook receiver such as `"webhook json https://hooks.example.com:443"`
     /// (never a URL's path or a key). NUL-terminated UTF-8, cut to fit.
     pub path: [c_char; BG_DELIVERY_PATH_LEN],
     /// When it last delivered, in milliseconds since the Unix epoch; 0: not since the library
