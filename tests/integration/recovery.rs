@@ -242,12 +242,9 @@ fn the_outbox_writes_0600_files_with_message_id_and_date() {
 /// The environment variable that makes [`redis_child_process`] act (it is a no-op otherwise).
 const CHILD_ENV: &str = "BG_RECOVERY_CHILD";
 
-fn setup_redis(port: u16, outbox: &std::path::Path, file: &std::path::Path) {
-    setup(
-        &format!("file://{}", outbox.display()),
-        file,
-        "http://127.0.0.1:9/unused",
-    );
+/// The shared state on Redis, with the mailer down (`mailer` names a dead port).
+fn setup_redis(port: u16, mailer: &str, file: &std::path::Path) {
+    setup(mailer, file, "http://127.0.0.1:9/unused");
     for (k, v) in [
         ("slot_url", format!("redis://127.0.0.1:{port}")),
         ("slot_key", "bgtest:recovery".into()),
@@ -266,8 +263,8 @@ fn redis_child_process() {
     };
     let _g = serial();
     let parts: Vec<&str> = spec.split('|').collect();
-    let (port, outbox, file, code) = (parts[0].parse().unwrap(), parts[1], parts[2], parts[3]);
-    setup_redis(port, outbox.as_ref(), file.as_ref());
+    let (port, mailer, file, code) = (parts[0].parse().unwrap(), parts[1], parts[2], parts[3]);
+    setup_redis(port, mailer, file.as_ref());
     assert_eq!(begin(IP, PASSWORD), BG_OK);
     let (st, _) = complete(IP, code);
     println!("CHILD_STATUS {}", st as i32);
@@ -275,12 +272,12 @@ fn redis_child_process() {
     assert_eq!(configure("slot_url", None), BG_OK);
 }
 
-fn in_child(port: u16, outbox: &std::path::Path, file: &std::path::Path, code: &str) -> i32 {
+fn in_child(port: u16, mailer: &str, file: &std::path::Path, code: &str) -> i32 {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["recovery::redis_child_process", "--exact", "--nocapture"])
         .env(
             CHILD_ENV,
-            format!("{port}|{}|{}|{code}", outbox.display(), file.display()),
+            format!("{port}|{mailer}|{}|{code}", file.display()),
         )
         .output()
         .unwrap();
@@ -305,17 +302,18 @@ fn a_recovery_code_used_in_one_process_is_refused_in_another_on_redis() {
     let dir = Dir::new("redis");
     let file = dir.0.join("codes");
     let codes = breakglass::recovery::write_new(&file, 4).unwrap();
-    setup_redis(server.port, &dir.0, &file);
+    let mailer = format!("smtp://127.0.0.1:{}?tls=opportunistic", dead_port());
+    setup_redis(server.port, &mailer, &file);
     assert_eq!(begin(IP, PASSWORD), BG_OK);
     assert_eq!(complete(IP, &codes[0]).0, BG_OK);
     // Another process, sharing the state through the same Redis: the used code is refused,
     // an unused one works (so the refusal is not the child failing for another reason).
     assert_eq!(
-        in_child(server.port, &dir.0, &file, &codes[0]),
+        in_child(server.port, &mailer, &file, &codes[0]),
         BG_INVALID as i32
     );
     assert_eq!(
-        in_child(server.port, &dir.0, &file, &codes[2]),
+        in_child(server.port, &mailer, &file, &codes[2]),
         BG_OK as i32
     );
     // And back here, the child's code is used too.

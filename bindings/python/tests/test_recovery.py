@@ -53,17 +53,22 @@ def dead_mailer() -> str:
     return f"smtp://127.0.0.1:{free_port()}?tls=opportunistic"
 
 
-def test_health_names_the_failing_code_email_and_a_recovery_code_logs_in(tmp_path: Path) -> None:
+def test_health_names_the_failing_code_email_and_a_recovery_code_logs_in(
+    tmp_path: Path, records
+) -> None:
     codes = new_codes(tmp_path / "codes", 3)
     configure_login(dead_mailer(), tmp_path / "codes")
     try:
         breakglass.login_begin(IP, PASSWORD)  # queued: no exception, though mail is down
         breakglass.flush(30)
+        said = " ".join(records.messages())
+        assert "one-time code email queued" in said and "code sent" not in said, said
         rows = breakglass.delivery_health()
         assert rows[0].path == "code email" and rows[1].path == "alert email"
         assert breakglass.code_email_failing()
         assert rows[0].failing and rows[0].last_failure and rows[0].last_failure_reason
-        assert rows[0].last_success is None
+        # Earlier tests in this process may have delivered: the failure is the later outcome.
+        assert rows[0].last_failure >= (rows[0].last_success or 0)
 
         token = breakglass.login_complete(IP, codes[2].lower().replace("-", " "))
         breakglass.session_check(token)
