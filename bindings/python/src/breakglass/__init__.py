@@ -399,6 +399,11 @@ class DeliveryPath:
     """Whether its last outcome was a failure."""
 
 
+def _seconds(ms: int) -> Optional[float]:
+    """Unix milliseconds from the library as seconds; 0 (never) as None."""
+    return ms / 1000.0 if ms else None
+
+
 def delivery_health() -> List[DeliveryPath]:
     """The last outcome of every delivery path: the code email first, the alert email second,
     then each webhook receiver that has had an outcome. Real deliveries and drills both count.
@@ -411,12 +416,11 @@ def delivery_health() -> List[DeliveryPath]:
     _check(_lib.bg_delivery_health(None, 0, ctypes.byref(count)), "delivery_health()")
     rows = (_ffi.bg_delivery_path * max(count.value, 1))()
     _check(_lib.bg_delivery_health(rows, len(rows), ctypes.byref(count)), "delivery_health()")
-    seconds = lambda ms: ms / 1000.0 if ms else None  # noqa: E731
     return [
         DeliveryPath(
             path=r.path.decode("utf-8", "replace"),
-            last_success=seconds(r.last_success_ms),
-            last_failure=seconds(r.last_failure_ms),
+            last_success=_seconds(r.last_success_ms),
+            last_failure=_seconds(r.last_failure_ms),
             last_failure_reason=r.last_failure_reason.decode("utf-8", "replace"),
             failing=bool(r.failing),
         )
