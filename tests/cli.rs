@@ -621,6 +621,17 @@ fn check_config_refuses_a_missing_outbox_and_judges_the_recovery_codes() {
             .any(|l| l.starts_with("ERROR") && l.contains("mailer:") && l.contains("outbox")),
         "{stdout}"
     );
+    // A directory no one can create a file in, root included: an ERROR too.
+    let mut e = env.clone();
+    e.push(("BREAKGLASS_MAILER", "file:///proc".into()));
+    let (code, stdout, _) = check(&e);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("ERROR") && l.contains("not writable by this user")),
+        "{stdout}"
+    );
     env.push(("BREAKGLASS_MAILER", format!("file://{}", dir.display())));
     let (code, stdout, _) = check(&env);
     assert_eq!(code, Some(0), "{stdout}");
