@@ -54,6 +54,16 @@
 #define BG_DRILL_UNREACHABLE 3
 
 /**
+ * Bytes of `bg_delivery_path::path`, NUL included.
+ */
+#define BG_DELIVERY_PATH_LEN 128
+
+/**
+ * Bytes of `bg_delivery_path::last_failure_reason`, NUL included.
+ */
+#define BG_DELIVERY_REASON_LEN 256
+
+/**
  * Size of a buffer that holds a session token and its NUL: pass at least this to
  * `bg_login_complete`.
  */
@@ -219,6 +229,36 @@ typedef void (*bg_drill_report_fn)(const char *channel,
                                    void *user_data);
 
 /**
+ * One delivery path's last outcomes, as `bg_delivery_health` reports them.
+ */
+typedef struct bg_delivery_path {
+  /**
+   * "code email" (the one-time code to `otp_email`), "alert email" (every `alert_emails`
+   * recipient), or a webhook receiver such as `"webhook json https://hooks.example.com:443"`
+   * (never a URL's path or a key). NUL-terminated UTF-8, cut to fit.
+   */
+  char path[BG_DELIVERY_PATH_LEN];
+  /**
+   * When it last delivered, in milliseconds since the Unix epoch; 0: not since the library
+   * was loaded.
+   */
+  uint64_t last_success_ms;
+  /**
+   * When it last finally failed (after retries), in milliseconds since the Unix epoch; 0:
+   * not since the library was loaded.
+   */
+  uint64_t last_failure_ms;
+  /**
+   * Why it last failed ("" when it never did). NUL-terminated UTF-8, cut to fit.
+   */
+  char last_failure_reason[BG_DELIVERY_REASON_LEN];
+  /**
+   * 1 when its last outcome was a failure (mail is failing on this path), else 0.
+   */
+  int32_t failing;
+} bg_delivery_path;
+
+/**
  * One configuration key, as `bg_config_key` describes it. Every string is static: valid for
  * the life of the process, never to be freed.
  */
@@ -369,7 +409,9 @@ bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
  * subjects starting with "[DRILL]", PagerDuty summary "[DRILL] …", severity `info` for
  * PagerDuty, Alertmanager and the JSON) through every configured alert channel, one channel
  * per `alert_emails` recipient and per webhook receiver, through the same senders as a real
- * alert (with their retries), and waits for each outcome.
+ * alert (with their retries), and waits for each outcome. With `otp_email` set it also sends
+ * a `[DRILL]` code email (carrying no code) to `otp_email` through the code email's path,
+ * reported as its own channel "code email <otp_email>": the path an emergency needs first.
  *
  * `timeout_ms` bounds the wait (0: the library's own bound, 3 × `delivery_timeout_ms` plus
  * the pauses between retries plus 1 s); a channel with no outcome by then is reported as
@@ -379,8 +421,8 @@ bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
  * does not use the delivery queue: it neither waits behind real alerts nor delays them.
  *
  * Returns `BG_OK` when every channel delivered, `BG_DRILL_FAILED` when any did not
- * (`bg_last_error` says how many), `BG_ERR_NOT_CONFIGURED` when no alert channel is
- * configured (the callback is not called). Blocks for up to the wait; thread-safe.
+ * (`bg_last_error` says how many and names them), `BG_ERR_NOT_CONFIGURED` when no channel is
+ * configured (the callback is not called). Outcomes also update `bg_delivery_health`. Blocks for up to the wait; thread-safe.
  *
  * Not async-signal-safe: never call it from a signal handler (it takes locks and
  * allocates, so it can deadlock there).
@@ -388,7 +430,29 @@ bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
  * # Safety
  * `callback` is NULL or a function that may be called as documented.
  */
-bg_status bg_drill(uint32_t timeout_ms, bg_drill_report_fn callback, void *user_data);
+bg_status bg_drill(uint32_t timeout_ms,
+                   bg_drill_report_fn callback,
+                   void *user_data);
+
+/**
+ * Reports the last outcome of every delivery path: the code email first, the alert email
+ * second, then each webhook receiver that has had an outcome. Real deliveries and drills
+ * (`bg_drill`) both count; outcomes are final ones, after retries.
+ *
+ * Writes up to `cap` rows into `out` (caller-owned; may be NULL when `cap` is 0) and the
+ * number of paths into `*count` (call with `cap` 0 to size the array; at most 2 + the number
+ * of receivers). A page can show "mail is failing: use a recovery code" when the code email's
+ * row has `failing` set. `BG_ERR_NULL` when `count` is NULL, or `out` is NULL with `cap` above
+ * 0. Thread-safe.
+ *
+ * Not async-signal-safe: never call it from a signal handler (it takes locks and
+ * allocates, so it can deadlock there).
+ *
+ * # Safety
+ * `count` is NULL or points to a writable `size_t`; `out` is NULL or points to `cap`
+ * writable `bg_delivery_path`.
+ */
+bg_status bg_delivery_health(struct bg_delivery_path *out, size_t cap, size_t *count);
 
 /**
  * How many configuration keys there are: valid indexes for `bg_config_key` are 0 to this
@@ -441,7 +505,9 @@ bg_status bg_last_error(char *buf, size_t len);
  * IPv4 or IPv6) is in `allowed_ips` (`BG_IP_NOT_ALLOWED`), that neither it nor every login is
  * locked out (`BG_LOCKED_OUT`), and `password` against `password_hash` (`BG_WRONG_PASSWORD`,
  * which counts as a failure). Then issues a code and queues its email, as `bg_generate` +
- * `bg_send_otp` do, and returns `BG_OK`. The code is never returned.
+ * `bg_send_otp` do, and returns `BG_OK`. The code is never returned. `BG_OK` means the email
+ * is queued, not delivered: `bg_delivery_health` tells whether the code email's last delivery
+ * failed, so a page can offer a recovery code instead.
  *
  * Also `BG_ERR_NOT_CONFIGURED` without `password_hash` (or without a mailer), `BG_ERR_NULL`,
  * `BG_ERR_ARGUMENT` (password over 4096 bytes), `BG_ERR_QUEUE_FULL`, `BG_ERR_BACKEND`. The
@@ -464,6 +530,16 @@ bg_status bg_login_begin(const char *ip, const char *password);
  * a new session replaces any other, its token (43 URL-safe base64 characters and a NUL) is
  * written to `token_out`, and the alarm is raised (as `bg_alert(ip)`). A wrong, expired or
  * missing code (`BG_INVALID`, `BG_EXPIRED`, `BG_NO_PENDING_OTP`) counts as a failure.
+ *
+ * Recovery codes: with `recovery_codes_file` set, a `code` that is not six digits (such as
+ * `7KQ2-M9XD-4TFA-PW3H`; case, dashes and spaces do not matter) is tried as a recovery code
+ * in place of the emailed one, after a right password (a code must be pending). A match is
+ * consumed in the login state (in-process, or Redis with `slot_url`) before the login is
+ * granted, so it works once only; the alarm's event is then
+ * `break_glass_recovery_code_used` with the number of codes left. A wrong, used or malformed
+ * recovery code is `BG_INVALID` and counts as one failure, and the pending emailed code is
+ * used up either way. Its hash check shares the password checks' bound (`BG_LOCKED_OUT` when
+ * busy, not counted). Input over 64 bytes is `BG_INVALID`.
  *
  * `token_out` is caller-owned and must hold `BG_SESSION_TOKEN_BUF_LEN` (44) bytes; a shorter
  * one is `BG_ERR_BUFFER_TOO_SMALL` before anything is checked or consumed. `code == NULL` is

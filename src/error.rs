@@ -64,12 +64,14 @@ pub enum Error {
     #[error("audit: {0}")]
     Audit(&'static str),
     /// The fire drill: some channels did not deliver.
-    #[error("drill: {failed} of {channels} channel(s) did not deliver")]
+    #[error("drill: {failed} of {channels} channel(s) did not deliver: {names}")]
     DrillFailed {
         /// Channels that were refused, timed out or failed.
         failed: usize,
         /// Channels tried.
         channels: usize,
+        /// The channels that did not deliver, comma-separated (such as "code email a@b").
+        names: String,
     },
 }
 

@@ -56,6 +56,7 @@ fn locks() -> [&'static dyn ForkLock; LOCK_COUNT] {
         &crate::otp::memory_slot::GLOBAL.entry,
         &crate::login::memory::STATE,
         crate::login::admission::fork_lock(),
+        &crate::notify::HEALTH_LOCK,
         &crate::notify::queue::CURRENT,
         #[cfg(feature = "redis")]
         &crate::otp::redis_pool::IDLE,
@@ -64,9 +65,9 @@ fn locks() -> [&'static dyn ForkLock; LOCK_COUNT] {
 }
 
 #[cfg(feature = "redis")]
-const LOCK_COUNT: usize = 7;
+const LOCK_COUNT: usize = 8;
 #[cfg(not(feature = "redis"))]
-const LOCK_COUNT: usize = 6;
+const LOCK_COUNT: usize = 7;
 
 /// What a child resets once every lock is released, in this order.
 const CHILD_RESETS: &[fn()] = &[

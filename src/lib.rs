@@ -27,6 +27,7 @@ pub mod login;
 mod net;
 pub mod notify;
 pub mod otp;
+pub mod recovery;
 mod sys;
 
 pub use config::{configure, configure_from_env};

@@ -803,3 +803,192 @@ fn status_unlock_and_session_end_refuse_in_process_state_and_bad_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("absolute"));
 }
+
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("bg-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn recovery_codes_new_prints_the_codes_once_and_writes_only_hashes_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("recovery-new");
+    let file = dir.join("codes");
+    let path = file.display().to_string();
+    let out = run(
+        &["recovery-codes", "new"],
+        &[("BREAKGLASS_RECOVERY_CODES_FILE", &path)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let codes: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.len() == 19 && l.matches('-').count() == 3)
+        .collect();
+    assert_eq!(codes.len(), 10, "ten by default: {stdout}");
+    let stored = std::fs::read_to_string(&file).unwrap();
+    for c in &codes {
+        assert!(!stored.contains(c) && !stored.contains(&c.replace('-', "")));
+        assert!(!text(&out.stderr).contains(c));
+    }
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let set = breakglass::recovery::CodesFile::load(&file).unwrap();
+    assert_eq!(set.find(codes[9].as_bytes()), Some(9));
+
+    // -n, and a new set replaces the old one entirely.
+    let out = run(&["recovery-codes", "new", "-n", "3", "--file", &path], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let set = breakglass::recovery::CodesFile::load(&file).unwrap();
+    assert_eq!(set.len(), 3);
+    assert_eq!(set.find(codes[0].as_bytes()), None);
+
+    // Usage errors, and a symlink is never written through.
+    assert_eq!(run(&["recovery-codes"], &[]).status.code(), Some(2));
+    assert_eq!(
+        run(&["recovery-codes", "new", "-n", "0", "--file", &path], &[])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(run(&["recovery-codes", "new"], &[]).status.code(), Some(2));
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(dir.join("elsewhere"), &link).unwrap();
+    let out = run(
+        &[
+            "recovery-codes",
+            "new",
+            "--file",
+            &link.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.join("elsewhere").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_config_refuses_a_missing_outbox_and_judges_the_recovery_codes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("recovery-check");
+    let phc = stored_phc();
+    let mut env = complete_env(phc);
+    env.retain(|(k, _)| *k != "BREAKGLASS_SLOT_URL" && *k != "BREAKGLASS_MAILER");
+
+    // A file:// outbox whose directory does not exist: an ERROR (the flow cannot work).
+    let mut e = env.clone();
+    e.push((
+        "BREAKGLASS_MAILER",
+        format!("file://{}", dir.join("missing").display()),
+    ));
+    let (code, stdout, _) = check(&e);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("ERROR") && l.contains("mailer:") && l.contains("outbox")),
+        "{stdout}"
+    );
+    // A directory no one can create a file in, root included: an ERROR too.
+    let mut e = env.clone();
+    e.push(("BREAKGLASS_MAILER", "file:///proc".into()));
+    let (code, stdout, _) = check(&e);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("ERROR") && l.contains("not writable by this user")),
+        "{stdout}"
+    );
+    env.push(("BREAKGLASS_MAILER", format!("file://{}", dir.display())));
+    let (code, stdout, _) = check(&env);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(line(&stdout, "recovery_codes_file").starts_with("INFO"));
+
+    // Missing, wrong mode, a symlink: ERROR with the reason.
+    let file = dir.join("codes");
+    let mut e = env.clone();
+    e.push(("BREAKGLASS_RECOVERY_CODES_FILE", file.display().to_string()));
+    let (code, stdout, _) = check(&e);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        line(&stdout, "recovery_codes_file").starts_with("ERROR"),
+        "{stdout}"
+    );
+    breakglass::recovery::write_new(&file, 2).unwrap();
+    let (code, stdout, _) = check(&e);
+    assert_eq!(code, Some(0), "{stdout}");
+    let l = line(&stdout, "recovery_codes_file");
+    assert!(
+        l.starts_with("WARNING") && l.contains("fewer than 3"),
+        "{stdout}"
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let (code, stdout, _) = check(&e);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        line(&stdout, "recovery_codes_file").contains("writable by group"),
+        "{stdout}"
+    );
+    breakglass::recovery::write_new(&file, 5).unwrap();
+    let (code, stdout, _) = check(&e);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        line(&stdout, "recovery_codes_file").starts_with("OK"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn drill_sends_a_code_email_and_fails_naming_it_when_the_mailer_is_dead() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook = hookserver::HookServer::always(hookserver::Answer::Status(200, "{}"));
+    let url = hook.url("/hook");
+    let mailer = format!("smtp://127.0.0.1:{dead}?tls=opportunistic");
+    let env = [
+        ("BREAKGLASS_ALERT_WEBHOOK_URL", url.as_str()),
+        ("BREAKGLASS_MAILER", mailer.as_str()),
+        ("BREAKGLASS_FROM_EMAIL", "bg@example.com"),
+        ("BREAKGLASS_OTP_EMAIL", "oncall@example.com"),
+        ("BREAKGLASS_DELIVERY_TIMEOUT_MS", "1000"),
+    ];
+    let out = run(&["drill"], &env);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let code_line = stdout
+        .lines()
+        .find(|l| l.contains("code email oncall@example.com"))
+        .unwrap_or_else(|| panic!("no code email channel: {stdout}"));
+    assert!(code_line.starts_with("UNREACHABLE"), "{code_line}");
+    assert!(stdout
+        .lines()
+        .any(|l| l.starts_with("DELIVERED") && l.contains("webhook json")));
+
+    // A mailer that answers: the [DRILL] code email arrives in the outbox, with no code.
+    let dir = scratch("drill-outbox");
+    let mailer = format!("file://{}", dir.display());
+    let env = [
+        ("BREAKGLASS_MAILER", mailer.as_str()),
+        ("BREAKGLASS_FROM_EMAIL", "bg@example.com"),
+        ("BREAKGLASS_OTP_EMAIL", "oncall@example.com"),
+    ];
+    let out = run(&["drill"], &env);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let mails: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("Subject: [DRILL]") && mails[0].contains("To: oncall@example.com"));
+    assert!(!mails[0].contains("one-time code is"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

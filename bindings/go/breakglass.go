@@ -74,7 +74,8 @@ func freeCString(p *C.char, n int) {
 // alert_webhooks (more receivers as format=url entries); pagerduty_routing_key. Audit trail:
 // audit_log (absolute path); audit_key (HMAC key); audit_required (true/false, default true:
 // a login whose success cannot be recorded is refused with ErrAudit); syslog (true/false);
-// syslog_socket (default /dev/log).
+// syslog_socket (default /dev/log). recovery_codes_file (absolute path of the recovery codes'
+// hashes; see LoginComplete).
 func Configure(key, value string) error {
 	op := "Configure(" + strconv.Quote(key) + ")"
 	k, err := cString(op, "the key", key)

@@ -16,7 +16,8 @@ const sessionTokenBufLen = 44
 // address as text, IPv4 or IPv6) is in allowed_ips (ErrIPNotAllowed), that neither it nor every
 // login is locked out (ErrLockedOut), and password against password_hash (ErrWrongPassword,
 // counted as a failure). Then it issues a code and queues its email to otp_email; the code is
-// never returned.
+// never returned. A nil error means queued, not delivered: CodeEmailFailing tells whether the
+// last code email failed.
 //
 // Also ErrNotConfigured without password_hash or a mailer, ErrQueueFull, ErrBackend, and
 // ErrArgument for a password over 4096 bytes or an argument holding a NUL byte (then the
@@ -45,6 +46,13 @@ func LoginBegin(ip, password string) error {
 // A wrong, expired or missing code gives an error matching ErrInvalid, ErrExpired or
 // ErrNoPendingOTP and counts as a failure; ErrIPNotAllowed and ErrLockedOut as for
 // LoginBegin. An argument holding a NUL byte gives ErrArgument without calling the library.
+//
+// Recovery codes: with recovery_codes_file set (made by `breakglass recovery-codes new`), a
+// code that is not six digits, such as "7KQ2-M9XD-4TFA-PW3H" (case, dashes and spaces do not
+// matter), is tried as a recovery code in place of the emailed code, after the right
+// password. It is consumed before the login is granted and works once only (on this host, or
+// the fleet with slot_url); the alarm's event is then break_glass_recovery_code_used. A wrong
+// or used recovery code gives ErrInvalid and counts as one failure.
 func LoginComplete(ip, code string) (string, error) {
 	i, err := cString("LoginComplete", "the ip", ip)
 	if err != nil {

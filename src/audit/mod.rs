@@ -69,6 +69,13 @@ pub enum Event {
     AttemptsReset,
     /// Guessing below the limits was detected (the `break_glass_guessing` alarm).
     GuessingDetected,
+    /// A recovery code was accepted (and consumed) in place of the emailed code; `detail` says
+    /// how many are left, never the code.
+    RecoveryCodeUsed,
+    /// The code email was accepted by the mailer (or written to the outbox).
+    CodeDelivered,
+    /// The code email finally failed; `detail` says why.
+    CodeFailed,
 }
 
 impl Event {
@@ -88,14 +95,17 @@ impl Event {
             Event::ConfigChanged => "config_changed",
             Event::AttemptsReset => "attempts_reset",
             Event::GuessingDetected => "guessing_detected",
+            Event::RecoveryCodeUsed => "recovery_code_used",
+            Event::CodeDelivered => "code_delivered",
+            Event::CodeFailed => "code_failed",
         }
     }
 
     fn severity(self) -> syslog::Severity {
         use syslog::Severity::*;
         match self {
-            Event::LoginSucceeded => Alert,
-            Event::AlertFailed => Err,
+            Event::LoginSucceeded | Event::RecoveryCodeUsed => Alert,
+            Event::AlertFailed | Event::CodeFailed => Err,
             Event::LoginRefused
             | Event::LoginFailed
             | Event::LockoutStarted
@@ -116,6 +126,7 @@ impl Event {
             Event::LoginBegun
                 | Event::CodeSent
                 | Event::LoginSucceeded
+                | Event::RecoveryCodeUsed
                 | Event::LoginFailed
                 | Event::LockoutStarted
                 | Event::GlobalLimitReached

@@ -451,6 +451,21 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "recovery_codes_file",
+        kind: Kind::Text,
+        default: None,
+        audited: true,
+        doc: "absolute path of the recovery codes' hashes (breakglass recovery-codes new); a \
+              code is accepted in place of the emailed code, once; unset: no recovery codes",
+        set: |s, v| {
+            s.recovery_codes_file = match text(v) {
+                Some(t) if !t.starts_with('/') => return Err("must be an absolute path".into()),
+                t => t.map(std::path::PathBuf::from),
+            };
+            Ok(())
+        },
+    },
+    Key {
         name: "syslog",
         kind: Kind::Boolean,
         default: Some("false"),

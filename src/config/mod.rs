@@ -108,6 +108,8 @@ pub struct Settings {
     pub login: crate::login::LoginSettings,
     /// The audit trail.
     pub audit: crate::audit::AuditSettings,
+    /// `recovery_codes_file`: the hashes of the recovery codes; `None`: no recovery codes.
+    pub recovery_codes_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -156,6 +158,7 @@ impl Settings {
                 syslog: false,
                 syslog_socket: std::path::PathBuf::new(),
             },
+            recovery_codes_file: None,
         }
     }
 }

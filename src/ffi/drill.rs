@@ -54,7 +54,9 @@ fn c_text(text: &str) -> CString {
 /// subjects starting with "[DRILL]", PagerDuty summary "[DRILL] …", severity `info` for
 /// PagerDuty, Alertmanager and the JSON) through every configured alert channel, one channel
 /// per `alert_emails` recipient and per webhook receiver, through the same senders as a real
-/// alert (with their retries), and waits for each outcome.
+/// alert (with their retries), and waits for each outcome. With `otp_email` set it also sends
+/// a `[DRILL]` code email (carrying no code) to `otp_email` through the code email's path,
+/// reported as its own channel "code email <otp_email>": the path an emergency needs first.
 ///
 /// `timeout_ms` bounds the wait (0: the library's own bound, 3 × `delivery_timeout_ms` plus
 /// the pauses between retries plus 1 s); a channel with no outcome by then is reported as
@@ -64,8 +66,8 @@ fn c_text(text: &str) -> CString {
 /// does not use the delivery queue: it neither waits behind real alerts nor delays them.
 ///
 /// Returns `BG_OK` when every channel delivered, `BG_DRILL_FAILED` when any did not
-/// (`bg_last_error` says how many), `BG_ERR_NOT_CONFIGURED` when no alert channel is
-/// configured (the callback is not called). Blocks for up to the wait; thread-safe.
+/// (`bg_last_error` says how many and names them), `BG_ERR_NOT_CONFIGURED` when no channel is
+/// configured (the callback is not called). Outcomes also update `bg_delivery_health`. Blocks for up to the wait; thread-safe.
 ///
 /// Not async-signal-safe: never call it from a signal handler (it takes locks and
 /// allocates, so it can deadlock there).
@@ -99,16 +101,18 @@ pub unsafe extern "C" fn bg_drill(
                 };
             }
         }
-        let failed = reports
+        let failed: Vec<&str> = reports
             .iter()
             .filter(|r| r.outcome != DrillOutcome::Delivered)
-            .count();
-        if failed == 0 {
+            .map(|r| r.channel.as_str())
+            .collect();
+        if failed.is_empty() {
             bg_status::BG_OK
         } else {
             map_error(&crate::Error::DrillFailed {
-                failed,
+                failed: failed.len(),
                 channels: reports.len(),
+                names: failed.join(", "),
             })
         }
     })

@@ -18,6 +18,8 @@ const _: () = assert!(BG_SESSION_TOKEN_BUF_LEN == login::TOKEN_CHARS + 1);
 
 /// Longest client address text read, in bytes.
 const MAX_IP: usize = 256;
+/// Longest typed code read, in bytes: a recovery code with generous separators fits.
+const MAX_TYPED_CODE: usize = 64;
 /// Longest password read, in bytes.
 const MAX_PASSWORD: usize = 4096;
 
@@ -37,7 +39,9 @@ unsafe fn bytes<'a>(ptr: *const c_char, limit: usize, what: &str) -> Result<&'a 
 /// IPv4 or IPv6) is in `allowed_ips` (`BG_IP_NOT_ALLOWED`), that neither it nor every login is
 /// locked out (`BG_LOCKED_OUT`), and `password` against `password_hash` (`BG_WRONG_PASSWORD`,
 /// which counts as a failure). Then issues a code and queues its email, as `bg_generate` +
-/// `bg_send_otp` do, and returns `BG_OK`. The code is never returned.
+/// `bg_send_otp` do, and returns `BG_OK`. The code is never returned. `BG_OK` means the email
+/// is queued, not delivered: `bg_delivery_health` tells whether the code email's last delivery
+/// failed, so a page can offer a recovery code instead.
 ///
 /// Also `BG_ERR_NOT_CONFIGURED` without `password_hash` (or without a mailer), `BG_ERR_NULL`,
 /// `BG_ERR_ARGUMENT` (password over 4096 bytes), `BG_ERR_QUEUE_FULL`, `BG_ERR_BACKEND`. The
@@ -71,6 +75,16 @@ pub unsafe extern "C" fn bg_login_begin(ip: *const c_char, password: *const c_ch
 /// a new session replaces any other, its token (43 URL-safe base64 characters and a NUL) is
 /// written to `token_out`, and the alarm is raised (as `bg_alert(ip)`). A wrong, expired or
 /// missing code (`BG_INVALID`, `BG_EXPIRED`, `BG_NO_PENDING_OTP`) counts as a failure.
+///
+/// Recovery codes: with `recovery_codes_file` set, a `code` that is not six digits (such as
+/// `7KQ2-M9XD-4TFA-PW3H`; case, dashes and spaces do not matter) is tried as a recovery code
+/// in place of the emailed one, after a right password (a code must be pending). A match is
+/// consumed in the login state (in-process, or Redis with `slot_url`) before the login is
+/// granted, so it works once only; the alarm's event is then
+/// `break_glass_recovery_code_used` with the number of codes left. A wrong, used or malformed
+/// recovery code is `BG_INVALID` and counts as one failure, and the pending emailed code is
+/// used up either way. Its hash check shares the password checks' bound (`BG_LOCKED_OUT` when
+/// busy, not counted). Input over 64 bytes is `BG_INVALID`.
 ///
 /// `token_out` is caller-owned and must hold `BG_SESSION_TOKEN_BUF_LEN` (44) bytes; a shorter
 /// one is `BG_ERR_BUFFER_TOO_SMALL` before anything is checked or consumed. `code == NULL` is
@@ -110,8 +124,8 @@ pub unsafe extern "C" fn bg_login_complete(
             Ok(b) => b,
             Err(st) => return st,
         };
-        // One byte past a valid code is enough to tell it is too long.
-        let code = match unsafe { cstr::read(code, super::BG_OTP_BUF_LEN) } {
+        // One byte past the longest typed recovery code is enough to tell it is too long.
+        let code = match unsafe { cstr::read(code, MAX_TYPED_CODE + 1) } {
             CInput::Null => None,
             CInput::Text(b) | CInput::TooLong(b) => Some(b),
         };

@@ -10,6 +10,7 @@ use std::ffi::c_char;
 pub mod cstr;
 pub mod delivery;
 pub mod drill;
+pub mod health;
 pub mod keys;
 pub mod last_error;
 pub mod logger;

@@ -283,6 +283,14 @@ fn begin_checked(s: &Settings, ip: Option<&[u8]>, password: &[u8]) -> Result<()>
         "one-time code email queued",
     );
     log::warn!("break-glass login from {shown}: password accepted, one-time code email queued");
+    let mail = crate::notify::code_email_health();
+    if mail.failing() {
+        log::error!(
+            "the last code email failed ({}): this one may not arrive either; a recovery code \
+             works in place of it",
+            mail.last_failure_reason
+        );
+    }
     Ok(())
 }
 
@@ -311,8 +319,15 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
     let key = addr.limit_key();
     let l = s.login.limits();
     let st = store::of(&s).map_err(refused)?;
-    // Input that is not six ASCII digits cannot match, but is still a (counted) attempt.
+    // Input that is not six ASCII digits cannot match, but is still a (counted) attempt; with
+    // recovery codes set up it is tried as one.
     let submitted = crate::otp::Otp::parse(code);
+    if submitted.is_none() && s.recovery_codes_file.is_some() {
+        return complete_with_recovery(&s, &*st, &addr, code).map_err(|e| match e {
+            Refused::Before(e) => refused(e),
+            Refused::After(e) => e,
+        });
+    }
     let verdict = store::with(&*st, "checking a code", |state, now| {
         match state.admit(key, now, &l) {
             Err(r) => (Err(r), false),
@@ -325,7 +340,7 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
     .map_err(refused)?
     .map_err(|r| refused(refusal_error(r)))?;
     match verdict {
-        (CodeVerdict::Granted, _) => grant(&s, &*st, &addr),
+        (CodeVerdict::Granted, _) => grant(&s, &*st, &addr, None),
         (CodeVerdict::Denied { why, counted }, alarms) => {
             audit::record(
                 &s,
@@ -346,8 +361,128 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
     }
 }
 
-/// The code was right: the alarm, the record, then the session.
-fn grant(s: &Settings, st: &dyn LoginStore, addr: &ClientAddr) -> Result<Zeroizing<String>> {
+/// Where a recovery-code attempt stopped: before it was counted (a refusal) or after.
+enum Refused {
+    Before(Error),
+    After(Error),
+}
+
+/// Step 2 with a recovery code in place of the emailed code. Counted as a wrong code first (it
+/// needs this address's right password, proven by the code that password earned, which it
+/// uses up), then checked at the fair gate outside every lock, then consumed in the login
+/// state and the count given back in one transaction: a code works once, even for racing
+/// processes, and a wrong one is one failure under the same limits as a wrong emailed code.
+fn complete_with_recovery(
+    s: &Settings,
+    st: &dyn LoginStore,
+    addr: &ClientAddr,
+    typed: &[u8],
+) -> std::result::Result<Zeroizing<String>, Refused> {
+    let key = addr.limit_key();
+    let l = s.login.limits();
+    let shown = addr.canonical();
+    let reserved = store::with(st, "counting a recovery-code attempt", |state, now| {
+        if let Err(r) = state.admit(key, now, &l) {
+            return (Err(r), false);
+        }
+        if !state.take_code_for_recovery(key, now) {
+            // No right password first (or its code expired): as an emailed code would be.
+            return (Ok(Err(state.attempt_code(key, None, now, &l))), true);
+        }
+        (Ok(Ok(state.count_code_failure(key, now, &l, true))), true)
+    })
+    .map_err(Refused::Before)?
+    .map_err(|r| Refused::Before(refusal_error(r)))?;
+    let fail = |why: Error, counted: &Counted, alarms: &[Alarm]| {
+        let what = format!("recovery code refused ({why})");
+        audit::record(s, Event::LoginFailed, None, Some(shown.as_bytes()), &what);
+        settle(addr, s, counted, alarms, &what);
+        Refused::After(why)
+    };
+    let (counted, alarms) = match reserved {
+        Ok(c) => c,
+        Err((CodeVerdict::Denied { why, counted }, alarms)) => {
+            return Err(fail(why, &counted, &alarms))
+        }
+        Err((CodeVerdict::Granted, _)) => {
+            return Err(Refused::After(Error::Internal(
+                "a code attempt without a code",
+            )))
+        }
+    };
+    let found = match crate::recovery::check(s, key, typed) {
+        Ok(found) => found,
+        Err(e) => {
+            // The gate or the file could not answer: not the typist's failure.
+            let _ = store::with(st, "settling a recovery-code attempt", |state, _| {
+                state.refund_code_failure(key, &counted);
+                ((), true)
+            });
+            audit::record(
+                s,
+                Event::LoginFailed,
+                None,
+                Some(shown.as_bytes()),
+                &format!("recovery code not checked: {e}"),
+            );
+            return Err(Refused::After(e));
+        }
+    };
+    let Some(m) = found else {
+        return Err(fail(Error::Invalid, &counted, &alarms));
+    };
+    let used = store::with(st, "consuming a recovery code", |state, _| {
+        if !state.use_recovery(m.set, m.index) {
+            return (None, false);
+        }
+        state.refund_code_failure(key, &counted);
+        state.unlock(key);
+        (Some(state.recovery_used(&m.set) as u32), true)
+    })
+    .map_err(Refused::After)?;
+    match used {
+        Some(n) => grant(
+            s,
+            st,
+            addr,
+            Some(crate::recovery::Redeemed {
+                left: m.total.saturating_sub(n),
+                total: m.total,
+            }),
+        )
+        .map_err(Refused::After),
+        None => {
+            log::warn!("recovery codes: a code that was already used was offered again");
+            Err(fail(Error::Invalid, &counted, &alarms))
+        }
+    }
+}
+
+/// Marks recovery code `index` of `set` used in the login state (see [`crate::recovery`]).
+pub(crate) fn consume_recovery(s: &Settings, set: &[u8; 32], index: u32) -> Result<bool> {
+    let st = store::of(s)?;
+    store::with(&*st, "consuming a recovery code", |state, _| {
+        let fresh = state.use_recovery(*set, index);
+        (fresh, fresh)
+    })
+}
+
+/// Recovery codes of `set` used, per the login state.
+pub(crate) fn recovery_used(s: &Settings, set: &[u8; 32]) -> Result<u32> {
+    let st = store::of(s)?;
+    store::with(&*st, "counting used recovery codes", |state, _| {
+        (state.recovery_used(set) as u32, false)
+    })
+}
+
+/// The code was right: the alarm, the record, then the session. With `recovered`, the login
+/// used a recovery code and its own alarm goes out instead of the login alarm.
+fn grant(
+    s: &Settings,
+    st: &dyn LoginStore,
+    addr: &ClientAddr,
+    recovered: Option<crate::recovery::Redeemed>,
+) -> Result<Zeroizing<String>> {
     let shown = addr.canonical();
     let (token, hash) = match session::new_token() {
         Ok(t) => t,
@@ -363,7 +498,10 @@ fn grant(s: &Settings, st: &dyn LoginStore, addr: &ClientAddr) -> Result<Zeroizi
         }
     };
     // The alarm goes out whatever happens next: the code was right.
-    let id = crate::notify::alert_with_id(Some(shown.as_bytes()));
+    let id = match recovered {
+        Some(used) => crate::recovery::raise_alarm(s, Some(shown.as_bytes()), used),
+        None => crate::notify::alert_with_id(Some(shown.as_bytes())),
+    };
     // On disk before a session exists: a crash never loses a granted login's record.
     let recorded = audit::record(
         s,

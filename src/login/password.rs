@@ -100,6 +100,11 @@ impl StoredHash {
     }
 }
 
+/// Whether argon2 costs are within the bounds accepted for a configured hash.
+pub(crate) fn argon2_within_bounds(m_kib: u32, t: u32, p: u32) -> bool {
+    m_kib <= MAX_ARGON2_M_KIB && t <= MAX_ARGON2_T && p <= MAX_ARGON2_P
+}
+
 /// A new argon2id PHC string for `password`, with the crate's recommended parameters (OWASP's
 /// minimum: m=19 MiB, t=2, p=1) and a random salt from the OS.
 pub fn hash_new(password: &[u8]) -> Result<String, String> {

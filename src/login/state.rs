@@ -113,6 +113,8 @@ pub struct Counted {
     pub key_locked: bool,
     /// It locked every login (wrong codes only).
     pub global_locked: bool,
+    /// It raised the code guessing alarm (so a refund takes the alarm's window back too).
+    pub code_alarm: bool,
 }
 
 /// The verdict on a code attempt.
@@ -320,7 +322,7 @@ impl LoginState {
         Ok(Counted {
             at: now,
             key_locked,
-            global_locked: false,
+            ..Counted::default()
         })
     }
 
@@ -395,7 +397,7 @@ impl LoginState {
             let counted = Counted {
                 at: now,
                 key_locked: self.fail_key(key, now, l),
-                global_locked: false,
+                ..Counted::default()
             };
             return (
                 CodeVerdict::Denied {
@@ -452,6 +454,15 @@ impl LoginState {
                 at: now,
                 key_locked,
                 global_locked,
+                code_alarm: alarms.iter().any(|a| {
+                    matches!(
+                        a,
+                        Alarm::Guessing {
+                            kind: GuessKind::Code,
+                            ..
+                        }
+                    )
+                }),
             },
             alarms,
         )
@@ -470,6 +481,9 @@ impl LoginState {
         }
         if c.global_locked {
             self.global_locked_until = None;
+        }
+        if c.code_alarm {
+            self.code_alarm_at = None;
         }
     }
 

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::health;
 use super::message::{self, Alert};
 use super::retry::{self, Failure};
 use super::{email, webhook};
@@ -111,19 +112,30 @@ pub fn drill(wait: Option<Duration>) -> Result<Vec<ChannelReport>> {
             }
         });
     }
+    if let Some(to) = &s.otp_email {
+        // The path an emergency needs first: the code email, to otp_email.
+        let n = channels.len();
+        channels.push(format!("code email {}", to.email));
+        let (s, alert, tx) = (s.clone(), alert.clone(), tx.clone());
+        spawn(move || {
+            let _ = tx.send((n, drill_code_mail(&s, &alert)));
+        });
+    }
     for r in s.receivers() {
         let n = channels.len();
         channels.push(r.name());
         let (s, alert, tx) = (s.clone(), alert.clone(), tx.clone());
         spawn(move || {
             let result = super::post_to_receiver(&s, &r, &alert);
+            health::note(&r.name(), result.as_ref().err().map(|f| f.reason()));
             let _ = tx.send((n, report(r.name(), result)));
         });
     }
     drop(tx);
     if channels.is_empty() {
         return Err(Error::NotConfigured(
-            "a drill needs an alert channel: alert_emails, alert_webhook_url or alert_webhooks",
+            "a drill needs a channel (an alert channel or otp_email): otp_email, alert_emails, \
+             alert_webhook_url or alert_webhooks",
         ));
     }
     log::warn!(
@@ -203,9 +215,40 @@ fn drill_mail(s: &Settings, alert: &Alert) -> Vec<ChannelReport> {
     }
     let results = email::deliver(mailer, s.delivery_timeout, &mails);
     for ((i, mail), result) in index.into_iter().zip(&mails).zip(results) {
+        health::note(
+            health::ALERT_EMAIL,
+            result.as_ref().err().map(|f| f.reason()),
+        );
         reports[i] = Some(report(format!("email {}", mail.to.email), result));
     }
     reports.into_iter().flatten().collect()
+}
+
+/// The `[DRILL]` code email to `otp_email` (no code in it), through the code email's path.
+fn drill_code_mail(s: &Settings, alert: &Alert) -> ChannelReport {
+    let Some(to) = &s.otp_email else {
+        unreachable!("called only with otp_email set")
+    };
+    let channel = format!("code email {}", to.email);
+    let (Some(mailer), Some(from)) = (&s.mailer, &s.from_email) else {
+        return ChannelReport {
+            channel,
+            outcome: DrillOutcome::Unreachable,
+            detail: "the code email needs mailer and from_email".into(),
+        };
+    };
+    let result = message::drill_code_email(from, to, alert)
+        .map_err(Failure::Permanent)
+        .and_then(|m| {
+            email::deliver(mailer, s.delivery_timeout, std::slice::from_ref(&m))
+                .pop()
+                .unwrap_or_else(|| Err(Failure::Transient("not attempted".into())))
+        });
+    health::note(
+        health::CODE_EMAIL,
+        result.as_ref().err().map(|f| f.reason()),
+    );
+    report(channel, result)
 }
 
 /// A drill thread: SIGPIPE blocked like the delivery workers (a dead sendmail pipe must not

@@ -8,8 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use lettre::{FileTransport, Transport};
-
 use super::message::Outgoing;
 use super::retry::{self, Failure};
 use super::sendmail;
@@ -35,24 +33,35 @@ pub fn deliver(mailer: &Mailer, timeout: Duration, mails: &[Outgoing]) -> Vec<Re
                 session(&server, Instant::now() + timeout, mails, todo)
             })
         }
-        Mailer::File(dir) => {
-            let outbox = FileTransport::new(dir);
-            mails
-                .iter()
-                .map(|m| {
-                    outbox
-                        .send_raw(&m.envelope, &m.bytes)
-                        .map(drop)
-                        .map_err(|e| Failure::Permanent(format!("cannot write to the outbox: {e}")))
-                })
-                .collect()
-        }
+        Mailer::File(dir) => mails
+            .iter()
+            .map(|m| {
+                write_to_outbox(dir, &m.bytes)
+                    .map_err(|e| Failure::Permanent(format!("cannot write to the outbox: {e}")))
+            })
+            .collect(),
         Mailer::Sendmail(path) => with_retries("sendmail", mails, |todo| {
             todo.iter()
                 .map(|&i| sendmail::deliver(path.as_deref(), &mails[i], Instant::now() + timeout))
                 .collect()
         }),
     }
+}
+
+/// Writes one message as `<random>.eml` in `dir`: created 0600 (a code email carries a live
+/// code), never over an existing file or through a symlink.
+fn write_to_outbox(dir: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(format!("{}.eml", super::event_id::new()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)?;
+    f.write_all(bytes)?;
+    f.flush()
 }
 
 /// Runs `attempt` on the messages still undelivered, up to [`retry::ATTEMPTS`] times, as long

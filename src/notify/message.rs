@@ -85,6 +85,13 @@ pub enum AlertKind {
         /// The window, in seconds.
         seconds: u64,
     },
+    /// A break-glass login with a recovery code (`"event": "break_glass_recovery_code_used"`).
+    RecoveryCodeUsed {
+        /// Codes of the set still unused.
+        left: u32,
+        /// Codes in the set.
+        total: u32,
+    },
 }
 
 impl AlertKind {
@@ -95,6 +102,7 @@ impl AlertKind {
             AlertKind::GlobalLockout { .. } => "break_glass_lockout",
             AlertKind::Drill => "break_glass_drill",
             AlertKind::Guessing { .. } => "break_glass_guessing",
+            AlertKind::RecoveryCodeUsed { .. } => "break_glass_recovery_code_used",
         }
     }
 
@@ -104,7 +112,9 @@ impl AlertKind {
         match self {
             AlertKind::Drill => "info",
             AlertKind::Guessing { .. } => "warning",
-            AlertKind::Login | AlertKind::GlobalLockout { .. } => "critical",
+            AlertKind::Login
+            | AlertKind::GlobalLockout { .. }
+            | AlertKind::RecoveryCodeUsed { .. } => "critical",
         }
     }
 
@@ -117,6 +127,10 @@ impl AlertKind {
             }
             AlertKind::Drill => ("[DRILL] Break-glass alarm test", "BreakGlassDrill"),
             AlertKind::Guessing { .. } => ("Break-glass login guessing", "BreakGlassGuessing"),
+            AlertKind::RecoveryCodeUsed { .. } => (
+                "Break-glass login with a recovery code",
+                "BreakGlassRecoveryCodeUsed",
+            ),
         }
     }
 }
@@ -153,6 +167,14 @@ impl Alert {
                 seconds,
             },
             ..Alert::new(Some(ip), dropped_before)
+        }
+    }
+
+    /// A login with a recovery code from `ip`, with a fresh event id.
+    pub fn recovery_code_used(ip: Option<&[u8]>, left: u32, total: u32) -> Alert {
+        Alert {
+            kind: AlertKind::RecoveryCodeUsed { left, total },
+            ..Alert::new(ip, 0)
         }
     }
 
@@ -220,6 +242,17 @@ impl Alert {
                 self.timestamp
             )
                 }
+                AlertKind::RecoveryCodeUsed { left, total } => format!(
+                "Break-glass login with a recovery code (not the emailed code) from {ip} on host \
+                 {} at {}; {left} of {total} recovery codes left{}",
+                escape_controls(&self.host),
+                self.timestamp,
+                if left < crate::recovery::LOW_WATER {
+                    "; WARNING: fewer than 3 recovery codes left: make a new set"
+                } else {
+                    ""
+                }
+            ),
             };
         if self.dropped_before > 0 {
             text.push_str(&format!(
@@ -317,10 +350,15 @@ fn build(
     event_id: Option<&str>,
     body: String,
 ) -> Result<Outgoing, String> {
+    // A Message-ID at the sender's domain and a Date on every message: strict receivers and
+    // spam filters penalise mail without them.
+    let message_id = format!("<{}@{}>", super::event_id::new(), from.email.domain());
     let mut builder = Message::builder()
         .from(from.clone())
         .to(to.clone())
         .subject(subject)
+        .message_id(Some(message_id))
+        .date_now()
         .header(ContentType::TEXT_PLAIN);
     if let Some(id) = event_id {
         builder = builder.raw_header(HeaderValue::new(
@@ -336,6 +374,25 @@ fn build(
         envelope: message.envelope().clone(),
         bytes: Zeroizing::new(message.formatted()),
     })
+}
+
+/// The drill of the code email: to `otp_email`, marked `[DRILL]`, with no code in it.
+pub fn drill_code_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoing, String> {
+    let subject = format!(
+        "[DRILL] Break-glass one-time code email test from {} at {} (no code, no login)",
+        escape_controls(&alert.host),
+        alert.timestamp
+    );
+    let body = format!(
+        "This is a fire drill of the break-glass code email: no one asked for a code and this \
+         message carries none.\n\n\
+         It shows that the path a real one-time code takes (mailer, from_email, otp_email) \
+         still works.\nHost: {}\nTime (UTC): {}\nEvent id: {}\n",
+        escape_controls(&alert.host),
+        alert.timestamp,
+        alert.id
+    );
+    build(from, to, &subject, Some(&alert.id), body)
 }
 
 /// The email that carries a one-time code.
@@ -392,6 +449,12 @@ pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoi
             escape_controls(&alert.host),
             alert.timestamp
         ),
+        AlertKind::RecoveryCodeUsed { left, .. } => format!(
+            "[BREAK-GLASS] Emergency login with a recovery code from {} on {} at {} ({left} left)",
+            alert.ip_escaped,
+            escape_controls(&alert.host),
+            alert.timestamp
+        ),
     };
     let closing = match alert.kind {
         AlertKind::Drill => {
@@ -402,7 +465,7 @@ pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoi
             "Someone is trying to get into the emergency (break-glass) login without knowing \
              its secrets. Find out who before the limits lock it."
         }
-        AlertKind::Login | AlertKind::GlobalLockout { .. } => {
+        AlertKind::Login | AlertKind::GlobalLockout { .. } | AlertKind::RecoveryCodeUsed { .. } => {
             "The emergency (break-glass) login was used. If this was not a planned recovery, \
              treat it as an incident now."
         }

@@ -17,6 +17,7 @@ use crate::otp::Otp;
 mod drill;
 mod email;
 mod event_id;
+mod health;
 mod message;
 pub(crate) mod queue;
 mod receivers;
@@ -30,6 +31,9 @@ pub use drill::{drill, ChannelReport, DrillOutcome};
 pub use receivers::ALERTMANAGER_DURATION_SECS;
 
 pub use event_id::EVENT_ID_LEN;
+pub(crate) use health::TABLE as HEALTH_LOCK;
+pub use health::{code_email as code_email_health, snapshot as health, PathHealth};
+pub use health::{ALERT_EMAIL, CODE_EMAIL};
 pub use message::{
     escape_controls, Alert, EVENT_ID_HEADER, MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK,
 };
@@ -78,11 +82,39 @@ fn send_otp_now(s: &Settings, code: &Otp) {
         Err(why) => {
             Counters::bump(&COUNTERS.emails_failed);
             log::error!("one-time code email to {}: {why}", to.email);
+            code_outcome(s, &to.email, Some(&why));
             return;
         }
     };
     let result = email::deliver(mailer, s.delivery_timeout, std::slice::from_ref(&mail));
+    let failure = result
+        .first()
+        .and_then(|r| r.as_ref().err())
+        .map(|f| f.reason().to_owned());
+    code_outcome(s, &to.email, failure.as_deref());
     count_mail("one-time code email", mailer, &[mail], result);
+}
+
+/// The code email's final outcome: its health row and its audit record (like an alert
+/// channel's); the log line is `count_mail`'s.
+fn code_outcome(s: &Settings, to: &lettre::Address, failure: Option<&str>) {
+    health::note(health::CODE_EMAIL, failure);
+    match failure {
+        None => crate::audit::record(
+            s,
+            crate::audit::Event::CodeDelivered,
+            None,
+            None,
+            &format!("code email to {to} accepted by the mailer"),
+        ),
+        Some(why) => crate::audit::record(
+            s,
+            crate::audit::Event::CodeFailed,
+            None,
+            None,
+            &format!("code email to {to}: {why}"),
+        ),
+    };
 }
 
 /// Raises the break-glass alarm: one email per `alert_emails` recipient and one webhook POST
@@ -106,6 +138,29 @@ pub(crate) fn alert_with_id(ip: Option<&[u8]>) -> String {
         alert.host,
         alert.id
     );
+    let id = alert.id.clone();
+    raise(&q, alert);
+    id
+}
+
+/// Raises the alarm of a login with a recovery code (`"event":
+/// "break_glass_recovery_code_used"`, critical, with the codes left); delivered like [`alert`].
+pub(crate) fn alert_recovery_code_used(ip: Option<&[u8]>, left: u32, total: u32) -> String {
+    let q = queue::current();
+    let mut alert = Alert::recovery_code_used(ip, left, total);
+    alert.dropped_before = q.take_dropped_since_alert();
+    log::warn!(
+        "break-glass login with a recovery code from {} on {}: {left} of {total} codes left; \
+         raising the alarm (event {})",
+        alert.ip_escaped,
+        alert.host,
+        alert.id
+    );
+    if left < crate::recovery::LOW_WATER {
+        log::warn!(
+            "fewer than 3 recovery codes left: make a new set (breakglass recovery-codes new)"
+        );
+    }
     let id = alert.id.clone();
     raise(&q, alert);
     id
@@ -220,12 +275,14 @@ fn send_alert_mail(s: &Settings, alert: &Alert) {
             Ok(m) => mails.push(m),
             Err(why) => {
                 Counters::bump(&COUNTERS.emails_failed);
+                health::note(health::ALERT_EMAIL, Some(&why));
                 log::error!("alert email (event {}) to {}: {why}", alert.id, to.email);
             }
         }
     }
     let result = email::deliver(mailer, s.delivery_timeout, &mails);
     for (m, r) in mails.iter().zip(&result) {
+        health::note(health::ALERT_EMAIL, r.as_ref().err().map(|f| f.reason()));
         let channel = format!("email to {}", m.to.email);
         crate::audit::alert_outcome(s, &alert.id, &channel, r.as_ref().err().map(|f| f.reason()));
     }
@@ -297,11 +354,13 @@ fn post_to_receiver(
 fn send_alert_webhook(s: &Settings, r: &config::Receiver, alert: &Alert) {
     match post_to_receiver(s, r, alert) {
         Ok(()) => {
+            health::note(&r.name(), None);
             crate::audit::alert_outcome(s, &alert.id, &r.name(), None);
             Counters::bump(&COUNTERS.webhooks_sent);
             log::info!("alert {} (event {}) accepted", r.name(), alert.id);
         }
         Err(f) => {
+            health::note(&r.name(), Some(f.reason()));
             crate::audit::alert_outcome(s, &alert.id, &r.name(), Some(f.reason()));
             Counters::bump(&COUNTERS.webhooks_failed);
             log::error!(

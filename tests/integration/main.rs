@@ -14,6 +14,7 @@ mod login;
 mod login_redis;
 mod outbox;
 mod receivers;
+mod recovery;
 mod redis_server;
 mod smtpserver;
 

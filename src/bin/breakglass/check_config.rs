@@ -122,6 +122,7 @@ fn judge(s: &Settings, unknown: &[String]) -> Report {
         )),
     }
     audit(s, &mut r);
+    recovery_codes(s, &mut r);
     if s.dev_otp_log {
         r.push((
             Level::Warning,
@@ -292,11 +293,19 @@ fn code_email(s: &Settings, r: &mut Report) {
                     "tls=opportunistic: codes and alerts may cross the network in plain text"
                         .into(),
                 )),
-                Mailer::File(dir) if !dir.is_dir() => r.push((
-                    Level::Warning,
-                    "mailer",
-                    format!("{} is not a directory (yet)", dir.display()),
-                )),
+                Mailer::File(dir) => {
+                    if let Err(why) = outbox_writable(dir) {
+                        r.push((
+                            Level::Error,
+                            "mailer",
+                            format!(
+                                "the outbox {} {why}: no code email could be written (the \
+                                 library does not create it)",
+                                dir.display()
+                            ),
+                        ))
+                    }
+                }
                 _ => {}
             }
         }
@@ -307,6 +316,105 @@ fn code_email(s: &Settings, r: &mut Report) {
             None => (Level::Missing, name, format!("unset: {NEEDED}")),
         });
     }
+}
+
+/// Whether this user can create a file in the outbox `dir`: tried for real (a probe file,
+/// created 0600 and removed), since permission bits do not tell the whole truth (ACLs, a
+/// read-only mount, root).
+fn outbox_writable(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !dir.is_dir() {
+        return Err("does not exist or is not a directory".into());
+    }
+    let probe = dir.join(format!(".breakglass-check-config-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("is not writable by this user ({e})")),
+    }
+}
+
+/// `recovery_codes_file`: readable, of a safe mode, with enough codes left.
+fn recovery_codes(s: &Settings, r: &mut Report) {
+    use breakglass::recovery;
+    const KEY: &str = "recovery_codes_file";
+    let Some(path) = &s.recovery_codes_file else {
+        r.push((
+            Level::Info,
+            KEY,
+            "unset: no recovery codes (when mail is down there is no other way in; see \
+             breakglass recovery-codes new)"
+                .into(),
+        ));
+        return;
+    };
+    let set = match recovery::CodesFile::load(path) {
+        Ok(set) => set,
+        Err(why) => {
+            r.push((
+                Level::Error,
+                KEY,
+                format!("{why}: no recovery code would work"),
+            ));
+            return;
+        }
+    };
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt;
+        if meta.mode() & 0o044 != 0 {
+            r.push((
+                Level::Warning,
+                KEY,
+                format!(
+                    "{} is readable by group or others (mode {:04o}); chmod 600",
+                    path.display(),
+                    meta.mode() & 0o7777
+                ),
+            ));
+        }
+    }
+    // With slot_url the used codes are counted on the server; in-process they live inside the
+    // service, so only the set's size is known here.
+    let (left, how) = match &s.slot.url {
+        Some(_) => match recovery::left(s, path) {
+            Ok((left, _)) => (left, "unused (counted on the shared slot)"),
+            Err(e) => {
+                r.push((
+                    Level::Warning,
+                    KEY,
+                    format!("cannot count the used codes: {e}"),
+                ));
+                (set.len(), "in the set (used ones not counted)")
+            }
+        },
+        None => (
+            set.len(),
+            "in the set (used ones are counted inside the service)",
+        ),
+    };
+    let level = if left < recovery::LOW_WATER {
+        Level::Warning
+    } else {
+        Level::Ok
+    };
+    let advice = if left < recovery::LOW_WATER {
+        ": fewer than 3, make a new set (breakglass recovery-codes new)"
+    } else {
+        ""
+    };
+    r.push((
+        level,
+        KEY,
+        format!("{}: {left} code(s) {how}{advice}", path.display()),
+    ));
 }
 
 /// At least one alert channel: alert email (recipients, a mailer and a sender) or the webhook.

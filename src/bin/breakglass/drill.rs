@@ -21,6 +21,7 @@ use breakglass::notify::{self, DrillOutcome};
 const DRILL_KEYS: &[&str] = &[
     "mailer",
     "from_email",
+    "otp_email",
     "alert_emails",
     "alert_webhook_url",
     "alert_webhook_secret",

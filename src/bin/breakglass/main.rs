@@ -17,6 +17,7 @@ mod check_config;
 mod drill;
 mod hash_password;
 mod login_state;
+mod recovery_codes;
 mod tty;
 
 const USAGE: &str = "\
@@ -45,6 +46,9 @@ commands:
   session end     end the active break-glass session (recorded in the audit trail)
                   (these three need state_dir or slot_url: in-process state lives inside the
                   service, and they exit 1 saying so)
+  recovery-codes new [-n N] [--file PATH]
+                  make N (10) single-use recovery codes, write their hashes to
+                  recovery_codes_file (replacing the old set) and print the codes once
   help            this text
   --version       the version
 ";
@@ -64,6 +68,17 @@ Applies BREAKGLASS_* from the environment, all or nothing, as bg_configure_from_
 reports each item of the login flow as OK, MISSING, ERROR, WARNING or INFO. Secrets are never
 shown. Exit status: 0 the login flow can work, 1 something is MISSING or ERROR, 2 a value is
 refused (the reason is printed).
+";
+
+pub(crate) const RECOVERY_USAGE: &str = "\
+usage: breakglass recovery-codes new [-n N] [--file PATH]
+
+Makes N (default 10, at most 100) single-use recovery codes (80 bits each, like
+7KQ2-M9XD-4TFA-PW3H), writes their argon2id hashes to PATH (default: recovery_codes_file from
+BREAKGLASS_*), created 0600 and replacing the old set entirely, and prints the codes once on
+stdout. Store them offline (paper, a safe): they are never stored or logged. After the right
+password, one of them works once in place of the emailed code. Run it as the user the service
+runs as (the file must be readable by the service and writable by no one else).
 ";
 
 pub(crate) const DRILL_USAGE: &str = "\
@@ -116,6 +131,7 @@ fn main() -> ExitCode {
         "status" => login_state::status(rest),
         "unlock" => login_state::unlock(rest),
         "session" => login_state::session(rest),
+        "recovery-codes" => recovery_codes::run(rest),
         "help" | "-h" | "--help" => {
             let _ = out(USAGE);
             ExitCode::SUCCESS

@@ -114,6 +114,9 @@ __all__ = [
     "OTP_LEN",
     "QueueFullError",
     "Stats",
+    "DeliveryPath",
+    "delivery_health",
+    "code_email_failing",
     "VerifyError",
     "WrongPassword",
     "alert",
@@ -372,6 +375,58 @@ def stats() -> Stats:
     return Stats(**{name: int(getattr(out, name)) for name in _ffi.STATS_FIELDS})
 
 
+@dataclass(frozen=True)
+class DeliveryPath:
+    """The last outcomes of one delivery path (see :func:`delivery_health`)."""
+
+    path: str
+    """"code email" (the one-time code to otp_email), "alert email", or a webhook receiver such
+    as "webhook json https://hooks.example.com:443" (never a URL's path or a key)."""
+    last_success: Optional[float]
+    """When it last delivered (Unix time in seconds), or None: not since the library loaded."""
+    last_failure: Optional[float]
+    """When it last finally failed, after retries (Unix time), or None."""
+    last_failure_reason: str
+    """Why it last failed ("" when it never did)."""
+    failing: bool
+    """Whether its last outcome was a failure."""
+
+
+def _seconds(ms: int) -> Optional[float]:
+    """Unix milliseconds from the library as seconds; 0 (never) as None."""
+    return ms / 1000.0 if ms else None
+
+
+def delivery_health() -> List[DeliveryPath]:
+    """The last outcome of every delivery path: the code email first, the alert email second,
+    then each webhook receiver that has had an outcome. Real deliveries and drills both count.
+
+    :func:`login_begin` returning means the code email is *queued*, not delivered; a login page
+    can show "mail is failing: use a recovery code" when :func:`code_email_failing` is true.
+    """
+    _follow_log_level()
+    count = ctypes.c_size_t(0)
+    _check(_lib.bg_delivery_health(None, 0, ctypes.byref(count)), "delivery_health()")
+    rows = (_ffi.bg_delivery_path * max(count.value, 1))()
+    _check(_lib.bg_delivery_health(rows, len(rows), ctypes.byref(count)), "delivery_health()")
+    return [
+        DeliveryPath(
+            path=r.path.decode("utf-8", "replace"),
+            last_success=_seconds(r.last_success_ms),
+            last_failure=_seconds(r.last_failure_ms),
+            last_failure_reason=r.last_failure_reason.decode("utf-8", "replace"),
+            failing=bool(r.failing),
+        )
+        for r in rows[: min(count.value, len(rows))]
+    ]
+
+
+def code_email_failing() -> bool:
+    """True when the code email's last delivery failed: the code from :func:`login_begin` may
+    not arrive, and a recovery code (see :func:`login_complete`) is the way in."""
+    return delivery_health()[0].failing
+
+
 def version() -> str:
     """The loaded library's version, e.g. "0.1.0"."""
     text: bytes = _lib.bg_version()
@@ -447,7 +502,8 @@ def login_begin(ip: IpAddress, password: str) -> None:
     """Step 1: checks, in order, that ``ip`` is in ``allowed_ips`` (:class:`IpNotAllowed`), that
     neither it nor every login is locked out (:class:`LockedOut`) and ``password`` against
     ``password_hash`` (:class:`WrongPassword`, counted as a failure); then issues a code and
-    queues its email to ``otp_email``. The code is never returned.
+    queues its email to ``otp_email``. The code is never returned. Returning means *queued*,
+    not delivered: :func:`code_email_failing` tells whether the last code email failed.
 
     Also :class:`NotConfiguredError` without ``password_hash`` or a mailer. The hash check
     takes tens of milliseconds (the GIL is released meanwhile). A NUL in ``ip`` or
@@ -466,6 +522,14 @@ def login_complete(ip: IpAddress, code: str) -> str:
     :class:`LoginNoPendingOtp` (each both a :class:`VerifyError` and a :class:`LoginDenied`)
     and counts as a failure. A NUL in ``ip`` or ``code`` raises :class:`ValueError` before the
     library is called (nothing is consumed or counted).
+
+    Recovery codes: with ``recovery_codes_file`` set (made by ``breakglass recovery-codes
+    new``), a ``code`` that is not six digits, such as ``"7KQ2-M9XD-4TFA-PW3H"`` (case, dashes
+    and spaces do not matter), is tried as a recovery code in place of the emailed code, after
+    the right password. It is consumed before the login is granted and works once only (on
+    this host, or the fleet with ``slot_url``); the alarm's event is then
+    ``break_glass_recovery_code_used``. A wrong or used recovery code raises
+    :class:`LoginInvalid` and counts as one failure.
     """
     _follow_log_level()
     ip_bytes, code_bytes = _ip(ip), _encode(code, "code")

@@ -91,6 +91,24 @@ class bg_stats(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in STATS_FIELDS]
 
 
+#: Sizes of the text fields of ``struct bg_delivery_path`` (``BG_DELIVERY_PATH_LEN``,
+#: ``BG_DELIVERY_REASON_LEN`` in the header).
+DELIVERY_PATH_LEN = 128
+DELIVERY_REASON_LEN = 256
+
+
+class bg_delivery_path(ctypes.Structure):
+    """``struct bg_delivery_path``: one delivery path's last outcomes (caller-owned)."""
+
+    _fields_ = [
+        ("path", ctypes.c_char * DELIVERY_PATH_LEN),
+        ("last_success_ms", ctypes.c_uint64),
+        ("last_failure_ms", ctypes.c_uint64),
+        ("last_failure_reason", ctypes.c_char * DELIVERY_REASON_LEN),
+        ("failing", ctypes.c_int32),
+    ]
+
+
 class bg_config_key_info(ctypes.Structure):
     """``struct bg_config_key_info``: every string is static in the library (never freed)."""
 
@@ -125,6 +143,10 @@ SIGNATURES: Dict[str, Tuple[object, List[object]]] = {
     "bg_flush": (bg_status, [ctypes.c_uint32]),
     "bg_drill": (bg_status, [ctypes.c_uint32, DRILL_FN, ctypes.c_void_p]),
     "bg_get_stats": (bg_status, [ctypes.POINTER(bg_stats)]),
+    "bg_delivery_health": (
+        bg_status,
+        [ctypes.POINTER(bg_delivery_path), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)],
+    ),
     "bg_set_logger": (bg_status, [LOG_FN, ctypes.c_void_p, ctypes.c_int32]),
     "bg_config_key_count": (ctypes.c_size_t, []),
     "bg_config_key": (bg_status, [ctypes.c_size_t, ctypes.POINTER(bg_config_key_info)]),

@@ -43,6 +43,7 @@ KINDS: Dict[str, str] = {
     "audit_log": "string",
     "audit_key": "secret",
     "audit_required": "boolean",
+    "recovery_codes_file": "string",
     "syslog": "boolean",
     "syslog_socket": "string",
 }

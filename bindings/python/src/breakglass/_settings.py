@@ -54,5 +54,6 @@ class ConfigureOptions(TypedDict, total=False):
     audit_log: TextValue
     audit_key: TextValue
     audit_required: BoolValue
+    recovery_codes_file: TextValue
     syslog: BoolValue
     syslog_socket: TextValue
