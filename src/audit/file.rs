@@ -179,9 +179,12 @@ fn append_locked(
             chain.push(entry, KEY_CHANGED, UNBOUND_DETAIL.to_owned());
         }
     }
-    if let Some(next) = opts.rekey {
+    if let Some(next) = opts.rekey.filter(|_| tail.record.is_some()) {
         let proof = binding_proof(next, chain.seq + 1, &chain.prev);
         chain.push(entry, KEY_CHANGED, bound_detail(&proof));
+        chain.key = next;
+    } else if let Some(next) = opts.rekey {
+        // An empty file has no chain to bind: it simply starts under the new key.
         chain.key = next;
     }
     let mut head_lines = Vec::with_capacity(512);

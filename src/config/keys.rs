@@ -399,8 +399,28 @@ pub static KEYS: &[Key] = &[
         set: |s, v| {
             s.audit.log = match text(v) {
                 Some(t) if !t.starts_with('/') => return Err("must be an absolute path".into()),
-                t => t.map(std::path::PathBuf::from),
+                Some(t) => {
+                    let p = std::path::PathBuf::from(t);
+                    crate::audit::check_path(&p)?;
+                    Some(p)
+                }
+                None => None,
             };
+            Ok(())
+        },
+    },
+    Key {
+        name: "audit_max_bytes",
+        kind: Kind::Integer {
+            min: 4096,
+            max: 1 << 40,
+        },
+        default: Some("16777216"),
+        audited: true,
+        doc: "size at which audit_log is rotated to audit_log.SEQ; the new file's first record \
+              continues the chain",
+        set: |s, v| {
+            s.audit.max_bytes = int(v);
             Ok(())
         },
     },
@@ -449,6 +469,22 @@ pub static KEYS: &[Key] = &[
                 Some(t) if !t.is_empty() => s.audit.syslog_socket = t.into(),
                 _ => return Err("must be a socket path".into()),
             }
+            Ok(())
+        },
+    },
+    // Minimal `state_dir` (issue 19, for the audit anchor): an absolute path only. The
+    // host-wide state of issue 18 owns the full validation and replaces this entry.
+    Key {
+        name: "state_dir",
+        kind: Kind::Text,
+        default: None,
+        audited: true,
+        doc: "absolute directory of this host's login state; the audit anchor is kept there",
+        set: |s, v| {
+            s.state_dir = match text(v) {
+                Some(t) if !t.starts_with('/') => return Err("must be an absolute path".into()),
+                t => t.map(std::path::PathBuf::from),
+            };
             Ok(())
         },
     },

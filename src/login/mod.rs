@@ -179,7 +179,11 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
         // A wrong password counts as a failure: its record is synced like a wrong code's.
         let counted = matches!(e, Error::WrongPassword);
         let detail = format!("begin: {e}");
-        audit::record_synced(&s, Event::LoginRefused, None, ip, &detail, counted);
+        if counted {
+            audit::record_synced(&s, Event::LoginRefused, None, ip, &detail, true);
+        } else {
+            audit::refused(&s, &detail, ip);
+        }
     }
     result
 }
@@ -233,7 +237,7 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
     let (addr, (r, outcome)) = match admitted {
         Ok(a) => a,
         Err(e) => {
-            audit::record(&s, Event::LoginRefused, None, ip, &format!("complete: {e}"));
+            audit::refused(&s, &format!("complete: {e}"), ip);
             return Err(e);
         }
     };

@@ -22,6 +22,8 @@ pub const MAX_IP_CHARS: usize = 256;
 pub const TRUNCATED_MARK: &str = "...(truncated)";
 /// The alert email header that carries the event id.
 pub const EVENT_ID_HEADER: &str = "X-Breakglass-Event-Id";
+/// The alert email header carrying the audit trail's anchored head (`SEQ:MAC`).
+pub const AUDIT_HEAD_HEADER: &str = "X-Breakglass-Audit-Head";
 
 /// One email ready for any transport: its envelope and its formatted bytes.
 pub struct Outgoing {
@@ -54,6 +56,9 @@ pub struct Alert {
     pub dropped_before: u64,
     /// What happened.
     pub kind: AlertKind,
+    /// The audit trail's last anchored head when the alert was raised (`SEQ:MAC`): a copy
+    /// outside the host of a point the audit file must still reach (`audit verify --anchor`).
+    pub audit_head: Option<String>,
 }
 
 /// What an alert reports.
@@ -140,6 +145,7 @@ impl Alert {
             host: crate::sys::hostname(),
             dropped_before,
             kind: AlertKind::Login,
+            audit_head: crate::audit::last_head().map(|h| h.to_string()),
         }
     }
 
@@ -174,7 +180,7 @@ impl Alert {
         text
     }
 
-    /// The webhook body: exactly the six documented fields.
+    /// The webhook body: exactly the seven documented fields.
     pub fn json(&self) -> String {
         serde_json::json!({
             "id": self.id,
@@ -183,6 +189,7 @@ impl Alert {
             "timestamp": self.timestamp,
             "severity": self.kind.severity(),
             "message": self.summary(&self.ip),
+            "audit_head": self.audit_head,
         })
         .to_string()
     }
@@ -246,6 +253,7 @@ fn build(
     to: &Mailbox,
     subject: &str,
     event_id: Option<&str>,
+    audit_head: Option<&str>,
     body: String,
 ) -> Result<Outgoing, String> {
     let mut builder = Message::builder()
@@ -257,6 +265,12 @@ fn build(
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str(EVENT_ID_HEADER),
             id.to_owned(),
+        ));
+    }
+    if let Some(head) = audit_head {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(AUDIT_HEAD_HEADER),
+            head.to_owned(),
         ));
     }
     let message = builder
@@ -293,6 +307,7 @@ pub fn otp_email(
         from,
         to,
         "Break-glass one-time code",
+        None,
         None,
         body.to_string(),
     )
@@ -339,7 +354,7 @@ pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoi
         alert.timestamp,
         alert.id
     );
-    build(from, to, &subject, Some(&alert.id), body)
+    build(from, to, &subject, Some(&alert.id), alert.audit_head.as_deref(), body)
 }
 
 #[cfg(test)]
@@ -381,7 +396,7 @@ mod tests {
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["event", "id", "ip", "message", "severity", "timestamp"]
+            ["audit_head", "event", "id", "ip", "message", "severity", "timestamp"]
         );
         assert_eq!(obj["id"], alert.id.as_str());
         assert_eq!(obj["ip"], "\"quoted\"\n\u{fffd}");

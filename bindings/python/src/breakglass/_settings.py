@@ -39,10 +39,12 @@ KINDS: Dict[str, str] = {
     "max_global_failures": "integer",
     "session_ttl_seconds": "integer",
     "audit_log": "string",
+    "audit_max_bytes": "integer",
     "audit_key": "secret",
     "audit_required": "boolean",
     "syslog": "boolean",
     "syslog_socket": "string",
+    "state_dir": "string",
 }
 #: Every key :func:`breakglass.configure` accepts, in the order ``configure_from_env`` reads them.
 CONFIG_KEYS: Tuple[str, ...] = tuple(KINDS)
