@@ -530,11 +530,21 @@ pub(crate) fn alert_outcome(s: &Settings, id: &str, channel: &str, failure: Opti
 /// The last `n` records of the file at `path`, oldest first (lines that are not records are
 /// skipped).
 pub fn tail(path: &std::path::Path, n: usize) -> std::io::Result<Vec<Record>> {
+    tail_matching(path, n, &|_| true)
+}
+
+/// The last `n` records of the file at `path` that `wanted` keeps, oldest first.
+pub fn tail_matching(
+    path: &std::path::Path,
+    n: usize,
+    wanted: &dyn Fn(&Record) -> bool,
+) -> std::io::Result<Vec<Record>> {
     let data = std::fs::read(path)?;
     let mut out: Vec<Record> = data
         .split(|&b| b == b'\n')
         .rev()
         .filter_map(Record::parse)
+        .filter(|r| wanted(r))
         .take(n)
         .collect();
     out.reverse();
