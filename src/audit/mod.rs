@@ -307,6 +307,12 @@ pub(crate) fn config_changed<'a>(
     let Some(mut burst) = BURST.try_lock_for(FOLD_LOCK_WAIT) else {
         return;
     };
+    if prev.audit.log != next.audit.log {
+        // Refusal counts belong to the trail they were counted for.
+        if let Some(mut r) = REFUSALS.try_lock_for(FOLD_LOCK_WAIT) {
+            *r = fold::Refusals::new();
+        }
+    }
     if prev.audit.log.is_some() && prev.audit.log != next.audit.log {
         burst.add(audited.iter().copied(), now);
         let keys = burst.take();

@@ -343,36 +343,62 @@ fn tail(args: &[String]) -> ExitCode {
 }
 
 /// Prints the records appended to `path` from now on, following the path to each new file
-/// when it is rotated (the old file is read to its end first). Returns when stdout goes away.
+/// when it is rotated: records are taken in `seq` order from the rotated files the follower
+/// has not read yet, then from the new file. Returns when stdout goes away.
 fn follow_file(path: &Path, wanted: &dyn Fn(&Record) -> bool) -> std::io::Result<()> {
     let mut f = std::fs::File::open(path)?;
     let mut ino = f.metadata()?.ino();
+    let mut last_seq = audit::tail(path, 1)?.first().map_or(0, |r| r.seq);
     f.seek(SeekFrom::End(0))?;
     let mut partial: Vec<u8> = Vec::new();
-    loop {
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf)?;
-        if !buf.is_empty() {
-            partial.extend_from_slice(&buf);
-            let mut text = String::new();
-            while let Some(i) = partial.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = partial.drain(..=i).collect();
-                if let Some(r) = Record::parse(&line[..line.len() - 1]) {
+    // Prints the records of whole lines in `bytes` after `last_seq`; false: stdout is gone.
+    let mut show = |bytes: &[u8], last_seq: &mut u64| -> bool {
+        let mut text = String::new();
+        for line in bytes.split(|&b| b == b'\n') {
+            if let Some(r) = Record::parse(line) {
+                if r.seq > *last_seq {
+                    *last_seq = r.seq;
                     if wanted(&r) {
                         text.push_str(&r.readable());
                         text.push('\n');
                     }
                 }
             }
-            if !text.is_empty() && out(&text).is_err() {
-                return Ok(());
+        }
+        text.is_empty() || out(&text).is_ok()
+    };
+    loop {
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        if !buf.is_empty() {
+            partial.extend_from_slice(&buf);
+            if let Some(i) = partial.iter().rposition(|&b| b == b'\n') {
+                let whole: Vec<u8> = partial.drain(..=i).collect();
+                if !show(&whole, &mut last_seq) {
+                    return Ok(());
+                }
             }
             continue;
         }
-        // Rotated (or replaced): the old file has been read to its end; the new one is read
-        // from its start.
+        // Rotated (or replaced): the old file has been read to its end; the files rotated
+        // since are read whole, then the new one from its start.
         match std::fs::metadata(path) {
             Ok(m) if m.ino() != ino => {
+                for rotated in audit::rotated_files(path) {
+                    // NAME.SEQ holds records up to SEQ: the ones read already are skipped.
+                    let upto = rotated
+                        .extension()
+                        .and_then(|e| e.to_str()?.parse::<u64>().ok())
+                        .unwrap_or(u64::MAX);
+                    if upto <= last_seq {
+                        continue;
+                    }
+                    if let Ok(data) = std::fs::read(&rotated) {
+                        if !show(&data, &mut last_seq) {
+                            return Ok(());
+                        }
+                    }
+                }
                 if let Ok(next) = std::fs::File::open(path) {
                     ino = next.metadata()?.ino();
                     f = next;
