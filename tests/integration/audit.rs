@@ -907,9 +907,17 @@ fn a_right_and_a_wrong_password_take_the_same_time_with_the_trail_on() {
         .map(|r| wrong.iter().filter(|w| r > w).count())
         .sum::<usize>() as f64
         / (right.len() * wrong.len()) as f64;
+    right.sort();
+    wrong.sort();
+    eprintln!(
+        "median right {:?}, wrong {:?}; right slower in {:.0}% of pairs",
+        right[right.len() / 2],
+        wrong[wrong.len() / 2],
+        slower * 100.0
+    );
     teardown();
     assert!(
-        (0.25..=0.75).contains(&slower),
+        (0.3..=0.7).contains(&slower),
         "a right password was slower than a wrong one in {:.0}% of pairs",
         slower * 100.0
     );
