@@ -922,3 +922,47 @@ fn a_right_and_a_wrong_password_take_the_same_time_with_the_trail_on() {
         slower * 100.0
     );
 }
+
+#[test]
+fn the_anchor_is_kept_in_redis_when_slot_url_is_set() {
+    let _g = serial();
+    let server = super::login_redis::Server::start()
+        .expect("redis-server is required for these tests (.ci/deps.sh installs it)");
+    let dir = Dir::new("anchor-redis");
+    let log = dir.path("audit.log");
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    setup_fast(
+        &dir,
+        &[
+            ("slot_url", url.clone()),
+            ("slot_key", "bgtest:otp".into()),
+            ("audit_log", log.display().to_string()),
+        ],
+    );
+    assert_eq!(login(&dir), BG_OK);
+    let last_synced = records(&log)
+        .into_iter()
+        .filter(|r| r.event == "login_succeeded")
+        .last()
+        .unwrap();
+    let host = String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap();
+    let stored = server
+        .command(&format!("GET bgtest:otp:audit-anchor:{}", host.trim()))
+        .expect("the anchor in Redis");
+    assert!(stored.contains(&last_synced.mac), "{stored}");
+    let env = [
+        ("BREAKGLASS_SLOT_URL", url.as_str()),
+        ("BREAKGLASS_SLOT_KEY", "bgtest:otp"),
+    ];
+    let f = log.to_str().unwrap();
+    assert_eq!(delivery::bg_flush(10_000), BG_OK);
+    let out = cli(&["audit", "verify", f], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("from Redis key"));
+    let data = std::fs::read_to_string(&log).unwrap();
+    let cut: String = data.split_inclusive('\n').take(last_synced.seq as usize - 1).collect();
+    std::fs::write(&log, cut).unwrap();
+    let out = cli(&["audit", "verify", f], &env);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stdout));
+    teardown_more(&["slot_url", "slot_key"]);
+}

@@ -15,13 +15,13 @@ use super::{begin, complete, configure, serial};
 
 /// A redis-server of the test's own on a loopback port, stopped on drop, and after 300 s in
 /// any case (a crashed test leaves nothing running for long).
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Server {
-    fn start() -> Option<Server> {
+    pub(crate) fn start() -> Option<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .ok()?
             .local_addr()
@@ -54,7 +54,7 @@ impl Server {
     }
 
     /// One inline command; the reply's first line, or a bulk string's text.
-    fn command(&self, line: &str) -> Option<String> {
+    pub(crate) fn command(&self, line: &str) -> Option<String> {
         let mut c = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         c.write_all(format!("{line}\r\n").as_bytes()).ok()?;
         let mut r = BufReader::new(c);
