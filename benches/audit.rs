@@ -64,8 +64,14 @@ fn appends_anchored(path: &Path, state: &Path, n: usize, sync: bool) -> (f64, f6
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .unwrap();
-        writeln!(f, "{{\"log\":\"{}\",\"seq\":{},\"mac\":\"{}\"}}", path.display(), h.seq, h.mac)
-            .unwrap();
+        writeln!(
+            f,
+            "{{\"log\":\"{}\",\"seq\":{},\"mac\":\"{}\"}}",
+            path.display(),
+            h.seq,
+            h.mac
+        )
+        .unwrap();
         std::fs::rename(&tmp, state.join("audit-anchor")).unwrap();
     };
     let mut ns: Vec<f64> = (0..n)

@@ -363,7 +363,10 @@ fn audit_verify_exits_by_what_it_finds_and_reads_the_key_from_a_file_or_the_envi
     assert!(text(&out.stderr).contains("this file is keyed: give --key-file"));
     std::fs::write(p.with_extension("wrong"), b"other key").unwrap();
     let w = p.with_extension("wrong");
-    let out = run(&["audit", "verify", f, "--key-file", w.to_str().unwrap()], &[]);
+    let out = run(
+        &["audit", "verify", f, "--key-file", w.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("line 1: mac mismatch"));
     let _ = std::fs::remove_file(&w);
@@ -441,11 +444,19 @@ fn check_config_judges_the_audit_trail_and_writes_nothing_to_it() {
     let mut env = complete_env(stored_phc());
     env.push(("BREAKGLASS_AUDIT_LOG", log.display().to_string()));
     let (code, stdout, _) = check(&env);
-    assert_eq!(code, Some(2), "a directory at the path is refused at configure: {stdout}");
+    assert_eq!(
+        code,
+        Some(2),
+        "a directory at the path is refused at configure: {stdout}"
+    );
     std::fs::remove_dir(&log).unwrap();
     let (code, stdout, _) = check(&env);
     assert_eq!(code, Some(0), "{stdout}");
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the probe is removed");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "the probe is removed"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -196,8 +196,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bg-anchor-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut s = Settings::default();
-        s.state_dir = Some(dir.clone());
+        let s = Settings {
+            state_dir: Some(dir.clone()),
+            ..Settings::default()
+        };
         let log = Path::new("/var/log/bg/audit.log");
         let head = Head {
             seq: 9,
@@ -208,7 +210,10 @@ mod tests {
         assert_eq!(got, vec![(Source::File(dir.join(FILE_NAME)), head)]);
         assert!(read(&s, Path::new("/other.log")).unwrap().is_empty());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join(FILE_NAME)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join(FILE_NAME))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         // A symlink in its place is neither followed on reading nor written through.
         std::fs::remove_file(dir.join(FILE_NAME)).unwrap();

@@ -366,7 +366,6 @@ fn rotate_to(
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let new = OpenOptions::new()
-        .write(true)
         .append(true)
         .create_new(true)
         .mode(0o600)
@@ -376,7 +375,11 @@ fn rotate_to(
     // The old file's reserve is given back first: on a full filesystem it is what the new
     // file's reserve is made of.
     if let Ok(m) = old.metadata() {
-        let _ = crate::sys::punch_hole(old, m.len(), (m.blocks() * 512).saturating_sub(m.len()).max(1));
+        let _ = crate::sys::punch_hole(
+            old,
+            m.len(),
+            (m.blocks() * 512).saturating_sub(m.len()).max(1),
+        );
     }
     let done = (|| {
         write_whole(&new, first)?;

@@ -98,8 +98,7 @@ impl Refusals {
             .flatten()
             .filter(|(_, r)| {
                 r.count > 0
-                    && r
-                        .written_ms
+                    && r.written_ms
                         .is_none_or(|t| now_ms.saturating_sub(t) >= REFUSAL_WINDOW)
             })
             .map(|(k, r)| (k.clone(), take(r, now_ms)))
@@ -167,7 +166,13 @@ mod tests {
     fn one_record_per_reason_per_window_with_the_counts() {
         let mut r = Refusals::default();
         let (_, first) = r.refuse("not allowed", 1, 0);
-        assert_eq!(first, Some(Folded { count: 1, distinct: 1 }));
+        assert_eq!(
+            first,
+            Some(Folded {
+                count: 1,
+                distinct: 1
+            })
+        );
         for i in 0..1000u64 {
             assert_eq!(r.refuse("not allowed", i % 7, 10 + i).1, None);
         }
@@ -177,17 +182,29 @@ mod tests {
         let due = r.due(60_000);
         assert_eq!(
             due,
-            vec![("not allowed".to_owned(), Folded { count: 1000, distinct: 7 })]
+            vec![(
+                "not allowed".to_owned(),
+                Folded {
+                    count: 1000,
+                    distinct: 7
+                }
+            )]
         );
         assert!(r.due(60_001).is_empty());
         assert_eq!(r.refuse("not allowed", 3, 61_000).1, None);
         assert_eq!(
             r.refuse("not allowed", 4, 120_000).1,
-            Some(Folded { count: 2, distinct: 2 })
+            Some(Folded {
+                count: 2,
+                distinct: 2
+            })
         );
-        assert!(Folded { count: 5, distinct: MAX_DISTINCT }
-            .suffix()
-            .contains("at least"));
+        assert!(Folded {
+            count: 5,
+            distinct: MAX_DISTINCT
+        }
+        .suffix()
+        .contains("at least"));
     }
 
     #[test]

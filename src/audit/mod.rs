@@ -253,7 +253,16 @@ pub(crate) fn refused(s: &Settings, reason: &str, ip: Option<&[u8]>) -> Outcome 
         (reason, Some(f)) => {
             flush_pending(s);
             let detail = format!("{reason}{}", f.suffix());
-            write(s, Event::LoginRefused, None, ip_text(ip), &detail, false, a_key(s), None)
+            write(
+                s,
+                Event::LoginRefused,
+                None,
+                ip_text(ip),
+                &detail,
+                false,
+                a_key(s),
+                None,
+            )
         }
         (_, None) => Outcome::Written,
     }
@@ -271,7 +280,16 @@ fn flush_pending(s: &Settings) {
         .map(|mut b| b.take())
         .unwrap_or_default();
     if !keys.is_empty() {
-        write(s, Event::ConfigChanged, None, String::new(), &keys, false, a_key(s), None);
+        write(
+            s,
+            Event::ConfigChanged,
+            None,
+            String::new(),
+            &keys,
+            false,
+            a_key(s),
+            None,
+        );
     }
     let due = REFUSALS
         .try_lock_for(FOLD_LOCK_WAIT)
@@ -279,7 +297,16 @@ fn flush_pending(s: &Settings) {
         .unwrap_or_default();
     for (reason, f) in due {
         let detail = format!("{reason}{}", f.suffix());
-        write(s, Event::LoginRefused, None, String::new(), &detail, false, a_key(s), None);
+        write(
+            s,
+            Event::LoginRefused,
+            None,
+            String::new(),
+            &detail,
+            false,
+            a_key(s),
+            None,
+        );
     }
 }
 
@@ -317,7 +344,16 @@ pub(crate) fn config_changed<'a>(
         burst.add(audited.iter().copied(), now);
         let keys = burst.take();
         drop(burst);
-        write(prev, Event::ConfigChanged, None, String::new(), &keys, false, a_key(prev), None);
+        write(
+            prev,
+            Event::ConfigChanged,
+            None,
+            String::new(),
+            &keys,
+            false,
+            a_key(prev),
+            None,
+        );
         if kept(next) {
             if let Some(mut b) = BURST.try_lock_for(FOLD_LOCK_WAIT) {
                 b.add(audited.iter().copied(), now);
@@ -338,7 +374,16 @@ pub(crate) fn config_changed<'a>(
     let keys = if rekeyed { burst.take() } else { String::new() };
     drop(burst);
     if !earlier.is_empty() {
-        write(prev, Event::ConfigChanged, None, String::new(), &earlier, false, a_key(prev), None);
+        write(
+            prev,
+            Event::ConfigChanged,
+            None,
+            String::new(),
+            &earlier,
+            false,
+            a_key(prev),
+            None,
+        );
     }
     if rekeyed {
         write(
@@ -363,7 +408,12 @@ pub fn rotate_key(s: &Settings, next: &[u8]) -> Result<Record, AppendError> {
             "audit_log is not set",
         )));
     };
-    let entry = entry(Event::ConfigChanged, None, String::new(), "audit_key (rotate-key)");
+    let entry = entry(
+        Event::ConfigChanged,
+        None,
+        String::new(),
+        "audit_key (rotate-key)",
+    );
     let on_head = |h: &Head| anchored(s, path, h);
     file::append_with(
         path,
@@ -405,7 +455,9 @@ pub fn last_head() -> Option<Head> {
     let s = crate::config::current();
     let log = s.audit.log.as_ref()?;
     let last = LAST_HEAD.try_lock_for(FOLD_LOCK_WAIT)?;
-    last.as_ref().filter(|(p, _)| p == log).map(|(_, h)| h.clone())
+    last.as_ref()
+        .filter(|(p, _)| p == log)
+        .map(|(_, h)| h.clone())
 }
 
 /// Anchors that could not be written since the library was loaded.

@@ -233,7 +233,12 @@ impl<'k> Verifier<'k> {
     }
 
     /// Checks the mac of `rec` and says which key it is under.
-    fn key_of(&mut self, rec: &Record, line: usize, text: &dyn Fn() -> String) -> Result<KeyUsed, VerifyError> {
+    fn key_of(
+        &mut self,
+        rec: &Record,
+        line: usize,
+        text: &dyn Fn() -> String,
+    ) -> Result<KeyUsed, VerifyError> {
         let needs_key = |v: &Self| {
             if v.keys.is_empty() {
                 VerifyError::NeedsKey { file: v.file, line }
@@ -404,7 +409,11 @@ pub fn verify_bytes(data: &[u8], key: Option<&[u8]>) -> Result<Report, VerifyErr
 
 /// Checks the chain of the file at `path` under `key`.
 pub fn verify_file(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, VerifyError> {
-    verify_chain(&[path.to_owned()], &key.into_iter().collect::<Vec<_>>(), None)
+    verify_chain(
+        &[path.to_owned()],
+        &key.into_iter().collect::<Vec<_>>(),
+        None,
+    )
 }
 
 /// Checks `files` (oldest first: rotated predecessors, then the file) as one chain under
@@ -416,7 +425,8 @@ pub fn verify_chain(
 ) -> Result<Report, VerifyError> {
     let mut v = Verifier::new(keys.to_vec(), anchor);
     for f in files {
-        let data = std::fs::read(f).map_err(|e| VerifyError::Io(format!("{}: {e}", f.display())))?;
+        let data =
+            std::fs::read(f).map_err(|e| VerifyError::Io(format!("{}: {e}", f.display())))?;
         v.feed(&data)?;
     }
     v.finish()
@@ -590,7 +600,8 @@ mod tests {
     fn rekeyed() -> Vec<Record> {
         use crate::audit::record::{binding_proof, bound_detail};
         let mut out = vec![rec(1, GENESIS, "config_changed", "audit_log".into(), None)];
-        let bind = |seq, prev: &str, next: &[u8]| bound_detail(&binding_proof(Some(next), seq, prev));
+        let bind =
+            |seq, prev: &str, next: &[u8]| bound_detail(&binding_proof(Some(next), seq, prev));
         let p = out[0].mac.clone();
         out.push(rec(2, &p, KEY_CHANGED, bind(2, &p, b"k1"), None));
         for seq in 3..=4 {
@@ -605,7 +616,10 @@ mod tests {
     }
 
     fn bytes(recs: &[Record]) -> Vec<u8> {
-        recs.iter().map(Record::line).collect::<String>().into_bytes()
+        recs.iter()
+            .map(Record::line)
+            .collect::<String>()
+            .into_bytes()
     }
 
     #[test]
@@ -628,19 +642,41 @@ mod tests {
         }
         // Without the keys: the check needs them, it does not call the file tampered.
         let mut v = Verifier::new(vec![], None);
-        assert_eq!(v.feed(&data), Err(VerifyError::NeedsKey { file: 0, line: 3 }));
+        assert_eq!(
+            v.feed(&data),
+            Err(VerifyError::NeedsKey { file: 0, line: 3 })
+        );
         let mut v = Verifier::new(vec![b"k1"], None);
-        assert_eq!(v.feed(&data), Err(VerifyError::NeedsKey { file: 0, line: 6 }));
+        assert_eq!(
+            v.feed(&data),
+            Err(VerifyError::NeedsKey { file: 0, line: 6 })
+        );
         // A forged record in a keyed segment is still tampering.
         let mut recs = rekeyed();
-        recs[3] = rec(4, &recs[2].mac.clone(), "login_failed", "forged".into(), None);
+        recs[3] = rec(
+            4,
+            &recs[2].mac.clone(),
+            "login_failed",
+            "forged".into(),
+            None,
+        );
         let mut v = Verifier::new(vec![b"k1", b"k2"], None);
-        assert!(matches!(v.feed(&bytes(&recs)), Err(VerifyError::Broken { line: 4, why: Broken::Mac, .. })));
+        assert!(matches!(
+            v.feed(&bytes(&recs)),
+            Err(VerifyError::Broken {
+                line: 4,
+                why: Broken::Mac,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn an_unbound_change_is_accepted_under_a_given_key_only() {
-        let mut recs = chain(2, Some(b"old")).iter().map(|l| Record::parse(l.trim_end().as_bytes()).unwrap()).collect::<Vec<_>>();
+        let mut recs = chain(2, Some(b"old"))
+            .iter()
+            .map(|l| Record::parse(l.trim_end().as_bytes()).unwrap())
+            .collect::<Vec<_>>();
         let p = recs[1].mac.clone();
         recs.push(rec(3, &p, KEY_CHANGED, UNBOUND_DETAIL.into(), Some(b"new")));
         let p = recs[2].mac.clone();
@@ -655,7 +691,11 @@ mod tests {
         let mut v = Verifier::new(vec![b"old"], None);
         assert!(matches!(
             v.feed(&bytes(&recs)),
-            Err(VerifyError::Broken { line: 3, why: Broken::UnboundToNoKey, .. })
+            Err(VerifyError::Broken {
+                line: 3,
+                why: Broken::UnboundToNoKey,
+                ..
+            })
         ));
     }
 
@@ -663,7 +703,13 @@ mod tests {
     fn a_rotated_file_is_one_chain_with_its_predecessor_and_checks_alone_from_its_rotation() {
         let old = chain(3, Some(b"k"));
         let last = Record::parse(old[2].trim_end().as_bytes()).unwrap();
-        let first = rec(4, &last.mac, ROTATED, "continues after seq 3".into(), Some(b"k"));
+        let first = rec(
+            4,
+            &last.mac,
+            ROTATED,
+            "continues after seq 3".into(),
+            Some(b"k"),
+        );
         let next = rec(5, &first.mac, "login_failed", "z".into(), Some(b"k"));
         let new = bytes(&[first, next.clone()]);
         let mut v = Verifier::new(vec![b"k"], None);
@@ -684,7 +730,10 @@ mod tests {
     fn an_anchor_catches_a_cut_tail_and_a_rewrite() {
         let lines = chain(5, Some(b"k"));
         let fourth = Record::parse(lines[3].trim_end().as_bytes()).unwrap();
-        let anchor = super::super::record::Head { seq: 4, mac: fourth.mac.clone() };
+        let anchor = super::super::record::Head {
+            seq: 4,
+            mac: fourth.mac.clone(),
+        };
         let check = |n: usize, anchor: &super::super::record::Head| {
             let mut v = Verifier::new(vec![b"k"], Some(anchor.clone()));
             v.feed(lines[..n].concat().as_bytes()).unwrap();
@@ -693,10 +742,21 @@ mod tests {
         assert_eq!(check(5, &anchor), AnchorCheck::Matches);
         assert_eq!(check(4, &anchor), AnchorCheck::Matches);
         // The chain alone cannot see these cuts; the anchor does.
-        assert!(verify_bytes(lines[..3].concat().as_bytes(), Some(b"k")).unwrap().is_clean());
-        assert_eq!(check(3, &anchor), AnchorCheck::EndsBefore { anchor: 4, last: 3 });
-        assert_eq!(check(0, &anchor), AnchorCheck::EndsBefore { anchor: 4, last: 0 });
-        let other = super::super::record::Head { seq: 4, mac: "0".repeat(64) };
+        assert!(verify_bytes(lines[..3].concat().as_bytes(), Some(b"k"))
+            .unwrap()
+            .is_clean());
+        assert_eq!(
+            check(3, &anchor),
+            AnchorCheck::EndsBefore { anchor: 4, last: 3 }
+        );
+        assert_eq!(
+            check(0, &anchor),
+            AnchorCheck::EndsBefore { anchor: 4, last: 0 }
+        );
+        let other = super::super::record::Head {
+            seq: 4,
+            mac: "0".repeat(64),
+        };
         assert_eq!(check(5, &other), AnchorCheck::Disagrees { seq: 4 });
         assert!(check(3, &anchor).failed() && !check(5, &anchor).failed());
     }

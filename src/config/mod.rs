@@ -417,10 +417,18 @@ mod tests {
         let why = set(&mut s, "audit_log", "/nonexistent-bg-dir/audit.log").unwrap_err();
         assert!(why.to_string().contains("cannot be used"), "{why}");
         let why = set(&mut s, "audit_log", "/tmp/audit.log").unwrap_err();
-        assert!(why.to_string().contains("writable by group or others"), "{why}");
+        assert!(
+            why.to_string().contains("writable by group or others"),
+            "{why}"
+        );
         let dir = std::env::temp_dir().join(format!("bg-config-audit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        set(&mut s, "audit_log", &dir.join("audit.log").display().to_string()).unwrap();
+        set(
+            &mut s,
+            "audit_log",
+            &dir.join("audit.log").display().to_string(),
+        )
+        .unwrap();
         assert!(s.audit.log.is_some());
         let _ = std::fs::remove_dir_all(&dir);
         set(&mut s, "audit_log", "").unwrap();

@@ -354,7 +354,14 @@ pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoi
         alert.timestamp,
         alert.id
     );
-    build(from, to, &subject, Some(&alert.id), alert.audit_head.as_deref(), body)
+    build(
+        from,
+        to,
+        &subject,
+        Some(&alert.id),
+        alert.audit_head.as_deref(),
+        body,
+    )
 }
 
 #[cfg(test)]
@@ -396,7 +403,15 @@ mod tests {
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["audit_head", "event", "id", "ip", "message", "severity", "timestamp"]
+            [
+                "audit_head",
+                "event",
+                "id",
+                "ip",
+                "message",
+                "severity",
+                "timestamp"
+            ]
         );
         assert_eq!(obj["id"], alert.id.as_str());
         assert_eq!(obj["ip"], "\"quoted\"\n\u{fffd}");

@@ -503,7 +503,11 @@ fn refusals_from_outside_are_folded_and_carry_no_caller_text() {
     let recs = records(&log);
     let refused: Vec<&Record> = recs.iter().filter(|r| r.event == "login_refused").collect();
     assert_eq!(refused[0].ip, "198.51.100.1");
-    assert!(refused[0].detail.contains("allowed_ips"), "{:?}", refused[0]);
+    assert!(
+        refused[0].detail.contains("allowed_ips"),
+        "{:?}",
+        refused[0]
+    );
     for r in &recs {
         assert!(!r.ip.contains('\u{1}') && r.ip.len() < 64, "{r:?}");
     }
@@ -524,7 +528,13 @@ impl Tmpfs {
     fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
         std::fs::create_dir_all(at).ok()?;
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(at)
             .status()
             .is_ok_and(|s| s.success());
@@ -562,7 +572,10 @@ fn a_full_filesystem_still_records_100_granted_logins() {
             _ => break,
         }
     }
-    assert!(std::fs::write(fs.0.join("more"), vec![0u8; 4096]).is_err(), "the fs is full");
+    assert!(
+        std::fs::write(fs.0.join("more"), vec![0u8; 4096]).is_err(),
+        "the fs is full"
+    );
     for i in 0..100 {
         assert_eq!(login(&dir), BG_OK, "login {i} on a full filesystem");
     }
@@ -586,7 +599,15 @@ fn a_rotated_trail_is_one_chain_and_tail_follows_it() {
     // A follower started before the records, keeping only one event.
     std::fs::write(&log, b"").unwrap();
     let mut follower = Command::new(env!("CARGO_BIN_EXE_breakglass"))
-        .args(["audit", "tail", "-f", "--event", "login_succeeded", "-n", "0"])
+        .args([
+            "audit",
+            "tail",
+            "-f",
+            "--event",
+            "login_succeeded",
+            "-n",
+            "0",
+        ])
         .arg(&log)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -608,14 +629,22 @@ fn a_rotated_trail_is_one_chain_and_tail_follows_it() {
     let rotated = audit::rotated_files(&log);
     assert!(rotated.len() >= 3, "{rotated:?}");
     for f in rotated.iter().chain([&log]) {
-        assert!(size(f) <= 4096 + 1024, "{} is {} bytes", f.display(), size(f));
+        assert!(
+            size(f) <= 4096 + 1024,
+            "{} is {} bytes",
+            f.display(),
+            size(f)
+        );
     }
     let r = audit::verify_chain(&audit::chain_files(&log), &[b"k"], None).unwrap();
     assert!(r.is_clean() && r.continues_after.is_none(), "{r:?}");
     // The new file's first record continues the old file's last.
     let prev_last = records(rotated.last().unwrap()).pop().unwrap();
     let first = records(&log).remove(0);
-    assert_eq!((first.event.as_str(), first.prev.as_str()), (audit::ROTATED, prev_last.mac.as_str()));
+    assert_eq!(
+        (first.event.as_str(), first.prev.as_str()),
+        (audit::ROTATED, prev_last.mac.as_str())
+    );
     assert_eq!(first.seq, prev_last.seq + 1);
     // Alone, the live file verifies from its rotation record.
     let alone = audit::verify_file(&log, Some(b"k")).unwrap();
@@ -623,10 +652,22 @@ fn a_rotated_trail_is_one_chain_and_tail_follows_it() {
     // The CLI checks the live file with its predecessors.
     let k = dir.path("k.key");
     std::fs::write(&k, "k\n").unwrap();
-    let out = cli(&["audit", "verify", log.to_str().unwrap(), "--key-file", k.to_str().unwrap()], &[]);
+    let out = cli(
+        &[
+            "audit",
+            "verify",
+            log.to_str().unwrap(),
+            "--key-file",
+            k.to_str().unwrap(),
+        ],
+        &[],
+    );
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{shown}");
-    assert!(shown.contains(&format!("last seq {}", r.last_seq)), "{shown}");
+    assert!(
+        shown.contains(&format!("last seq {}", r.last_seq)),
+        "{shown}"
+    );
     // The follower printed the 12 logins, across every rotation, and nothing else.
     let stdout = follower.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -645,7 +686,10 @@ fn a_rotated_trail_is_one_chain_and_tail_follows_it() {
     let _ = follower.wait();
     let lines = reader.join().unwrap();
     assert_eq!(lines.len(), 12, "{lines:?}");
-    assert!(lines.iter().all(|l| l.contains(" login_succeeded ")), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l.contains(" login_succeeded ")),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -679,27 +723,53 @@ fn the_anchor_catches_a_cut_tail_in_state_dir_and_in_the_alarm() {
     let recs = records(&log);
     // The anchor file holds the last synced record (the wrong password's).
     let anchor_text = std::fs::read_to_string(state.join(audit::ANCHOR_FILE)).unwrap();
-    let wrong = recs.iter().rev().find(|r| r.detail.contains("wrong password")).unwrap();
-    assert!(anchor_text.contains(&format!("\"seq\":{}", wrong.seq)), "{anchor_text}");
+    let wrong = recs
+        .iter()
+        .rev()
+        .find(|r| r.detail.contains("wrong password"))
+        .unwrap();
+    assert!(
+        anchor_text.contains(&format!("\"seq\":{}", wrong.seq)),
+        "{anchor_text}"
+    );
     assert!(anchor_text.contains(&wrong.mac));
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(state.join(audit::ANCHOR_FILE)).unwrap().permissions().mode();
+    let mode = std::fs::metadata(state.join(audit::ANCHOR_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let env = [("BREAKGLASS_STATE_DIR", state.to_str().unwrap())];
     let f = log.to_str().unwrap();
     let out = cli(&["audit", "verify", f], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ANCHOR: seq"));
     let out = cli(&["audit", "verify", f, "--anchor", &head_in_alarm], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // Cuts the chain alone cannot see: the last record, the last five, all from the login on,
     // the whole content.
     let data = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = data.split_inclusive('\n').collect();
-    let from_login = recs.iter().position(|r| r.event == "login_succeeded").unwrap();
+    let from_login = recs
+        .iter()
+        .position(|r| r.event == "login_succeeded")
+        .unwrap();
     for keep in [lines.len() - 1, lines.len() - 5, from_login, 0] {
         std::fs::write(&log, lines[..keep].concat()).unwrap();
-        assert!(audit::verify_file(&log, None).is_ok(), "the chain alone sees nothing");
+        assert!(
+            audit::verify_file(&log, None).is_ok(),
+            "the chain alone sees nothing"
+        );
         let out = cli(&["audit", "verify", f], &env);
         let shown = String::from_utf8_lossy(&out.stdout).into_owned();
         assert_eq!(out.status.code(), Some(4), "kept {keep}: {shown}");
@@ -747,20 +817,35 @@ fn the_chain_does_not_depend_on_the_order_of_configure_calls_and_verifies_across
     let f = log.to_str().unwrap();
     let (k1s, k2s) = (k1.to_str().unwrap(), k2.to_str().unwrap());
     let out = cli(&["audit", "verify", f, "--key-file", k1s], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // A new audit_key is bound to the old one in the chain.
     assert_eq!(configure("audit_key", Some("second key")), BG_OK);
     assert_eq!(login(&dir), BG_OK);
     assert_eq!(delivery::bg_flush(10_000), BG_OK);
-    let out = cli(&["audit", "verify", f, "--key-file", k2s, "--key-file", k1s], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = cli(
+        &["audit", "verify", f, "--key-file", k2s, "--key-file", k1s],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // Missing keys are "give --key-file" (2), never tampering (1).
     for args in [vec![], vec!["--key-file", k1s]] {
         let mut a = vec!["audit", "verify", f];
         a.extend(args);
         let out = cli(&a, &[]);
         assert_eq!(out.status.code(), Some(2), "{a:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("this file is keyed: give --key-file"));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("this file is keyed: give --key-file")
+        );
     }
     // rotate-key from the operator's side: the chain continues under the new key file.
     let k3 = dir.path("k3.key");
@@ -768,22 +853,54 @@ fn the_chain_does_not_depend_on_the_order_of_configure_calls_and_verifies_across
         ("BREAKGLASS_AUDIT_LOG", f),
         ("BREAKGLASS_AUDIT_KEY", "second key"),
     ];
-    let out = cli(&["audit", "rotate-key", "--new-key-file", k3.to_str().unwrap()], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &[
+            "audit",
+            "rotate-key",
+            "--new-key-file",
+            k3.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let new_key = std::fs::read_to_string(&k3).unwrap();
     assert_eq!(new_key.trim().len(), 64);
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&k3).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&k3).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // The service, still on the old key, goes on: an unbound change, accepted under a given key.
     assert_eq!(login(&dir), BG_OK);
     assert_eq!(configure("audit_key", Some(new_key.trim())), BG_OK);
     assert_eq!(login(&dir), BG_OK);
     teardown();
     let k3s = k3.to_str().unwrap();
-    let out = cli(&["audit", "verify", f, "--key-file", k1s, "--key-file", k2s, "--key-file", k3s], &[]);
+    let out = cli(
+        &[
+            "audit",
+            "verify",
+            f,
+            "--key-file",
+            k1s,
+            "--key-file",
+            k2s,
+            "--key-file",
+            k3s,
+        ],
+        &[],
+    );
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{shown}");
-    assert!(shown.contains("KEY: from seq") && !shown.contains(new_key.trim()), "{shown}");
+    assert!(
+        shown.contains("KEY: from seq") && !shown.contains(new_key.trim()),
+        "{shown}"
+    );
     // A record forged without the key is still tampering.
     let data = std::fs::read_to_string(&log).unwrap();
     let last = records(&log).pop().unwrap();
@@ -791,7 +908,20 @@ fn the_chain_does_not_depend_on_the_order_of_configure_calls_and_verifies_across
     forged.detail = "forged".into();
     forged.mac = forged.compute_mac(None);
     std::fs::write(&log, data.replace(&last.line(), &forged.line())).unwrap();
-    let out = cli(&["audit", "verify", f, "--key-file", k1s, "--key-file", k2s, "--key-file", k3s], &[]);
+    let out = cli(
+        &[
+            "audit",
+            "verify",
+            f,
+            "--key-file",
+            k1s,
+            "--key-file",
+            k2s,
+            "--key-file",
+            k3s,
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -827,11 +957,19 @@ fn the_audit_file_is_never_reached_through_a_symlink_or_a_shared_directory() {
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
     let p = shared.join("audit.log");
     assert_ne!(configure("audit_log", Some(p.to_str().unwrap())), BG_OK);
-    assert!(last_error().contains("writable by group or others"), "{}", last_error());
+    assert!(
+        last_error().contains("writable by group or others"),
+        "{}",
+        last_error()
+    );
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::chown(&shared, Some(65534), None).unwrap();
     assert_ne!(configure("audit_log", Some(p.to_str().unwrap())), BG_OK);
-    assert!(last_error().contains("owned by uid 65534"), "{}", last_error());
+    assert!(
+        last_error().contains("owned by uid 65534"),
+        "{}",
+        last_error()
+    );
     teardown();
 }
 
@@ -841,7 +979,11 @@ fn a_burst_of_settings_is_one_record() {
     let dir = Dir::new("burst");
     let log = dir.path("audit.log");
     setup_fast(&dir, &[("audit_log", log.display().to_string())]);
-    for (k, v) in [("max_attempts", "6"), ("lockout_seconds", "600"), ("max_attempts", "5")] {
+    for (k, v) in [
+        ("max_attempts", "6"),
+        ("lockout_seconds", "600"),
+        ("max_attempts", "5"),
+    ] {
         assert_eq!(configure(k, Some(v)), BG_OK);
     }
     assert_eq!(begin(IP, "wrong"), BG_WRONG_PASSWORD);
@@ -872,7 +1014,10 @@ fn a_burst_of_settings_is_one_record() {
     assert_eq!(begin(IP, "wrong"), BG_WRONG_PASSWORD);
     let recs = records(&log);
     assert_eq!(events(&recs), ["config_changed", "login_refused"]);
-    assert_eq!(recs[0].detail, "max_attempts, session_ttl_seconds, audit_log");
+    assert_eq!(
+        recs[0].detail,
+        "max_attempts, session_ttl_seconds, audit_log"
+    );
     teardown();
 }
 
@@ -942,8 +1087,8 @@ fn the_anchor_is_kept_in_redis_when_slot_url_is_set() {
     assert_eq!(login(&dir), BG_OK);
     let last_synced = records(&log)
         .into_iter()
-        .filter(|r| r.event == "login_succeeded")
-        .last()
+        .rev()
+        .find(|r| r.event == "login_succeeded")
         .unwrap();
     let host = String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap();
     let stored = server
@@ -957,12 +1102,25 @@ fn the_anchor_is_kept_in_redis_when_slot_url_is_set() {
     let f = log.to_str().unwrap();
     assert_eq!(delivery::bg_flush(10_000), BG_OK);
     let out = cli(&["audit", "verify", f], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("from Redis key"));
     let data = std::fs::read_to_string(&log).unwrap();
-    let cut: String = data.split_inclusive('\n').take(last_synced.seq as usize - 1).collect();
+    let cut: String = data
+        .split_inclusive('\n')
+        .take(last_synced.seq as usize - 1)
+        .collect();
     std::fs::write(&log, cut).unwrap();
     let out = cli(&["audit", "verify", f], &env);
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     teardown_more(&["slot_url", "slot_key"]);
 }

@@ -100,7 +100,10 @@ fn configured_anchors(file: &Path) -> Vec<(String, Head)> {
     };
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
     match audit::read_anchors(&s, &abs) {
-        Ok(found) => found.into_iter().map(|(src, h)| (src.to_string(), h)).collect(),
+        Ok(found) => found
+            .into_iter()
+            .map(|(src, h)| (src.to_string(), h))
+            .collect(),
         Err(e) => {
             eprintln!("breakglass audit verify: cannot read the anchor: {e}");
             Vec::new()
@@ -154,8 +157,7 @@ fn verify(args: &[String]) -> ExitCode {
     let mut text = String::new();
     let mut status = 0u8;
     for run in &runs {
-        let r = match audit::verify_chain(&files, &key_refs, run.as_ref().map(|(_, h)| h.clone()))
-        {
+        let r = match audit::verify_chain(&files, &key_refs, run.as_ref().map(|(_, h)| h.clone())) {
             Ok(r) => r,
             Err(VerifyError::Io(e)) => {
                 eprintln!("breakglass audit verify: {e}");
@@ -262,10 +264,7 @@ fn summary(r: &audit::Report, files: &[PathBuf], keys: usize) -> String {
 /// The anchor's verdict as a line, and whether it failed.
 fn anchor_line(a: &AnchorCheck, src: &str, h: &Head) -> (String, bool) {
     match a {
-        AnchorCheck::Matches => (
-            format!("ANCHOR: seq {} from {src} matches\n", h.seq),
-            false,
-        ),
+        AnchorCheck::Matches => (format!("ANCHOR: seq {} from {src} matches\n", h.seq), false),
         AnchorCheck::EndsBefore { anchor, last } => (
             format!(
                 "CUT: the chain ends at seq {last}, before the anchor's seq {anchor} (from \
@@ -352,7 +351,7 @@ fn follow_file(path: &Path, wanted: &dyn Fn(&Record) -> bool) -> std::io::Result
     f.seek(SeekFrom::End(0))?;
     let mut partial: Vec<u8> = Vec::new();
     // Prints the records of whole lines in `bytes` after `last_seq`; false: stdout is gone.
-    let mut show = |bytes: &[u8], last_seq: &mut u64| -> bool {
+    let show = |bytes: &[u8], last_seq: &mut u64| -> bool {
         let mut text = String::new();
         for line in bytes.split(|&b| b == b'\n') {
             if let Some(r) = Record::parse(line) {
@@ -492,8 +491,11 @@ fn new_random_key(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut raw = Zeroizing::new([0u8; 32]);
     std::fs::File::open("/dev/urandom")?.read_exact(raw.as_mut())?;
-    let hex: Zeroizing<Vec<u8>> =
-        Zeroizing::new(raw.iter().flat_map(|b| format!("{b:02x}").into_bytes()).collect());
+    let hex: Zeroizing<Vec<u8>> = Zeroizing::new(
+        raw.iter()
+            .flat_map(|b| format!("{b:02x}").into_bytes())
+            .collect(),
+    );
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
