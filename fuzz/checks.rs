@@ -137,7 +137,15 @@ pub fn check_alert_payload(data: &[u8]) {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["audit_head", "event", "id", "ip", "message", "severity", "timestamp"]
+        [
+            "audit_head",
+            "event",
+            "id",
+            "ip",
+            "message",
+            "severity",
+            "timestamp"
+        ]
     );
     assert_eq!(obj["id"].as_str().map(str::len), Some(EVENT_ID_LEN));
     assert_eq!(obj["event"], "break_glass_login");

@@ -364,7 +364,11 @@ pub(crate) fn config_changed<'a>(
     if !kept(next) {
         return;
     }
-    let rekeyed = a_key(prev) != a_key(next) && next.audit.log.is_some();
+    // A key change of a trail that stays; a trail just switched on (a process starting) is
+    // written under its key from the start (a writer that finds the file under another key
+    // says so itself, see `file`).
+    let rekeyed =
+        a_key(prev) != a_key(next) && next.audit.log.is_some() && prev.audit.log == next.audit.log;
     let earlier = if burst.over(now) || rekeyed {
         burst.take()
     } else {

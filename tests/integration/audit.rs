@@ -901,6 +901,36 @@ fn the_chain_does_not_depend_on_the_order_of_configure_calls_and_verifies_across
         shown.contains("KEY: from seq") && !shown.contains(new_key.trim()),
         "{shown}"
     );
+    // A restart with the new key from the environment continues the chain under it.
+    setup_fast(&dir, &[]);
+    std::env::set_var("BREAKGLASS_AUDIT_LOG", f);
+    std::env::set_var("BREAKGLASS_AUDIT_KEY", new_key.trim());
+    let st = breakglass::ffi::settings::bg_configure_from_env();
+    std::env::remove_var("BREAKGLASS_AUDIT_LOG");
+    std::env::remove_var("BREAKGLASS_AUDIT_KEY");
+    assert_eq!(st, BG_OK);
+    assert_eq!(login(&dir), BG_OK);
+    teardown();
+    let out = cli(
+        &[
+            "audit",
+            "verify",
+            f,
+            "--key-file",
+            k3s,
+            "--key-file",
+            k1s,
+            "--key-file",
+            k2s,
+        ],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // A record forged without the key is still tampering.
     let data = std::fs::read_to_string(&log).unwrap();
     let last = records(&log).pop().unwrap();

@@ -94,7 +94,15 @@ fn every_format_reaches_its_receiver_as_the_service_documents_it() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["audit_head", "event", "id", "ip", "message", "severity", "timestamp"]
+        [
+            "audit_head",
+            "event",
+            "id",
+            "ip",
+            "message",
+            "severity",
+            "timestamp"
+        ]
     );
     assert_eq!(j["event"], "break_glass_login");
     assert_eq!(j["severity"], "critical");
