@@ -2,8 +2,12 @@
 //! copy in the local syslog when `syslog` is on.
 //!
 //! Owns which events exist, what each record says, which records are `fdatasync`ed before the
-//! event's call returns, and how failures are counted. The file format and chain rule are in
-//! `record`, appending under `flock` in `file`, checking in `verify`, syslog in `syslog`.
+//! event's call returns, what is folded (refusals before the password check, bursts of
+//! configuration changes: `fold`), and how failures are counted. The file format and chain rule
+//! are in `record`, appending (with rotation, the reserve and key changes) under `flock` in
+//! `file`, checking in `verify`, the head kept outside the file in `anchor`, syslog in `syslog`.
+//! Its own locks (the folds and the last head) are only ever tried with a short wait, so a
+//! child forked while one was held skips a fold instead of hanging.
 //!
 //! A record must never carry a one-time code, a password or a session token (no function here
 //! takes one), nor a configuration value (only a key's name). A failure to write is logged at

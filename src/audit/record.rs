@@ -146,8 +146,8 @@ pub fn mac_over(key: Option<&[u8]>, prev: &str, canonical: &[u8]) -> String {
 }
 
 /// The event of a record that changes the chain's key: written under the key in force before
-/// it; the records after it are under the next key. Its `detail` is [`bound_detail`] (the
-/// writer knew both keys) or [`UNBOUND_DETAIL`] (a writer found the previous record under
+/// it; the records after it are under the next key. Its `detail` is `bound: next key <proof>`
+/// (the writer knew both keys) or `unbound: …` (a writer found the previous record under
 /// another key: a process started with another `audit_key`).
 pub const KEY_CHANGED: &str = "audit_key_changed";
 /// The event of the first record of a file that continues a rotated one: its `prev` and `seq`
