@@ -91,15 +91,17 @@ impl Refusals {
         (reason, Some(take(r, now_ms)))
     }
 
-    /// The counts of reasons whose window has passed and that have refusals not yet written.
-    pub fn due(&mut self, now_ms: u64) -> Vec<(String, Folded)> {
+    /// The counts of reasons whose window has passed (with `all`: of every reason) and that
+    /// have refusals not yet written.
+    pub fn due(&mut self, now_ms: u64, all: bool) -> Vec<(String, Folded)> {
         self.reasons
             .iter_mut()
             .flatten()
             .filter(|(_, r)| {
                 r.count > 0
-                    && r.written_ms
-                        .is_none_or(|t| now_ms.saturating_sub(t) >= REFUSAL_WINDOW)
+                    && (all
+                        || r.written_ms
+                            .is_none_or(|t| now_ms.saturating_sub(t) >= REFUSAL_WINDOW))
             })
             .map(|(k, r)| (k.clone(), take(r, now_ms)))
             .collect()
@@ -178,8 +180,8 @@ mod tests {
         }
         // Another reason has its own window.
         assert!(r.refuse("locked out", 1, 20).1.is_some());
-        assert!(r.due(59_999).is_empty());
-        let due = r.due(60_000);
+        assert!(r.due(59_999, false).is_empty());
+        let due = r.due(60_000, false);
         assert_eq!(
             due,
             vec![(
@@ -190,13 +192,23 @@ mod tests {
                 }
             )]
         );
-        assert!(r.due(60_001).is_empty());
+        assert!(r.due(60_001, false).is_empty());
         assert_eq!(r.refuse("not allowed", 3, 61_000).1, None);
         assert_eq!(
-            r.refuse("not allowed", 4, 120_000).1,
+            r.due(61_001, true),
+            vec![(
+                "not allowed".to_owned(),
+                Folded {
+                    count: 1,
+                    distinct: 1
+                }
+            )]
+        );
+        assert_eq!(
+            r.refuse("not allowed", 4, 125_000).1,
             Some(Folded {
-                count: 2,
-                distinct: 2
+                count: 1,
+                distinct: 1
             })
         );
         assert!(Folded {

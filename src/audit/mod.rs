@@ -272,9 +272,19 @@ pub(crate) fn refused(s: &Settings, reason: &str, ip: Option<&[u8]>) -> Outcome 
     }
 }
 
+/// Writes every record still pending: the configuration keys of a burst and every refusal
+/// count not yet written (`bg_flush`, before a process exits).
+pub fn flush(s: &Settings) {
+    flush_with(s, true);
+}
+
 /// Writes what is pending before another record: the configuration keys of a burst, and the
 /// refusal counts whose minute has passed.
 fn flush_pending(s: &Settings) {
+    flush_with(s, false);
+}
+
+fn flush_with(s: &Settings, all: bool) {
     let a = &s.audit;
     if a.log.is_none() && !a.syslog {
         return;
@@ -297,7 +307,7 @@ fn flush_pending(s: &Settings) {
     }
     let due = REFUSALS
         .try_lock_for(FOLD_LOCK_WAIT)
-        .map(|mut r| r.due(now_ms()))
+        .map(|mut r| r.due(now_ms(), all))
         .unwrap_or_default();
     for (reason, f) in due {
         let detail = format!("{reason}{}", f.suffix());
