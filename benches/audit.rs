@@ -84,6 +84,7 @@ fn appends_anchored(path: &Path, state: &Path, n: usize, sync: bool) -> (f64, f6
                 reserve: RESERVE_BYTES,
                 rekey: None,
                 on_head: Some(&anchor),
+                held: None,
             };
             append_with(path, &entry(i), &opts).expect("append");
             t.elapsed().as_nanos() as f64

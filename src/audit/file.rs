@@ -106,6 +106,8 @@ pub struct Options<'a> {
     /// Called with the new head after a synced append, still under the file's lock (so heads
     /// reach it in chain order).
     pub on_head: Option<&'a dyn Fn(&Head)>,
+    /// A record written just before the entry, in the same write (and the same sync).
+    pub held: Option<&'a Entry>,
 }
 
 /// Appends `entry` to the file at `path`, chained under `key`; with `sync`, the record is on
@@ -141,6 +143,15 @@ pub fn open(path: &Path) -> std::io::Result<File> {
 
 /// Appends `entry` as `opts` says; returns the record written.
 pub fn append_with(path: &Path, entry: &Entry, opts: &Options<'_>) -> Result<Record, AppendError> {
+    append_both(path, entry, opts).map(|(_, r)| r)
+}
+
+/// [`append_with`], returning the record of `opts.held` too.
+pub fn append_both(
+    path: &Path,
+    entry: &Entry,
+    opts: &Options<'_>,
+) -> Result<(Option<Record>, Record), AppendError> {
     // A writer that finds the file rotated away under it starts over; a few rounds are plenty
     // (each rotation moves the file by `max_bytes`).
     let mut rounds = 0;
@@ -166,7 +177,7 @@ fn append_locked(
     file: &File,
     entry: &Entry,
     opts: &Options<'_>,
-) -> Result<Record, AppendError> {
+) -> Result<(Option<Record>, Record), AppendError> {
     let tail = last_record(file).map_err(AppendError::Read)?;
     let mut chain = Chain {
         seq: tail.seq,
@@ -195,7 +206,7 @@ fn append_locked(
         head_lines.extend_from_slice(r.line().as_bytes());
     }
     let size = file.metadata().map_err(AppendError::Read)?.len();
-    let entry_len = entry_len_estimate(entry);
+    let entry_len = entry_len_estimate(entry) + opts.held.map_or(0, entry_len_estimate);
     let rotate = opts.max_bytes > 0
         && chain.seq > 0
         && size + (head_lines.len() + entry_len) as u64 > opts.max_bytes;
@@ -215,25 +226,30 @@ fn append_locked(
                 name.as_deref().unwrap_or("")
             ),
         );
+        let held = opts.held.map(|h| chain.push_entry(h));
         let rec = chain.push_entry(entry);
         let bytes: String = chain.out.iter().map(Record::line).collect();
         rotate_to(path, file, old_last, bytes.as_bytes(), opts)?;
-        rec
+        (held, rec)
     } else {
+        let held = opts.held.map(|h| chain.push_entry(h));
         let rec = chain.push_entry(entry);
+        if let Some(h) = &held {
+            head_lines.extend_from_slice(h.line().as_bytes());
+        }
         head_lines.extend_from_slice(rec.line().as_bytes());
         write_whole(file, &head_lines)?;
         if opts.sync {
             file.sync_data().map_err(AppendError::Sync)?;
         }
         keep_reserve(file, opts.reserve);
-        rec
+        (held, rec)
     };
     if opts.sync {
         if let Some(f) = opts.on_head {
             f(&Head {
-                seq: last.seq,
-                mac: last.mac.clone(),
+                seq: last.1.seq,
+                mac: last.1.mac.clone(),
             });
         }
     }

@@ -125,9 +125,10 @@ impl Event {
     /// that grants, counts or ends something is; refusals are not (a wrong password, which
     /// counts, is synced by its caller through [`record_synced`]), so a flood of refused
     /// attempts cannot buy a disk flush each; nor are delivery outcomes (worker threads, no
-    /// caller waiting) and configuration changes. `login_begun` is not either: the
-    /// `code_sent` right after it syncs both, so a right password costs one sync, as a wrong
-    /// one does (the time of a `bg_login_begin` must not tell them apart).
+    /// caller waiting) and configuration changes. `login_begun` is not either: it is written
+    /// in the same append as the `code_sent` right after it, whose sync covers both (see
+    /// `HELD`), so a right password costs one append and one sync, as a wrong one does (the
+    /// time of a `bg_login_begin` must not tell them apart).
     fn synced(self) -> bool {
         matches!(
             self,
@@ -194,8 +195,28 @@ pub(crate) fn record_synced(
     sync: bool,
 ) -> Outcome {
     flush_pending(s);
+    if event == Event::LoginBegun && !sync && s.audit.log.is_some() {
+        // Held back to share the append (and the sync) of the record that follows it on this
+        // thread: a right password then costs one append and one sync, as a wrong one does.
+        let e = entry(event, id, ip_text(ip), detail);
+        HELD.with(|h| *h.borrow_mut() = Some(e));
+        return Outcome::Written;
+    }
     let key = a_key(s);
     write(s, event, id, ip_text(ip), detail, sync, key, None)
+}
+
+thread_local! {
+    /// A `login_begun` waiting for the next record of this thread (`code_sent`, or the refusal
+    /// that ends the attempt), to be written in the same append.
+    static HELD: std::cell::RefCell<Option<Entry>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes a held `login_begun` on its own (the attempt ended in a folded refusal).
+fn write_held(s: &Settings) {
+    if let Some(e) = HELD.with(|h| h.borrow_mut().take()) {
+        write_entry(s, Event::LoginBegun, e, false, a_key(s), None);
+    }
 }
 
 /// The key of the chain under the settings `s`.
@@ -268,7 +289,10 @@ pub(crate) fn refused(s: &Settings, reason: &str, ip: Option<&[u8]>) -> Outcome 
                 None,
             )
         }
-        (_, None) => Outcome::Written,
+        (_, None) => {
+            write_held(s);
+            Outcome::Written
+        }
     }
 }
 
@@ -443,6 +467,7 @@ pub fn rotate_key(s: &Settings, next: &[u8]) -> Result<Record, AppendError> {
             reserve: RESERVE_BYTES,
             rekey: Some(Some(next)),
             on_head: Some(&on_head),
+            held: None,
         },
     )
 }
@@ -498,9 +523,25 @@ fn write(
     if a.log.is_none() && !a.syslog {
         return Outcome::NotKept;
     }
-    let entry = entry(event, id, ip, detail);
-    let (outcome, written) = match &a.log {
-        None => (Outcome::NotKept, None),
+    write_entry(s, event, entry(event, id, ip, detail), sync, key, rekey)
+}
+
+/// Writes `entry` (of `event`), after a held `login_begun` of this thread if there is one.
+fn write_entry(
+    s: &Settings,
+    event: Event,
+    entry: Entry,
+    sync: bool,
+    key: Option<&[u8]>,
+    rekey: Option<Option<&[u8]>>,
+) -> Outcome {
+    let a = &s.audit;
+    let held = match &a.log {
+        Some(_) => HELD.with(|h| h.borrow_mut().take()),
+        None => None,
+    };
+    let (outcome, written, held_rec) = match &a.log {
+        None => (Outcome::NotKept, None, None),
         Some(path) => {
             let on_head = |h: &Head| anchored(s, path, h);
             let opts = Options {
@@ -510,9 +551,10 @@ fn write(
                 reserve: RESERVE_BYTES,
                 rekey,
                 on_head: Some(&on_head),
+                held: held.as_ref(),
             };
-            match file::append_with(path, &entry, &opts) {
-                Ok(r) => (Outcome::Written, Some(r)),
+            match file::append_both(path, &entry, &opts) {
+                Ok((h, r)) => (Outcome::Written, Some(r), h),
                 Err(e) => {
                     note_failure(event, path, &e);
                     if a.syslog {
@@ -532,12 +574,23 @@ fn write(
                             ),
                         );
                     }
-                    (Outcome::Failed, None)
+                    (Outcome::Failed, None, None)
                 }
             }
         }
     };
     if a.syslog {
+        if let Some(h) = &held {
+            let msg = match &held_rec {
+                Some(r) => r.line().trim_end().to_owned(),
+                None => unchained_json(h),
+            };
+            let sev = Event::LoginBegun.severity();
+            syslog::send(
+                &a.syslog_socket,
+                &syslog::format(sev, &h.time, &h.host, h.pid, h.event, &msg),
+            );
+        }
         let msg = match &written {
             Some(r) => r.line().trim_end().to_owned(),
             None => unchained_json(&entry),
