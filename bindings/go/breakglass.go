@@ -69,7 +69,8 @@ func freeCString(p *C.char, n int) {
 // alert_webhooks (more receivers as format=url entries); pagerduty_routing_key. Audit trail:
 // audit_log (absolute path); audit_key (HMAC key); audit_required (true/false, default true:
 // a login whose success cannot be recorded is refused with ErrAudit); syslog (true/false);
-// syslog_socket (default /dev/log).
+// syslog_socket (default /dev/log); audit_max_bytes (4096-2^40, default 16777216: rotation);
+// state_dir (absolute directory; the audit anchor is kept there).
 func Configure(key, value string) error {
 	op := "Configure(" + strconv.Quote(key) + ")"
 	k, err := cString(op, "the key", key)
