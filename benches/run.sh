@@ -205,10 +205,10 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
   echo
   echo "| run | median | p99 |"
   echo "|---|---:|---:|"
-  for m in nosync fsync; do
+  for m in nosync fsync reserve_nosync reserve_anchor_fsync; do
     med=$(sed -n "s/^audit_append_${m}_median \([0-9.]*\) ns/\1/p" "$out/audit.txt")
     p99=$(sed -n "s/^audit_append_${m}_p99 \([0-9.]*\) ns/\1/p" "$out/audit.txt")
-    awk -v m="$m" -v md="$med" -v p="$p99" 'BEGIN { printf "| append, %s | %.1f µs | %.1f µs |\n", (m == "fsync" ? "fdatasync" : "no sync"), md / 1000, p / 1000 }'
+    awk -v m="$m" -v md="$med" -v p="$p99" 'BEGIN { n["nosync"] = "no sync"; n["fsync"] = "fdatasync"; n["reserve_nosync"] = "with the reserve, no sync"; n["reserve_anchor_fsync"] = "with the reserve, fdatasync and the state_dir anchor"; printf "| append, %s | %.1f µs | %.1f µs |\n", n[m], md / 1000, p / 1000 }'
   done
   echo
   echo "4 processes on one file: $(sed -n 's/^audit_appends_per_s_4proc \([0-9.]*\) .*/\1/p' "$out/audit.txt") appends/s."

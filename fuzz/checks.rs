@@ -122,7 +122,7 @@ fn has_control(text: &str) -> bool {
 
 /// `alert_payload`: untrusted `ip` bytes through `Alert::new`, its JSON and `escape_controls`.
 ///
-/// Property: the JSON parses, is an object with exactly the six documented keys, and carries
+/// Property: the JSON parses, is an object with exactly the seven documented keys, and carries
 /// the (lossily decoded, possibly cut) ip unchanged; input over either bound is cut and marked,
 /// input within both is not; every text meant for an email has no control character.
 pub fn check_alert_payload(data: &[u8]) {
@@ -137,7 +137,15 @@ pub fn check_alert_payload(data: &[u8]) {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["event", "id", "ip", "message", "severity", "timestamp"]
+        [
+            "audit_head",
+            "event",
+            "id",
+            "ip",
+            "message",
+            "severity",
+            "timestamp"
+        ]
     );
     assert_eq!(obj["id"].as_str().map(str::len), Some(EVENT_ID_LEN));
     assert_eq!(obj["event"], "break_glass_login");

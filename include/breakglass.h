@@ -363,7 +363,8 @@ bg_status bg_alert(const char *ip);
 
 /**
  * Waits until every email and webhook call queued before this call has been delivered or has
- * finally failed.
+ * finally failed. First writes the audit records still pending (a burst of configuration
+ * changes, refusal counts not yet written).
  *
  * Returns `BG_OK`, or `BG_ERR_TIMEOUT` when `timeout_ms` milliseconds pass first. Daemons
  * should call it before exiting, with a timeout of a few times `delivery_timeout_ms`, so an

@@ -167,3 +167,37 @@ impl Drop for FileLock<'_> {
         unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
     }
 }
+
+/// Allocates `len` bytes of `file` from `offset` without changing its size
+/// (`fallocate(FALLOC_FL_KEEP_SIZE)`): writes into that range later need no new space, so a
+/// reserve made this way still takes records when the filesystem is otherwise full.
+pub fn fallocate_keep_size(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(off), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    };
+    // SAFETY: the descriptor is open for as long as `file` is borrowed; plain integers.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off, len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Gives back the space of `file` from `offset` for `len` bytes, keeping its size
+/// (`FALLOC_FL_PUNCH_HOLE`): frees a reserve past the end of a file that is no longer written.
+pub fn punch_hole(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(off), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    };
+    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    // SAFETY: as above.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, off, len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

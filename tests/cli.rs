@@ -357,10 +357,19 @@ fn audit_verify_exits_by_what_it_finds_and_reads_the_key_from_a_file_or_the_envi
         &[("BREAKGLASS_AUDIT_KEY", "s3cret key")],
     );
     assert_eq!(out.status.code(), Some(0));
-    // No key, or the wrong one: broken at the first record.
+    // No key: not tampering, the check needs the key. The wrong one: broken at line 1.
     let out = run(&["audit", "verify", f], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("this file is keyed: give --key-file"));
+    std::fs::write(p.with_extension("wrong"), b"other key").unwrap();
+    let w = p.with_extension("wrong");
+    let out = run(
+        &["audit", "verify", f, "--key-file", w.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("BROKEN: line 1: mac mismatch"));
+    assert!(text(&out.stdout).contains("line 1: mac mismatch"));
+    let _ = std::fs::remove_file(&w);
 
     // An edit in the middle: the first broken record is printed.
     let data = std::fs::read_to_string(&p).unwrap();
@@ -369,7 +378,7 @@ fn audit_verify_exits_by_what_it_finds_and_reads_the_key_from_a_file_or_the_envi
     assert_eq!(out.status.code(), Some(1));
     let shown = text(&out.stdout);
     assert!(
-        shown.contains("BROKEN: line 3") && shown.contains("attempt X"),
+        shown.contains("line 3: mac mismatch") && shown.contains("attempt X"),
         "{shown}"
     );
 
@@ -419,21 +428,34 @@ fn check_config_judges_the_audit_trail_and_writes_nothing_to_it() {
     );
     assert!(!log.exists(), "check-config wrote to the audit trail");
 
-    // A directory that does not exist refuses every login while audit_required is on.
+    // A directory that does not exist is refused at configure, with the reason.
     let missing = dir.join("no-such-dir/audit.log");
     let mut env = complete_env(stored_phc());
     env.push(("BREAKGLASS_AUDIT_LOG", missing.display().to_string()));
     env.push(("BREAKGLASS_AUDIT_KEY", "k3yS3cret".into()));
+    let (code, stdout, stderr) = check(&env);
+    assert_eq!(code, Some(2), "{stdout}");
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("cannot be used"), "{all}");
+    assert!(!all.contains("k3yS3cret"));
+    // A file this user cannot append to: every login would be refused while audit_required
+    // is on; only a warning with it off. The probe leaves nothing behind.
+    std::fs::create_dir(&log).unwrap();
+    let mut env = complete_env(stored_phc());
+    env.push(("BREAKGLASS_AUDIT_LOG", log.display().to_string()));
     let (code, stdout, _) = check(&env);
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(line(&stdout, "audit_log").starts_with("ERROR"), "{stdout}");
-    assert!(!stdout.contains("audit_key:") && !stdout.contains("k3yS3cret"));
-    env.push(("BREAKGLASS_AUDIT_REQUIRED", "false".into()));
+    assert_eq!(
+        code,
+        Some(2),
+        "a directory at the path is refused at configure: {stdout}"
+    );
+    std::fs::remove_dir(&log).unwrap();
     let (code, stdout, _) = check(&env);
     assert_eq!(code, Some(0), "{stdout}");
-    assert!(
-        line(&stdout, "audit_log").starts_with("WARNING"),
-        "{stdout}"
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "the probe is removed"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

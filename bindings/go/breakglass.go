@@ -76,6 +76,8 @@ func freeCString(p *C.char, n int) {
 // a login whose success cannot be recorded is refused with ErrAudit); syslog (true/false);
 // syslog_socket (default /dev/log). recovery_codes_file (absolute path of the recovery codes'
 // hashes; see LoginComplete).
+// syslog_socket (default /dev/log); audit_max_bytes (4096-2^40, default 16777216: rotation);
+// state_dir (absolute directory; the audit anchor is kept there).
 func Configure(key, value string) error {
 	op := "Configure(" + strconv.Quote(key) + ")"
 	k, err := cString(op, "the key", key)

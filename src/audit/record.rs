@@ -145,6 +145,104 @@ pub fn mac_over(key: Option<&[u8]>, prev: &str, canonical: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The event of a record that changes the chain's key: written under the key in force before
+/// it; the records after it are under the next key. Its `detail` is `bound: next key <proof>`
+/// (the writer knew both keys) or `unbound: …` (a writer found the previous record under
+/// another key: a process started with another `audit_key`).
+pub const KEY_CHANGED: &str = "audit_key_changed";
+/// The event of the first record of a file that continues a rotated one: its `prev` and `seq`
+/// continue the previous file's chain.
+pub const ROTATED: &str = "audit_rotated";
+/// The `detail` of a key change whose writer did not know the previous key.
+pub const UNBOUND_DETAIL: &str = "unbound: the previous record is under another key";
+const BOUND_PREFIX: &str = "bound: next key ";
+
+/// What a key-change record with `seq` and `prev` proves about the next key: the HMAC under
+/// the next key of the record's place in the chain (so it cannot be moved to another place),
+/// or "none". Binds the keys without showing either.
+pub fn binding_proof(next: Option<&[u8]>, seq: u64, prev: &str) -> String {
+    match next {
+        None => "none".to_owned(),
+        Some(k) => mac_over(
+            Some(k),
+            prev,
+            format!("breakglass audit key binding {seq}").as_bytes(),
+        ),
+    }
+}
+
+/// The `detail` of a bound key change.
+pub fn bound_detail(proof: &str) -> String {
+    format!("{BOUND_PREFIX}{proof}")
+}
+
+/// The proof a bound key change carries (`Some("none")` for a change to no key); `None`: the
+/// record is not a bound key change.
+pub fn bound_proof(r: &Record) -> Option<&str> {
+    if r.event != KEY_CHANGED {
+        return None;
+    }
+    r.detail.strip_prefix(BOUND_PREFIX)
+}
+
+/// Whether `next` is the key that the bound key change `r` names.
+pub fn binds(r: &Record, next: Option<&[u8]>) -> bool {
+    bound_proof(r).is_some_and(|p| {
+        use subtle::ConstantTimeEq;
+        bool::from(
+            p.as_bytes()
+                .ct_eq(binding_proof(next, r.seq, &r.prev).as_bytes()),
+        )
+    })
+}
+
+/// Whether the record after `r` is to be written under `key`: `r` is a bound key change to
+/// `key`, or `r` itself is under `key`.
+pub fn continues_under(r: &Record, key: Option<&[u8]>) -> bool {
+    if bound_proof(r).is_some() {
+        binds(r, key)
+    } else {
+        r.compute_mac(key) == r.mac
+    }
+}
+
+/// The head of a chain: the last record's `seq` and `mac`, as an anchor keeps it and as
+/// `--anchor SEQ:MAC` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The last record's `seq`.
+    pub seq: u64,
+    /// The last record's `mac`.
+    pub mac: String,
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.mac)
+    }
+}
+
+impl std::str::FromStr for Head {
+    type Err = &'static str;
+
+    /// `SEQ:MAC`: a decimal `seq` of at least 1 and 64 lowercase hex digits.
+    fn from_str(s: &str) -> Result<Head, &'static str> {
+        let (seq, mac) = s.trim().split_once(':').ok_or("expected SEQ:MAC")?;
+        let seq: u64 = seq
+            .parse()
+            .ok()
+            .filter(|&n| n > 0 && seq.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or("SEQ must be a whole number from 1")?;
+        if mac.len() != 64 || !mac.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err("MAC must be 64 lowercase hex digits");
+        }
+        Ok(Head {
+            seq,
+            mac: mac.to_owned(),
+        })
+    }
+}
+
 /// `text` cut to `max` characters, marked when cut.
 pub fn bounded(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -207,6 +305,25 @@ mod tests {
         let mut other = r.clone();
         other.pid = 43;
         assert_ne!(other.compute_mac(None), plain);
+    }
+
+    #[test]
+    fn a_binding_names_the_next_key_at_its_place_only() {
+        let mut r = sample();
+        r.event = KEY_CHANGED.into();
+        r.detail = bound_detail(&binding_proof(Some(b"new"), r.seq, &r.prev));
+        assert!(binds(&r, Some(b"new")));
+        assert!(!binds(&r, Some(b"old")) && !binds(&r, None));
+        assert!(!r.detail.contains("new"));
+        r.seq = 2;
+        assert!(!binds(&r, Some(b"new")), "moved to another place");
+        r.detail = bound_detail("none");
+        assert!(binds(&r, None));
+        let h: Head = format!("7:{}", "a".repeat(64)).parse().unwrap();
+        assert_eq!((h.seq, h.to_string()), (7, format!("7:{}", "a".repeat(64))));
+        for bad in ["7", "0:aa", "x:aa", &format!("7:{}", "A".repeat(64))] {
+            assert!(bad.parse::<Head>().is_err(), "{bad}");
+        }
     }
 
     #[test]

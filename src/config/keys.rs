@@ -422,8 +422,28 @@ pub static KEYS: &[Key] = &[
         set: |s, v| {
             s.audit.log = match text(v) {
                 Some(t) if !t.starts_with('/') => return Err("must be an absolute path".into()),
-                t => t.map(std::path::PathBuf::from),
+                Some(t) => {
+                    let p = std::path::PathBuf::from(t);
+                    crate::audit::check_path(&p)?;
+                    Some(p)
+                }
+                None => None,
             };
+            Ok(())
+        },
+    },
+    Key {
+        name: "audit_max_bytes",
+        kind: Kind::Integer {
+            min: 4096,
+            max: 1 << 40,
+        },
+        default: Some("16777216"),
+        audited: true,
+        doc: "size at which audit_log is rotated to audit_log.SEQ; the new file's first record \
+              continues the chain",
+        set: |s, v| {
+            s.audit.max_bytes = int(v);
             Ok(())
         },
     },

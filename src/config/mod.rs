@@ -157,6 +157,7 @@ impl Settings {
                 required: false,
                 syslog: false,
                 syslog_socket: std::path::PathBuf::new(),
+                max_bytes: 0,
             },
             recovery_codes_file: None,
         }
@@ -216,19 +217,9 @@ pub fn configure(key: &str, value: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Records `config_changed` (the key's name only) for each security key among `keys`, under
-/// the new settings; when the audit file itself moved or went away, in the old one as well,
-/// so that switching the trail off is the last thing the old trail says.
+/// Records `config_changed` for the security keys among `keys` (their names only).
 fn audit_changes<'a>(prev: &Settings, next: &Settings, keys: impl IntoIterator<Item = &'a str>) {
-    use crate::audit::{record, Event};
-    for key in keys {
-        if keys::find(key).is_some_and(|k| k.audited) {
-            if prev.audit.log.is_some() && prev.audit.log != next.audit.log {
-                record(prev, Event::ConfigChanged, None, None, key);
-            }
-            record(next, Event::ConfigChanged, None, None, key);
-        }
-    }
+    crate::audit::config_changed(prev, next, keys);
 }
 
 /// Reads `BREAKGLASS_<KEY>` for every key and applies all of them, or none when any is bad.
@@ -431,8 +422,24 @@ mod tests {
         assert!(s.audit.required && !s.audit.syslog && s.audit.log.is_none());
         assert_eq!(s.audit.syslog_socket, std::path::Path::new("/dev/log"));
         assert!(set(&mut s, "audit_log", "relative/audit.log").is_err());
-        set(&mut s, "audit_log", "/var/log/breakglass/audit.log").unwrap();
+        // Its directory must exist and be this user's (or root's), writable by no one else.
+        let why = set(&mut s, "audit_log", "/nonexistent-bg-dir/audit.log").unwrap_err();
+        assert!(why.to_string().contains("cannot be used"), "{why}");
+        let why = set(&mut s, "audit_log", "/tmp/audit.log").unwrap_err();
+        assert!(
+            why.to_string().contains("writable by group or others"),
+            "{why}"
+        );
+        let dir = std::env::temp_dir().join(format!("bg-config-audit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        set(
+            &mut s,
+            "audit_log",
+            &dir.join("audit.log").display().to_string(),
+        )
+        .unwrap();
         assert!(s.audit.log.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
         set(&mut s, "audit_log", "").unwrap();
         assert!(s.audit.log.is_none());
         assert!(set(&mut s, "syslog_socket", "").is_err());

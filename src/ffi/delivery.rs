@@ -94,7 +94,8 @@ pub unsafe extern "C" fn bg_alert(ip: *const c_char) -> bg_status {
 }
 
 /// Waits until every email and webhook call queued before this call has been delivered or has
-/// finally failed.
+/// finally failed. First writes the audit records still pending (a burst of configuration
+/// changes, refusal counts not yet written).
 ///
 /// Returns `BG_OK`, or `BG_ERR_TIMEOUT` when `timeout_ms` milliseconds pass first. Daemons
 /// should call it before exiting, with a timeout of a few times `delivery_timeout_ms`, so an
@@ -104,7 +105,10 @@ pub unsafe extern "C" fn bg_alert(ip: *const c_char) -> bg_status {
 /// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_flush(timeout_ms: u32) -> bg_status {
-    guard(|| status_of(notify::flush(Duration::from_millis(timeout_ms.into()))))
+    guard(|| {
+        crate::audit::flush(&crate::config::current());
+        status_of(notify::flush(Duration::from_millis(timeout_ms.into())))
+    })
 }
 
 /// Copies the delivery counters into `*out` (caller-owned). `BG_ERR_NULL` for NULL.

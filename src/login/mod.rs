@@ -199,15 +199,20 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
         // A wrong password counts as a failure: its record is synced like a wrong code's.
         let counted = matches!(e, Error::WrongPassword);
         let detail = format!("begin: {e}");
-        let shown = recorded_ip(ip);
-        audit::record_synced(
-            &s,
-            Event::LoginRefused,
-            None,
-            Some(shown.as_bytes()),
-            &detail,
-            counted,
-        );
+        if counted {
+            let shown = recorded_ip(ip);
+            audit::record_synced(
+                &s,
+                Event::LoginRefused,
+                None,
+                Some(shown.as_bytes()),
+                &detail,
+                true,
+            );
+        } else {
+            // Folded: refusals before the password is checked cost an outsider nothing.
+            audit::refused(&s, &detail, ip);
+        }
     }
     result
 }
@@ -306,13 +311,8 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
     };
     let shown = recorded_ip(ip);
     let refused = |e: Error| {
-        audit::record(
-            &s,
-            Event::LoginRefused,
-            None,
-            Some(shown.as_bytes()),
-            &format!("complete: {e}"),
-        );
+        // Folded like begin's refusals before the password.
+        audit::refused(&s, &format!("complete: {e}"), ip);
         e
     };
     let addr = allowed_client(ip, &s).map_err(refused)?;

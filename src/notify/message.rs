@@ -22,6 +22,8 @@ pub const MAX_IP_CHARS: usize = 256;
 pub const TRUNCATED_MARK: &str = "...(truncated)";
 /// The alert email header that carries the event id.
 pub const EVENT_ID_HEADER: &str = "X-Breakglass-Event-Id";
+/// The alert email header carrying the audit trail's anchored head (`SEQ:MAC`).
+pub const AUDIT_HEAD_HEADER: &str = "X-Breakglass-Audit-Head";
 
 /// One email ready for any transport: its envelope and its formatted bytes.
 pub struct Outgoing {
@@ -54,6 +56,9 @@ pub struct Alert {
     pub dropped_before: u64,
     /// What happened.
     pub kind: AlertKind,
+    /// The audit trail's last anchored head when the alert was raised (`SEQ:MAC`): a copy
+    /// outside the host of a point the audit file must still reach (`audit verify --anchor`).
+    pub audit_head: Option<String>,
 }
 
 /// What an alert reports.
@@ -203,6 +208,7 @@ impl Alert {
             host: crate::sys::hostname(),
             dropped_before,
             kind: AlertKind::Login,
+            audit_head: crate::audit::last_head().map(|h| h.to_string()),
         }
     }
 
@@ -264,8 +270,8 @@ impl Alert {
         text
     }
 
-    /// The webhook body: the six documented fields, and for `break_glass_guessing` also
-    /// `kind`, `failures` and `addresses`.
+    /// The webhook body: the seven documented fields (`audit_head` the last), and for
+    /// `break_glass_guessing` also `kind`, `failures` and `addresses`.
     pub fn json(&self) -> String {
         let mut v = serde_json::json!({
             "id": self.id,
@@ -274,6 +280,7 @@ impl Alert {
             "timestamp": self.timestamp,
             "severity": self.kind.severity(),
             "message": self.summary(&self.ip),
+            "audit_head": self.audit_head,
         });
         if let AlertKind::Guessing {
             code,
@@ -348,6 +355,7 @@ fn build(
     to: &Mailbox,
     subject: &str,
     event_id: Option<&str>,
+    audit_head: Option<&str>,
     body: String,
 ) -> Result<Outgoing, String> {
     // A Message-ID at the sender's domain and a Date on every message: strict receivers and
@@ -364,6 +372,12 @@ fn build(
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str(EVENT_ID_HEADER),
             id.to_owned(),
+        ));
+    }
+    if let Some(head) = audit_head {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(AUDIT_HEAD_HEADER),
+            head.to_owned(),
         ));
     }
     let message = builder
@@ -392,7 +406,7 @@ pub fn drill_code_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<O
         alert.timestamp,
         alert.id
     );
-    build(from, to, &subject, Some(&alert.id), body)
+    build(from, to, &subject, Some(&alert.id), None, body)
 }
 
 /// The email that carries a one-time code.
@@ -419,6 +433,7 @@ pub fn otp_email(
         from,
         to,
         "Break-glass one-time code",
+        None,
         None,
         body.to_string(),
     )
@@ -481,7 +496,14 @@ pub fn alert_email(from: &Mailbox, to: &Mailbox, alert: &Alert) -> Result<Outgoi
         alert.timestamp,
         alert.id
     );
-    build(from, to, &subject, Some(&alert.id), body)
+    build(
+        from,
+        to,
+        &subject,
+        Some(&alert.id),
+        alert.audit_head.as_deref(),
+        body,
+    )
 }
 
 #[cfg(test)]
@@ -523,7 +545,15 @@ mod tests {
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["event", "id", "ip", "message", "severity", "timestamp"]
+            [
+                "audit_head",
+                "event",
+                "id",
+                "ip",
+                "message",
+                "severity",
+                "timestamp"
+            ]
         );
         assert_eq!(obj["id"], alert.id.as_str());
         assert_eq!(obj["ip"], "\"quoted\"\n\u{fffd}");

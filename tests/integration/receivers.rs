@@ -88,13 +88,21 @@ fn every_format_reaches_its_receiver_as_the_service_documents_it() {
     assert_eq!(after.webhooks_failed, before.webhooks_failed);
     assert_eq!(after.queued - before.queued, 1);
 
-    // The library's own JSON: exactly its six keys, unchanged.
+    // The library's own JSON: exactly its seven keys, unchanged.
     let j: Value = serde_json::from_str(&json.requests()[0].body).unwrap();
     let mut keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["event", "id", "ip", "message", "severity", "timestamp"]
+        [
+            "audit_head",
+            "event",
+            "id",
+            "ip",
+            "message",
+            "severity",
+            "timestamp"
+        ]
     );
     assert_eq!(j["event"], "break_glass_login");
     assert_eq!(j["severity"], "critical");

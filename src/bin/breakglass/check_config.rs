@@ -140,6 +140,39 @@ fn judge(s: &Settings, unknown: &[String]) -> Report {
     r
 }
 
+/// Whether this user can append to the audit file at `path` (opened as the library opens it,
+/// without following a symlink), or, while it does not exist, create a file beside it and
+/// append to that (a probe, removed at once: the trail itself is not touched).
+fn can_create_and_append(path: &std::path::Path) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() => return Err("is not a regular file".into()),
+        Ok(_) => {
+            return std::fs::OpenOptions::new()
+                .append(true)
+                .custom_flags(flags)
+                .open(path)
+                .map(drop)
+                .map_err(|e| format!("cannot be opened for appending: {e}"))
+        }
+        Err(_) => {}
+    }
+    let dir = path.parent().ok_or("has no directory")?;
+    let probe = dir.join(format!(".breakglass-check-{}", std::process::id()));
+    let _ = std::fs::remove_file(&probe);
+    let r = std::fs::OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(flags)
+        .open(&probe)
+        .and_then(|mut f| f.write_all(b"\n"));
+    let _ = std::fs::remove_file(&probe);
+    r.map_err(|e| format!("cannot be created and appended to: {e}"))
+}
+
 /// The audit trail: where it goes, whether a login could be refused for it, its key, syslog.
 /// Nothing is written or sent here.
 fn audit(s: &Settings, r: &mut Report) {
@@ -151,20 +184,14 @@ fn audit(s: &Settings, r: &mut Report) {
             "unset: no audit trail is kept".into(),
         )),
         Some(path) => {
-            let dir_ok = path.parent().is_some_and(|d| d.is_dir());
-            let not_a_file = path.exists() && !path.is_file();
-            if !dir_ok || not_a_file {
-                let what = if not_a_file {
-                    "is not a regular file"
-                } else {
-                    "is in a directory that does not exist"
-                };
+            if let Err(what) = can_create_and_append(path) {
                 r.push(if a.required {
                     (
                         Level::Error,
                         "audit_log",
                         format!(
-                            "{} {what}: with audit_required every login would be refused                              (BG_ERR_AUDIT)",
+                            "{}: {what}: with audit_required every login would be refused \
+                             (BG_ERR_AUDIT)",
                             path.display()
                         ),
                     )
@@ -172,7 +199,7 @@ fn audit(s: &Settings, r: &mut Report) {
                     (
                         Level::Warning,
                         "audit_log",
-                        format!("{} {what}: no login would be recorded", path.display()),
+                        format!("{}: {what}: no login would be recorded", path.display()),
                     )
                 });
             } else {

@@ -4,7 +4,7 @@
 //! deployment's `BREAKGLASS_*` environment lets the login flow work; `audit verify` and
 //! `audit tail` read an audit file; `drill` sends a marked test alert through every alert
 //! channel and reports each outcome. This file owns only the
-//! command line (parsed by hand: two subcommands do not need a parser crate) and the exit
+//! command line (parsed by hand: a few subcommands do not need a parser crate) and the exit
 //! statuses: 0 success, 1 refused or incomplete, 2 usage or a refused value, 130 cancelled.
 //! It uses the library's safe Rust API only, and never calls `process::exit`: every path
 //! returns, so guards (the terminal's echo, wiped buffers) run their `Drop`.
@@ -28,11 +28,16 @@ commands:
                   line of stdin) and print its argon2id PHC string, the value of password_hash
   check-config    read BREAKGLASS_* as bg_configure_from_env does and say what the login flow
                   is missing (exit 0: it can work, 1: something is missing, 2: a value is refused)
-  audit verify FILE [--key-file K]
-                  check an audit file's whole chain (exit 0 intact, 1 broken, 3 a record torn
-                  by a crash); the key is K's content, else $BREAKGLASS_AUDIT_KEY
-  audit tail [FILE] [-n N]
-                  print the last N (20) records of FILE (default $BREAKGLASS_AUDIT_LOG)
+  audit verify FILE [--key-file K]... [--anchor SEQ:MAC]
+                  check an audit file's whole chain, rotated files included, and its end
+                  against the anchors (exit 0 intact, 1 broken, 2 keyed and no key given, 3 a
+                  record torn by a crash, 4 cut or rewritten after an anchor)
+  audit tail [FILE] [-n N] [-f] [--event NAME]
+                  print the last N (20) records of FILE (default $BREAKGLASS_AUDIT_LOG); -f
+                  follows it across rotations, --event keeps one event
+  audit rotate-key --new-key-file F [--key-file K]
+                  bind a new audit key (F's content, or a new random key written to F) in the
+                  chain
   drill [--env-file FILE]
                   send a [DRILL] test alert through every alert channel configured in
                   BREAKGLASS_* (or FILE, read without a shell), wait for each, print one line

@@ -26,6 +26,7 @@ pub fn body(alert: &Alert) -> String {
         "annotations": {
             "summary": alert.summary(&alert.ip_escaped),
             "ip": alert.ip,
+            "audit_head": alert.audit_head,
         },
         "startsAt": alert.timestamp,
         "endsAt": humantime::format_rfc3339_seconds(ends).to_string(),

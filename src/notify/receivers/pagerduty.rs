@@ -34,6 +34,7 @@ pub fn body(alert: &Alert, routing_key: &str) -> String {
                 "event_id": alert.id,
                 "ip": alert.ip,
                 "dropped_before": alert.dropped_before,
+                "audit_head": alert.audit_head,
             },
         },
     })

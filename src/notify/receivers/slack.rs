@@ -32,8 +32,8 @@ pub fn body(alert: &Alert) -> String {
             ]},
             {"type": "context", "elements": [
                 {"type": "mrkdwn", "text": format!(
-                    "event `{}` · id `{}` (the same id twice is a retry)",
-                    alert.kind.event(), alert.id
+                    "event `{}` · id `{}` (the same id twice is a retry) · audit head `{}`",
+                    alert.kind.event(), alert.id, alert.audit_head.as_deref().unwrap_or("none")
                 )},
             ]},
         ],

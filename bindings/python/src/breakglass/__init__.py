@@ -79,7 +79,7 @@ if TYPE_CHECKING:
     import logging
     from typing import Any, Callable, List, Optional, Tuple, Union
 
-    from ._records import ConfigKey, DrillReport, Stats
+    from ._records import ConfigKey, DeliveryPath, DrillReport, Stats
     from ._settings import ConfigureOptions
 
     # Only for type checkers (the annotations are never evaluated at run time): Unpack is in
@@ -375,35 +375,20 @@ def stats() -> Stats:
     return Stats(**{name: int(getattr(out, name)) for name in _ffi.STATS_FIELDS})
 
 
-@dataclass(frozen=True)
-class DeliveryPath:
-    """The last outcomes of one delivery path (see :func:`delivery_health`)."""
-
-    path: str
-    """"code email" (the one-time code to otp_email), "alert email", or a webhook receiver such
-    as "webhook json https://hooks.example.com:443" (never a URL's path or a key)."""
-    last_success: Optional[float]
-    """When it last delivered (Unix time in seconds), or None: not since the library loaded."""
-    last_failure: Optional[float]
-    """When it last finally failed, after retries (Unix time), or None."""
-    last_failure_reason: str
-    """Why it last failed ("" when it never did)."""
-    failing: bool
-    """Whether its last outcome was a failure."""
-
-
 def _seconds(ms: int) -> Optional[float]:
     """Unix milliseconds from the library as seconds; 0 (never) as None."""
     return ms / 1000.0 if ms else None
 
 
-def delivery_health() -> List[DeliveryPath]:
+def delivery_health() -> "List[DeliveryPath]":
     """The last outcome of every delivery path: the code email first, the alert email second,
     then each webhook receiver that has had an outcome. Real deliveries and drills both count.
 
     :func:`login_begin` returning means the code email is *queued*, not delivered; a login page
     can show "mail is failing: use a recovery code" when :func:`code_email_failing` is true.
     """
+    from ._records import DeliveryPath
+
     _follow_log_level()
     count = ctypes.c_size_t(0)
     _check(_lib.bg_delivery_health(None, 0, ctypes.byref(count)), "delivery_health()")
@@ -472,7 +457,7 @@ def __getattr__(name: str) -> Any:
     # Names whose definitions need a heavy module, made on first access (PEP 562) and cached:
     # the record classes (dataclasses imports inspect), ConfigureOptions (typing) and
     # IpAddress (ipaddress, typing).
-    if name in ("ConfigKey", "DrillReport", "Stats", "ConfigureOptions"):
+    if name in ("ConfigKey", "DeliveryPath", "DrillReport", "Stats", "ConfigureOptions"):
         from . import _records, _settings
 
         value = getattr(_settings if name == "ConfigureOptions" else _records, name)

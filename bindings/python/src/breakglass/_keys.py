@@ -41,6 +41,7 @@ KINDS: Dict[str, str] = {
     "max_global_failures": "integer",
     "session_ttl_seconds": "integer",
     "audit_log": "string",
+    "audit_max_bytes": "integer",
     "audit_key": "secret",
     "audit_required": "boolean",
     "recovery_codes_file": "string",

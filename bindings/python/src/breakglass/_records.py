@@ -58,3 +58,20 @@ class DrillReport:
     """``delivered``, ``refused``, ``timed out`` or ``unreachable``."""
     detail: str
     """The peer's answer or the reason; "" when delivered."""
+
+
+@dataclass(frozen=True)
+class DeliveryPath:
+    """The last outcomes of one delivery path (see :func:`delivery_health`)."""
+
+    path: str
+    """"code email" (the one-time code to otp_email), "alert email", or a webhook receiver such
+    as "webhook json https://hooks.example.com:443" (never a URL's path or a key)."""
+    last_success: Optional[float]
+    """When it last delivered (Unix time in seconds), or None: not since the library loaded."""
+    last_failure: Optional[float]
+    """When it last finally failed, after retries (Unix time), or None."""
+    last_failure_reason: str
+    """Why it last failed ("" when it never did)."""
+    failing: bool
+    """Whether its last outcome was a failure."""

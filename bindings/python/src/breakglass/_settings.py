@@ -52,6 +52,7 @@ class ConfigureOptions(TypedDict, total=False):
     max_global_failures: IntValue
     session_ttl_seconds: IntValue
     audit_log: TextValue
+    audit_max_bytes: IntValue
     audit_key: TextValue
     audit_required: BoolValue
     recovery_codes_file: TextValue
