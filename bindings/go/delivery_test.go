@@ -139,8 +139,8 @@ func checkAlertJSON(t *testing.T, body, ip string) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if strings.Join(keys, ",") != "event,id,ip,message,severity,timestamp" {
-		t.Errorf("webhook keys %q, want exactly id, event, ip, timestamp, severity, message", keys)
+	if strings.Join(keys, ",") != "audit_head,event,id,ip,message,severity,timestamp" {
+		t.Errorf("webhook keys %q, want exactly id, event, ip, timestamp, severity, message, audit_head", keys)
 	}
 	if id, _ := obj["id"].(string); len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
 		t.Errorf("event id %q, want 32 lowercase hex digits", obj["id"])

@@ -168,7 +168,7 @@ def test_webhook_json_and_signature(servers):
     assert req["method"] == "POST" and req["path"] == "/hook"
     assert req["headers"]["content-type"].startswith("application/json")
     body = json.loads(req["body"])
-    assert set(body) == {"id", "event", "ip", "timestamp", "severity", "message"}
+    assert set(body) == {"id", "event", "ip", "timestamp", "severity", "message", "audit_head"}
     assert EVENT_ID.fullmatch(body["id"])
     assert body["event"] == "break_glass_login"
     assert body["severity"] == "critical"
@@ -242,7 +242,7 @@ def test_one_alert_has_one_event_id_on_every_channel(servers, records):
         mails, body = by_ip(ip)
         assert len(mails) == 2
         # The five old keys keep their meaning; "id" is the one new key.
-        assert set(body) == {"id", "event", "ip", "timestamp", "severity", "message"}
+        assert set(body) == {"id", "event", "ip", "timestamp", "severity", "message", "audit_head"}
         assert (body["event"], body["severity"]) == ("break_glass_login", "critical")
         event_id = body["id"]
         assert EVENT_ID.fullmatch(event_id)
