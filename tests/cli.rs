@@ -1014,3 +1014,24 @@ fn drill_sends_a_code_email_and_fails_naming_it_when_the_mailer_is_dead() {
     assert!(!mails[0].contains("one-time code is"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn status_and_unlock_on_a_damaged_state_file_fail_naming_it_and_change_nothing() {
+    let dir = std::env::temp_dir().join(format!("bg-cli-damaged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let state = dir.join("state");
+    std::fs::write(&state, b"garbage\n").unwrap();
+    let env = [("BREAKGLASS_STATE_DIR", dir.to_str().unwrap())];
+    for args in [&["status"][..], &["unlock", "--all"], &["session", "end"]] {
+        let out = run(args, &env);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(state.to_str().unwrap()), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    // Never "repaired" into an empty state, which would lift every limit.
+    assert_eq!(std::fs::read(&state).unwrap(), b"garbage\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

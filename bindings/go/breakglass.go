@@ -65,10 +65,7 @@ func freeCString(p *C.char, n int) {
 // address, or IPv6 /64, out); lockout_seconds (1-604800, default 900: the lockout and the
 // sliding window); max_global_failures (1-1000000, default 20: wrong codes, each after a right
 // password, from all addresses within the window that lock every login out; wrong passwords
-// never do); session_ttl_seconds (1-604800, default 3600); state_dir (an absolute directory
-// that every process of this host shares, for pre-fork and fork-per-connection servers; unset:
-// in-process state, which a process forked from the configuring one refuses; not together with
-// slot_url).
+// never do); session_ttl_seconds (1-604800, default 3600).
 //
 // Alert receivers: alert_webhook_format (json, slack, pagerduty or alertmanager; default json);
 // alert_webhooks (more receivers as format=url entries); pagerduty_routing_key. Audit trail:
