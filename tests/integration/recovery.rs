@@ -244,12 +244,24 @@ const CHILD_ENV: &str = "BG_RECOVERY_CHILD";
 
 /// The shared state on Redis, with the mailer down (`mailer` names a dead port).
 fn setup_redis(port: u16, mailer: &str, file: &std::path::Path) {
+    setup_store(&format!("redis:{port}"), mailer, file);
+}
+
+/// The shared state in `store` (`redis:PORT` or `dir:/path`), with the mailer down.
+fn setup_store(store: &str, mailer: &str, file: &std::path::Path) {
     setup(mailer, file, "http://127.0.0.1:9/unused");
-    for (k, v) in [
-        ("slot_url", format!("redis://127.0.0.1:{port}")),
-        ("slot_key", "bgtest:recovery".into()),
-        ("alert_webhook_url", String::new()),
-    ] {
+    let shared = match store.split_once(':') {
+        Some(("redis", port)) => vec![
+            ("slot_url", format!("redis://127.0.0.1:{port}")),
+            ("slot_key", "bgtest:recovery".to_string()),
+        ],
+        Some(("dir", path)) => vec![("state_dir", path.to_string())],
+        _ => panic!("{store}"),
+    };
+    for (k, v) in shared
+        .into_iter()
+        .chain([("alert_webhook_url", String::new())])
+    {
         assert_eq!(configure(k, Some(&v)), BG_OK, "{k}");
     }
 }
@@ -263,21 +275,26 @@ fn redis_child_process() {
     };
     let _g = serial();
     let parts: Vec<&str> = spec.split('|').collect();
-    let (port, mailer, file, code) = (parts[0].parse().unwrap(), parts[1], parts[2], parts[3]);
-    setup_redis(port, mailer, file.as_ref());
+    let (store, mailer, file, code) = (parts[0], parts[1], parts[2], parts[3]);
+    setup_store(store, mailer, file.as_ref());
     assert_eq!(begin(IP, PASSWORD), BG_OK);
     let (st, _) = complete(IP, code);
     println!("CHILD_STATUS {}", st as i32);
     teardown();
     assert_eq!(configure("slot_url", None), BG_OK);
+    assert_eq!(configure("state_dir", None), BG_OK);
 }
 
 fn in_child(port: u16, mailer: &str, file: &std::path::Path, code: &str) -> i32 {
+    in_child_on(&format!("redis:{port}"), mailer, file, code)
+}
+
+fn in_child_on(store: &str, mailer: &str, file: &std::path::Path, code: &str) -> i32 {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["recovery::redis_child_process", "--exact", "--nocapture"])
         .env(
             CHILD_ENV,
-            format!("{port}|{mailer}|{}|{code}", file.display()),
+            format!("{store}|{mailer}|{}|{code}", file.display()),
         )
         .output()
         .unwrap();
@@ -358,4 +375,28 @@ fn a_recovery_code_used_in_one_process_is_refused_in_another_on_redis() {
     teardown();
     assert_eq!(configure("slot_url", None), BG_OK);
     assert_eq!(configure("slot_key", None), BG_OK);
+}
+
+/// The same on `state_dir`: the processes of one host share the used codes.
+#[test]
+fn a_recovery_code_used_in_one_process_is_refused_in_another_on_state_dir() {
+    let _g = serial();
+    let dir = Dir::new("state-dir");
+    let file = dir.0.join("codes");
+    let state = dir.0.join("state");
+    let store = format!("dir:{}", state.display());
+    let codes = breakglass::recovery::write_new(&file, 4).unwrap();
+    let mailer = format!("smtp://127.0.0.1:{}?tls=opportunistic", dead_port());
+    setup_store(&store, &mailer, &file);
+    assert_eq!(begin(IP, PASSWORD), BG_OK);
+    assert_eq!(complete(IP, &codes[1]).0, BG_OK);
+    assert_eq!(
+        in_child_on(&store, &mailer, &file, &codes[1]),
+        BG_INVALID as i32
+    );
+    assert_eq!(in_child_on(&store, &mailer, &file, &codes[3]), BG_OK as i32);
+    assert_eq!(begin(IP, PASSWORD), BG_OK);
+    assert_eq!(complete(IP, &codes[3]).0, BG_INVALID);
+    teardown();
+    assert_eq!(configure("state_dir", None), BG_OK);
 }
