@@ -157,7 +157,9 @@ test-pam: deps build
 	$(CARGO) fmt -p pam_breakglass --check
 	$(CARGO) clippy -q -p pam_breakglass --all-targets -- -D warnings
 	$(CARGO) test -q -p pam_breakglass
-	$(VPY) -m pytest -q tests/pam
+	@# Once on each host-wide store: state_dir (one host, what sshd needs) and slot_url.
+	BG_PAM_STORE=state_dir $(VPY) -m pytest -q tests/pam
+	BG_PAM_STORE=slot_url $(VPY) -m pytest -q tests/pam
 
 test-stress: build
 	bash tests/stress/run.sh
