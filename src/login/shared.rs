@@ -40,6 +40,10 @@ redis.call('DEL', KEYS[1])
 return 1
 ";
 
+/// The lease script's reply carries the whole state: far more than a slot reply, bounded all
+/// the same (10,000 tracked addresses take well under 2 MiB).
+const MAX_STATE_REPLY: usize = 4 << 20;
+
 static TAKE: Lua = Lua::new(TAKE_SRC, || sha1_hex(TAKE_SRC));
 static PUT: Lua = Lua::new(PUT_SRC, || sha1_hex(PUT_SRC));
 
@@ -117,11 +121,12 @@ impl LoginStore for SharedStore<'_> {
         self.slot.session(what, false, |conn, deadline| {
             let mut pause = Duration::from_micros(200);
             let (now_ms, bytes) = loop {
-                let reply = self.slot.script_with_keys(
+                let reply = self.slot.script_within(
                     conn,
                     &TAKE,
                     &keys,
                     &[token.as_bytes(), lease_ms.as_bytes()],
+                    MAX_STATE_REPLY,
                 )?;
                 match take_reply(reply)? {
                     Taken::Ours { now_ms, state } => break (now_ms, state),

@@ -167,13 +167,18 @@ impl RedisConn {
 
     /// Sends one command and reads its reply (an error reply is a reply, not an `Err`).
     pub fn call(&mut self, args: &[&[u8]]) -> Result<Reply, SessionError> {
+        self.call_within(args, resp::MAX_REPLY_BYTES)
+    }
+
+    /// [`call`](Self::call), allowing a reply of up to `limit` bytes.
+    pub fn call_within(&mut self, args: &[&[u8]], limit: usize) -> Result<Reply, SessionError> {
         let command = resp::encode(args);
         let stream = self.wire.get_mut();
         stream
             .write_all(&command)
             .and_then(|()| stream.flush())
             .map_err(|e| SessionError::Wire(WireError::Io(e)))?;
-        Ok(self.wire.read_reply()?)
+        Ok(self.wire.read_reply_within(limit)?)
     }
 
     fn expect_ok(&mut self, command: &'static str, args: &[&[u8]]) -> Result<(), SessionError> {

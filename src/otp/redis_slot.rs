@@ -169,18 +169,30 @@ impl<'a> RedisSlot<'a> {
         keys: &[&[u8]],
         args: &[&[u8]],
     ) -> std::result::Result<Reply, SessionError> {
+        self.script_within(conn, lua, keys, args, super::resp::MAX_REPLY_BYTES)
+    }
+
+    /// [`script_with_keys`](Self::script_with_keys), allowing a reply of up to `limit` bytes.
+    pub(crate) fn script_within(
+        &self,
+        conn: &mut RedisConn,
+        lua: &Lua,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        limit: usize,
+    ) -> std::result::Result<Reply, SessionError> {
         let count = keys.len().to_string();
         let mut call: Vec<&[u8]> = vec![b"EVALSHA", lua.sha.as_bytes(), count.as_bytes()];
         call.extend_from_slice(keys);
         call.extend_from_slice(args);
-        let reply = match conn.call(&call)? {
+        let reply = match conn.call_within(&call, limit)? {
             Reply::Error(e) if e.starts_with("NOSCRIPT") => {
                 match conn.call(&[b"SCRIPT", b"LOAD", lua.src.as_bytes()])? {
                     Reply::Bulk(Some(sha)) if sha.as_slice() == lua.sha.as_bytes() => {}
                     Reply::Error(e) => return Err(SessionError::refused("SCRIPT LOAD", &e)),
                     _ => return Err(SessionError::Unexpected("SCRIPT LOAD named another script")),
                 }
-                conn.call(&call)?
+                conn.call_within(&call, limit)?
             }
             other => other,
         };

@@ -129,9 +129,16 @@ impl<R: Read> ReplyReader<R> {
         self.pos < self.end
     }
 
-    /// Reads one whole reply.
+    /// Reads one whole reply of at most [`MAX_REPLY_BYTES`].
+    #[cfg(test)]
     pub fn read_reply(&mut self) -> Result<Reply, WireError> {
-        let mut budget = MAX_REPLY_BYTES;
+        self.read_reply_within(MAX_REPLY_BYTES)
+    }
+
+    /// Reads one whole reply of at most `limit` bytes on the wire (the login state's script,
+    /// whose reply is the state itself, allows more than [`MAX_REPLY_BYTES`]).
+    pub fn read_reply_within(&mut self, limit: usize) -> Result<Reply, WireError> {
+        let mut budget = limit;
         let reply = self.value(&mut budget, 0);
         if self.pos == self.end {
             // Nothing left to keep: wipe what the reply passed through.

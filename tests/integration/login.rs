@@ -197,6 +197,7 @@ on_every_store!(
     racing_completes_have_one_winner,
     racing_processes_have_one_winner,
     addresses_are_addresses,
+    thousands_of_addresses_leave_the_admin_a_way_in,
 );
 
 /// Restores the defaults when a case ends, also when it fails (the next case must not
@@ -606,6 +607,20 @@ fn racing_processes_have_one_winner(store: &Store) {
     assert!(outcomes.iter().all(|s| allowed.contains(s)), "{outcomes:?}");
     // The code is used up for every process, this one included.
     assert_eq!(complete("192.0.2.9", &code).0, BG_NO_PENDING_OTP);
+}
+
+fn thousands_of_addresses_leave_the_admin_a_way_in(store: &Store) {
+    let outbox = Outbox::new("many");
+    setup_with(&outbox, store, cheap_hash("pw"));
+    // One failure from each of 3,000 /64s: a state far larger than one small reply or page.
+    for n in 0..3000u32 {
+        let ip = format!("2001:db8:{:x}:{:x}::1", n >> 8, n & 0xff);
+        assert_eq!(complete(&ip, "123456").0, BG_NO_PENDING_OTP, "{ip}");
+    }
+    assert_eq!(begin("192.0.2.5", "pw"), BG_OK);
+    let (st, token) = complete("192.0.2.5", &outbox.code());
+    assert_eq!(st, BG_OK);
+    assert_eq!(session(&token), BG_OK);
 }
 
 fn addresses_are_addresses(store: &Store) {
