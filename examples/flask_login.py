@@ -142,7 +142,10 @@ def _messages() -> Dict[str, Tuple[str, str]]:
     """Message name -> (css class, text): the only messages the page shows (``?m=NAME``)."""
     ttl, lockout = _minutes(_setting("otp_ttl_seconds")), _minutes(_setting("lockout_seconds"))
     return {
-        "sent": ("ok", f"A code was sent to the break-glass address. It works once, for {ttl}."),
+        "sent": ("ok", f"A code is on its way to the break-glass address. It works once, for {ttl}."),
+        "mailfailing": ("bad", "A code was queued, but mail to the break-glass address has been "
+                               f"failing: if it does not arrive, type one of your recovery codes "
+                               f"instead (the code works once, for {ttl})."),
         "denied": ("bad", "Not accepted. Check the password and try again."),
         "locked": ("bad", f"Locked out after too many failures. Try again in {lockout} "
                           "(an operator can lift it sooner)."),
@@ -210,7 +213,9 @@ def create_app() -> Flask:
             breakglass.login_begin(request.remote_addr or "", request.form.get("password", ""))
         except (breakglass.BreakGlassError, ValueError) as e:
             return _refused(e, "")
-        return _after("sent", "code")
+        # Queued is not delivered: when the last code email failed, say so and offer the other
+        # way in rather than "a code was sent".
+        return _after("mailfailing" if breakglass.code_email_failing() else "sent", "code")
 
     @app.post("/complete")
     def complete() -> Response:

@@ -98,7 +98,13 @@ func newHandler() http.Handler {
 			denied(w, err)
 			return
 		}
-		page(w, http.StatusOK, "A code was sent to the break-glass address.")
+		// Queued is not delivered: when the last code email failed, offer the other way in.
+		if failing, _ := breakglass.CodeEmailFailing(); failing {
+			page(w, http.StatusOK, "A code was queued, but mail to the break-glass address has been "+
+				"failing: if it does not arrive, type one of your recovery codes instead.")
+			return
+		}
+		page(w, http.StatusOK, "A code is on its way to the break-glass address.")
 	}))
 	mux.HandleFunc("/complete", post(func(w http.ResponseWriter, r *http.Request) {
 		token, err := breakglass.LoginComplete(clientIP(r), r.PostFormValue("code"))

@@ -128,12 +128,12 @@ def test_login_reload_and_logout_in_chromium(site: Tuple[str, Outbox], browser: 
 
     _submit(d, "password", PASSWORD)
     assert "/?step=code" in d.current_url
-    assert "A code was sent" in _message(d) and "10 minutes" in _message(d)
+    assert "A code is on its way" in _message(d) and "10 minutes" in _message(d)
     code = _wait_code(box)
     _shot(d, "2-code-sent")
     # A reload re-gets the page (post/redirect/get): no second code, the first one still works.
     d.refresh()
-    assert "A code was sent" in _message(d)
+    assert "A code is on its way" in _message(d)
     time.sleep(0.5)
     assert _code_emails(box) == 1
 

@@ -13,6 +13,8 @@ import types
 from pathlib import Path
 from typing import Any, Iterator, Tuple
 
+import socket
+
 import pytest
 
 import breakglass
@@ -76,7 +78,7 @@ def test_password_code_protected_page_alarm_logout(app: Tuple[Any, Outbox]):
     assert r.status_code == 303 and r.headers["Location"] == "/?step=code&m=sent"
     page = _follow(client, r)
     assert b'action="/complete"' in page.data and b'action="/begin"' not in page.data
-    assert b"A code was sent" in page.data and b"for 10 minutes" in page.data
+    assert b"A code is on its way" in page.data and b"for 10 minutes" in page.data
     code = box.new_code()
     r = client.post("/complete", data={"code": code})
     assert r.status_code == 303 and r.headers["Location"].endswith("/protected")
@@ -182,3 +184,23 @@ def test_a_foreign_address_is_denied(app: Tuple[Any, Outbox]):
     r = client.post("/begin", data={"password": PASSWORD}, environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert r.headers["Location"] == "/?m=denied"
     assert box.mails() == []
+
+
+def test_a_failing_mailer_offers_a_recovery_code(app: Tuple[Any, Outbox], tmp_path: Path):
+    client, box = app
+    # A mailer with nothing listening: the first code email fails in the background.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    breakglass.configure(mailer=f"smtp://127.0.0.1:{dead}?tls=opportunistic")
+    try:
+        assert client.post("/begin", data={"password": PASSWORD}).status_code == 303
+        breakglass.flush(30)
+        assert breakglass.code_email_failing()
+        r = client.post("/begin", data={"password": PASSWORD})
+        assert r.headers["Location"] == "/?step=code&m=mailfailing"
+        page = _follow(client, r).data
+        assert b"recovery codes" in page and b"failing" in page
+    finally:
+        breakglass.configure(mailer=box.mailer)
+        breakglass.flush(30)
