@@ -264,6 +264,23 @@ fn note_failure(event: Event, path: &std::path::Path, e: &AppendError) {
     }
 }
 
+/// Records `config_changed` (the key's name only) for each security key a configuration
+/// change set, under the new settings; when the audit file itself moved or went away, in the
+/// old one as well, so that switching the trail off is the last thing the old trail says.
+/// Called by the entry points that change the configuration (the C ABI, the Rust API, the
+/// CLI), never by `config` itself.
+pub fn config_changed(change: &crate::config::Change) {
+    let (prev, next) = (&change.prev, &change.next);
+    for key in &change.keys {
+        if crate::config::find_key(key).is_some_and(|k| k.audited) {
+            if prev.audit.log.is_some() && prev.audit.log != next.audit.log {
+                record(prev, Event::ConfigChanged, None, None, key);
+            }
+            record(next, Event::ConfigChanged, None, None, key);
+        }
+    }
+}
+
 /// Records a channel's final outcome for the alert `id` (the notify workers' hook).
 pub(crate) fn alert_outcome(s: &Settings, id: &str, channel: &str, failure: Option<&str>) {
     match failure {

@@ -5,14 +5,15 @@
 //! another thread reconfigures. It must never log under its lock, and never print a secret:
 //! passwords, the webhook secret and URLs with credentials are only shown redacted.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use lettre::message::Mailbox;
-use parking_lot::RwLock;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::fork::ForkSafe;
 
 mod keys;
 mod mailer;
@@ -177,63 +178,77 @@ impl Settings {
     }
 }
 
-static SETTINGS: LazyLock<RwLock<Arc<Settings>>> = LazyLock::new(Default::default);
+/// The published snapshot. Readers only load it (a few atomic operations, never a lock), so no
+/// reader ever waits for a writer: a new value is parsed and validated into a private copy
+/// first, and published with one atomic swap. Empty until the first read fills in the defaults.
+static SETTINGS: ArcSwapOption<Settings> = ArcSwapOption::const_empty();
 
-/// The settings lock, for the fork handlers' list.
-pub(crate) fn settings_lock() -> &'static RwLock<Arc<Settings>> {
-    &SETTINGS
+/// One writer at a time, so that two `configure` calls cannot both start from the same
+/// snapshot and lose one change. Readers never take it. A fork while another thread holds it
+/// must not leave it held in the child: it is a [`ForkSafe`] lock.
+static WRITER: ForkSafe<()> = ForkSafe::new(());
+
+/// A snapshot of the current settings. An operation reads it once, at its start, and passes it
+/// down, so that it sees one consistent set even when another thread reconfigures.
+pub fn current() -> Arc<Settings> {
+    loop {
+        if let Some(s) = SETTINGS.load_full() {
+            return s;
+        }
+        // First use: publish the defaults, unless another thread just did.
+        let none: Option<Arc<Settings>> = None;
+        SETTINGS.compare_and_swap(&none, Some(Arc::new(Settings::default())));
+    }
 }
 
-/// A snapshot of the current settings.
-pub fn current() -> Arc<Settings> {
-    SETTINGS.read().clone()
+/// A change that `configure` published: the snapshots before and after, and the keys set.
+/// The entry point that called `configure` records it in the audit trail.
+#[derive(Debug)]
+pub struct Change {
+    /// The settings before the change.
+    pub prev: Arc<Settings>,
+    /// The settings now published.
+    pub next: Arc<Settings>,
+    /// The keys that were set, in the order they were applied.
+    pub keys: Vec<&'static str>,
 }
 
 /// Sets `key` to `value`; `None` restores the default. A bad key or value changes nothing.
-pub fn configure(key: &str, value: Option<&str>) -> Result<()> {
-    crate::fork::ensure_registered();
-    let mut guard = SETTINGS.write();
-    let prev = guard.clone();
-    let mut next = Settings::clone(&guard);
-    apply(&mut next, key, value)?;
-    let next = Arc::new(next);
-    *guard = next.clone();
-    drop(guard);
-    // Outside the lock: the audit reads no settings of its own, but it writes and may log.
-    audit_changes(&prev, &next, [key]);
-    Ok(())
+/// Readers never wait for it: the value is validated on a private copy, then published.
+pub fn configure(key: &str, value: Option<&str>) -> Result<Change> {
+    let k =
+        keys::find(key).ok_or_else(|| Error::Argument("unknown configuration key".to_owned()))?;
+    publish(|next| apply(next, key, value), vec![k.name])
 }
 
-/// Records `config_changed` (the key's name only) for each security key among `keys`, under
-/// the new settings; when the audit file itself moved or went away, in the old one as well,
-/// so that switching the trail off is the last thing the old trail says.
-fn audit_changes<'a>(prev: &Settings, next: &Settings, keys: impl IntoIterator<Item = &'a str>) {
-    use crate::audit::{record, Event};
-    for key in keys {
-        if keys::find(key).is_some_and(|k| k.audited) {
-            if prev.audit.log.is_some() && prev.audit.log != next.audit.log {
-                record(prev, Event::ConfigChanged, None, None, key);
-            }
-            record(next, Event::ConfigChanged, None, None, key);
-        }
-    }
+/// Applies `edit` to a copy of the current snapshot under the writer lock and publishes the
+/// copy when `edit` succeeded.
+fn publish(
+    edit: impl FnOnce(&mut Settings) -> Result<()>,
+    keys: Vec<&'static str>,
+) -> Result<Change> {
+    let _writer = WRITER.lock();
+    let prev = current();
+    let mut next = Settings::clone(&prev);
+    edit(&mut next)?;
+    let next = Arc::new(next);
+    SETTINGS.store(Some(next.clone()));
+    Ok(Change { prev, next, keys })
 }
 
 /// Reads `BREAKGLASS_<KEY>` for every key and applies all of them, or none when any is bad.
-pub fn configure_from_env() -> Result<()> {
+pub fn configure_from_env() -> Result<Change> {
     let found = read_env()?;
-    crate::fork::ensure_registered();
-    let mut guard = SETTINGS.write();
-    let prev = guard.clone();
-    let mut next = Settings::clone(&guard);
-    for (key, value) in &found {
-        apply(&mut next, key, Some(value.as_str()))?;
-    }
-    let next = Arc::new(next);
-    *guard = next.clone();
-    drop(guard);
-    audit_changes(&prev, &next, found.iter().map(|(k, _)| *k));
-    Ok(())
+    let keys = found.iter().map(|(k, _)| *k).collect();
+    publish(
+        |next| {
+            for (key, value) in &found {
+                apply(next, key, Some(value.as_str()))?;
+            }
+            Ok(())
+        },
+        keys,
+    )
 }
 
 /// The settings `configure_from_env` would make from the defaults, without applying them: the
@@ -264,9 +279,10 @@ fn read_env() -> Result<Vec<(&'static str, Zeroizing<String>)>> {
         .collect()
 }
 
-/// Restores every default (tests and the C test program use it between cases).
+/// Restores every default (the crate's own tests use it between cases).
 pub fn reset() {
-    *SETTINGS.write() = Arc::default();
+    let _writer = WRITER.lock();
+    SETTINGS.store(Some(Arc::default()));
 }
 
 fn apply(s: &mut Settings, key: &str, value: Option<&str>) -> Result<()> {

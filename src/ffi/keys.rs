@@ -4,12 +4,12 @@
 //! that was set: only names, types, bounds and defaults.
 
 use std::ffi::{c_char, CString};
-use std::sync::LazyLock;
 
 use super::last_error::refuse;
 use super::panic::run;
 use super::status::bg_status;
 use crate::config::{Kind, KEYS};
+use crate::fork::Lazy;
 
 /// One configuration key, as `bg_config_key` describes it. Every string is static: valid for
 /// the life of the process, never to be freed.
@@ -37,7 +37,7 @@ struct Strings {
     doc: CString,
 }
 
-static TABLE: LazyLock<Vec<Strings>> = LazyLock::new(|| {
+static TABLE: Lazy<Vec<Strings>> = Lazy::new(|| {
     let c = |s: &str| CString::new(s).expect("the key table has no NUL bytes");
     KEYS.iter()
         .map(|k| Strings {

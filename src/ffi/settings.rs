@@ -6,7 +6,6 @@ use super::cstr::{self, CInput};
 use super::last_error::refuse;
 use super::panic::guard;
 use super::status::{bg_status, map_error, status_of};
-use crate::config;
 
 /// Longest key accepted, in bytes.
 const MAX_KEY: usize = 64;
@@ -54,7 +53,7 @@ pub unsafe extern "C" fn bg_configure(key: *const c_char, value: *const c_char) 
                 }
             },
         };
-        let result = config::configure(key, value);
+        let result = crate::configure(key, value);
         if let Err(e) = &result {
             log::warn!("bg_configure({key}): {e}");
         }
@@ -72,7 +71,7 @@ pub unsafe extern "C" fn bg_configure(key: *const c_char, value: *const c_char) 
 #[no_mangle]
 pub extern "C" fn bg_configure_from_env() -> bg_status {
     guard(|| {
-        let result = config::configure_from_env();
+        let result = crate::configure_from_env();
         if let Err(e) = &result {
             log::warn!("bg_configure_from_env: {e}");
         }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use crate::fork::ForkSafe;
 
 use super::address::LimitKey;
 use super::limiter::{Admission, Limiter, Limits, Reservation};
@@ -16,8 +16,8 @@ use super::store::LoginStore;
 use crate::error::Result;
 use crate::otp::Otp;
 
-pub(crate) static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
-pub(crate) static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+pub(crate) static LIMITER: ForkSafe<Option<Limiter>> = ForkSafe::new(None);
+pub(crate) static SESSION: ForkSafe<Option<Session>> = ForkSafe::new(None);
 
 fn with_limiter<R>(f: impl FnOnce(&mut Limiter) -> R) -> R {
     f(LIMITER.lock().get_or_insert_with(Limiter::default))

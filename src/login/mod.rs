@@ -13,7 +13,7 @@
 //! `global_limit_reached`, `login_succeeded`, `session_ended`. A success that cannot be recorded
 //! while `audit_required` is on is refused with `Error::Audit`.
 
-use std::sync::{LazyLock, Once};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use zeroize::Zeroizing;
@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::audit::{self, Event, Outcome};
 use crate::config::{self, Settings};
 use crate::error::{Error, Result};
+use crate::fork::Lazy;
 
 pub mod address;
 mod allowlist;
@@ -40,8 +41,8 @@ pub use session::TOKEN_CHARS;
 use address::ClientAddr;
 use limiter::Reservation;
 
-static DEFAULT_ALLOWED: LazyLock<AllowList> =
-    LazyLock::new(|| AllowList::parse(allowlist::DEFAULT).expect("the default list is valid"));
+static DEFAULT_ALLOWED: Lazy<AllowList> =
+    Lazy::new(|| AllowList::parse(allowlist::DEFAULT).expect("the default list is valid"));
 
 /// The login settings, part of [`Settings`].
 #[derive(Debug, Clone)]
@@ -80,13 +81,14 @@ fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
     let list = match &s.login.allowed_ips {
         Some(l) => l,
         None => {
-            static WARNED: Once = Once::new();
-            WARNED.call_once(|| {
+            // Not a `Once`: a fork during the warning must not leave the child waiting on it.
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            if !WARNED.swap(true, Ordering::Relaxed) {
                 log::warn!(
                     "allowed_ips is unset: break-glass logins are allowed from 127.0.0.1 and ::1 \
                      only"
-                )
-            });
+                );
+            }
             &DEFAULT_ALLOWED
         }
     };

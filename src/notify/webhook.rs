@@ -5,12 +5,11 @@
 //! environment, and TLS roots from the system store. It must never log the URL's path or query
 //! (tokens live there) nor the secret.
 
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 use super::retry::{self, Failure};
 use crate::config::{Secret, SecretUrl};
@@ -32,22 +31,15 @@ pub fn signature(secret: &Secret, body: &[u8]) -> String {
     out
 }
 
-/// The system's trust roots (honouring SSL_CERT_FILE and SSL_CERT_DIR), loaded once.
-static ROOTS: LazyLock<Arc<Vec<Certificate<'static>>>> = LazyLock::new(|| {
-    let found = rustls_native_certs::load_native_certs();
-    Arc::new(
-        found
-            .certs
-            .iter()
-            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
-            .collect(),
-    )
-});
-
 fn agent(timeout: Duration) -> ureq::Agent {
+    // The library's one trust store (`net::tls`). None found: an https receiver then fails its
+    // handshake with a TLS error, as any unverifiable peer does; plain http still works.
+    let roots = crate::net::tls::trust_roots()
+        .map(|r| r.for_http)
+        .unwrap_or_default();
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
-        .root_certs(RootCerts::Specific(ROOTS.clone()))
+        .root_certs(RootCerts::Specific(roots))
         .build();
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))

@@ -9,7 +9,6 @@
 //! overflow or stretch a code's life (out of range is a denial), and never put the URL's
 //! credentials or a code into an error or log line.
 
-use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -21,6 +20,7 @@ use super::resp::Reply;
 use super::{decide, Otp, Pending, SlotBackend};
 use crate::config::{SecretUrl, SlotSettings, SlotTarget, OTP_TTL_SECONDS};
 use crate::error::{Error, Result};
+use crate::fork::Lazy;
 use crate::net::remaining;
 
 /// How long a record outlives its TTL on the server, so that a late verify still reports
@@ -62,7 +62,7 @@ return {rec or '', t[1], t[2]}
 /// A script's source and its SHA1 (how `EVALSHA` names it), computed once.
 pub(crate) struct Lua {
     src: &'static str,
-    sha: LazyLock<String>,
+    sha: Lazy<String>,
 }
 
 impl Lua {
@@ -70,7 +70,7 @@ impl Lua {
     pub(crate) const fn new(src: &'static str, sha: fn() -> String) -> Lua {
         Lua {
             src,
-            sha: LazyLock::new(sha),
+            sha: Lazy::new(sha),
         }
     }
 }
@@ -82,11 +82,11 @@ pub(crate) fn sha1_hex(text: &str) -> String {
 
 static STORE: Lua = Lua {
     src: STORE_SRC,
-    sha: LazyLock::new(|| sha1_hex(STORE_SRC)),
+    sha: Lazy::new(|| sha1_hex(STORE_SRC)),
 };
 static TAKE: Lua = Lua {
     src: TAKE_SRC,
-    sha: LazyLock::new(|| sha1_hex(TAKE_SRC)),
+    sha: Lazy::new(|| sha1_hex(TAKE_SRC)),
 };
 
 /// One operation's view of the configured server.

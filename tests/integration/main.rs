@@ -6,6 +6,7 @@ mod audit;
 mod distribution;
 mod drill;
 mod exports;
+mod fork;
 mod fuzz_corpus;
 mod header;
 mod hookserver;
