@@ -446,6 +446,53 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter4"));
     }
 
+    /// A configure in progress (holding the writer lock, where its validation runs) never
+    /// makes a reader wait: while another thread holds that lock, this one completes N
+    /// generates, each reading the snapshot, before the writer lets go. On the old `RwLock`
+    /// the first read waited for the whole validation (a cost-14 bcrypt hash: about 1 s).
+    #[test]
+    fn readers_never_wait_for_a_configure_in_progress() {
+        use std::sync::mpsc;
+        let (held_tx, held_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let writer = std::thread::spawn(move || {
+            let _writer = WRITER.lock();
+            held_tx.send(()).unwrap();
+            // Bounded: a reader that waited on the writer would never let this test end.
+            let _ = release_rx.recv_timeout(std::time::Duration::from_secs(30));
+            std::time::Instant::now()
+        });
+        held_rx.recv().unwrap();
+        const N: usize = 200;
+        for _ in 0..N {
+            assert!(current().otp_ttl > Duration::ZERO);
+            crate::otp::generate().unwrap();
+        }
+        let readers_done = std::time::Instant::now();
+        release_tx.send(()).unwrap();
+        let writer_done = writer.join().unwrap();
+        assert!(
+            readers_done < writer_done,
+            "the readers finished only after the writer"
+        );
+    }
+
+    /// The bcrypt cost cap holds at the key: a cost above it is refused with the reason and the
+    /// setting is unchanged; the cost at the cap is accepted without computing a hash.
+    #[test]
+    fn password_hash_bcrypt_cost_is_capped() {
+        use crate::login::password::BCRYPT_MAX_COST;
+        let hash = |cost: u32| {
+            format!("$2b${cost:02}$abcdefghijklmnopqrstuOABCDEFGHIJKLMNOPQRSTUVWXYZ0123e")
+        };
+        let mut s = Settings::default();
+        set(&mut s, "password_hash", &hash(BCRYPT_MAX_COST)).unwrap();
+        let before = format!("{:?}", s.login.password_hash);
+        let err = set(&mut s, "password_hash", &hash(BCRYPT_MAX_COST + 1)).unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
+        assert_eq!(format!("{:?}", s.login.password_hash), before);
+    }
+
     #[test]
     fn secrets_do_not_show_in_debug() {
         let mut s = Settings::default();
