@@ -191,6 +191,8 @@ static WRITER: ForkSafe<()> = ForkSafe::new(());
 /// A snapshot of the current settings. An operation reads it once, at its start, and passes it
 /// down, so that it sees one consistent set even when another thread reconfigures.
 pub fn current() -> Arc<Settings> {
+    #[cfg(test)]
+    tests::READS.with(|n| n.set(n.get() + 1));
     loop {
         if let Some(s) = SETTINGS.load_full() {
             return s;
@@ -329,6 +331,36 @@ fn valid_slot_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Snapshots taken on this thread (counted by `current`).
+        pub(super) static READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn reads_during(f: impl FnOnce()) -> usize {
+        let before = READS.get();
+        f();
+        READS.get() - before
+    }
+
+    /// One snapshot per call: a login step reads the settings once at its start and passes
+    /// them to the slot, the store, the audit trail and the notifier (it used to read them
+    /// again in the slot and in the notifier, so a concurrent configure could change the rules
+    /// in the middle of a login).
+    #[test]
+    fn each_call_reads_the_settings_once() {
+        // A code that is not six digits: refused by the slot, counted, audited.
+        let n = reads_during(|| {
+            let _ = crate::login::complete(Some(b"::1"), Some(b"not-a-code"));
+        });
+        assert_eq!(n, 1, "login::complete");
+        let n = reads_during(|| crate::notify::alert(Some(b"192.0.2.1")));
+        assert_eq!(n, 1, "alert");
+        let n = reads_during(|| {
+            let _ = crate::otp::generate();
+        });
+        assert_eq!(n, 1, "generate");
+    }
 
     fn set(s: &mut Settings, key: &str, value: &str) -> Result<()> {
         apply(s, key, Some(value))

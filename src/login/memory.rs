@@ -13,6 +13,7 @@ use super::address::LimitKey;
 use super::limiter::{Admission, Limiter, Limits, Reservation};
 use super::session::{Session, TokenHash};
 use super::store::LoginStore;
+use crate::config::Settings;
 use crate::error::Result;
 use crate::otp::Otp;
 
@@ -23,10 +24,10 @@ fn with_limiter<R>(f: impl FnOnce(&mut Limiter) -> R) -> R {
     f(LIMITER.lock().get_or_insert_with(Limiter::default))
 }
 
-/// The state of this process.
-pub struct MemoryStore;
+/// The state of this process, under one operation's settings (the slot it verifies against).
+pub struct MemoryStore<'a>(pub &'a Settings);
 
-impl LoginStore for MemoryStore {
+impl LoginStore for MemoryStore<'_> {
     fn reserve(
         &self,
         key: LimitKey,
@@ -37,7 +38,7 @@ impl LoginStore for MemoryStore {
             .map_err(Admission::into_error)?;
         // The slot's own lock, not the limiter's, guards the code.
         let verdict = match code {
-            Some(c) => crate::otp::verify_parsed(c),
+            Some(c) => crate::otp::verify_with(self.0, c),
             None => Ok(()),
         };
         Ok((r, verdict))

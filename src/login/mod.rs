@@ -157,7 +157,7 @@ fn settle_failure(addr: &ClientAddr, s: &Settings, f: &Reservation, what: &str) 
     }
     if f.global_locked {
         // Logged there, at error level, with the alarm's event id.
-        let id = crate::notify::alert_global_lockout(l.max_global, l.lockout);
+        let id = crate::notify::alert_global_lockout(s, l.max_global, l.lockout);
         audit::record(
             s,
             Event::GlobalLimitReached,
@@ -186,7 +186,7 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
     result
 }
 
-fn begin_checked(s: &Settings, ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
+fn begin_checked(s: &std::sync::Arc<Settings>, ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
     let stored = s
         .login
         .password_hash
@@ -208,10 +208,10 @@ fn begin_checked(s: &Settings, ip: Option<&[u8]>, password: &[u8]) -> Result<()>
         }
     }
     audit::record(s, Event::LoginBegun, None, ip, "password accepted");
-    let code = crate::otp::generate()?;
-    if let Err(e) = crate::notify::send_otp(code.as_str().as_bytes()) {
+    let code = crate::otp::generate_with(s)?;
+    if let Err(e) = crate::notify::send_otp_with(s, code) {
         // A code nobody received must not stay pending.
-        let _ = crate::otp::clear();
+        let _ = crate::otp::clear_with(s);
         return Err(e);
     }
     audit::record(s, Event::CodeSent, None, ip, "one-time code email queued");
@@ -255,7 +255,7 @@ pub fn complete(ip: Option<&[u8]>, code: Option<&[u8]>) -> Result<Zeroizing<Stri
                 ttl: s.login.session_ttl,
             };
             // The alarm goes out whatever happens next: the code was right.
-            let id = crate::notify::alert_with_id(ip);
+            let id = crate::notify::alert_with_id(&s, ip);
             // On disk before a session exists: a crash never loses a granted login's record.
             let recorded = audit::record(
                 &s,

@@ -53,6 +53,5 @@ pub fn of(s: &Settings) -> Box<dyn LoginStore + '_> {
     if let Some(shared) = super::shared::SharedStore::of(s) {
         return Box::new(shared);
     }
-    let _ = s;
-    Box::new(super::memory::MemoryStore)
+    Box::new(super::memory::MemoryStore(s))
 }

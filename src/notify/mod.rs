@@ -47,7 +47,11 @@ use stats::{Counters, COUNTERS};
 pub fn send_otp(code: &[u8]) -> Result<()> {
     let code = Otp::parse(code)
         .ok_or_else(|| Error::Argument("the code must be six ASCII digits".into()))?;
-    let s = config::current();
+    send_otp_with(&config::current(), code)
+}
+
+/// [`send_otp`] under the caller's snapshot of the settings.
+pub(crate) fn send_otp_with(s: &Arc<Settings>, code: Otp) -> Result<()> {
     if s.dev_otp_log {
         log::warn!(
             "break-glass one-time code: {} (dev_otp_log is on: never in production)",
@@ -93,11 +97,12 @@ fn send_otp_now(s: &Settings, code: &Otp) {
 /// Never fails: what cannot be delivered is logged at error level and counted. The alert's
 /// email and webhook are queued independently: a full lane drops only its own part.
 pub fn alert(ip: Option<&[u8]>) {
-    alert_with_id(ip);
+    alert_with_id(&config::current(), ip);
 }
 
-/// [`alert`], returning the alert's event id (for the login's audit record).
-pub(crate) fn alert_with_id(ip: Option<&[u8]>) -> String {
+/// [`alert`] under the caller's snapshot of the settings, returning the alert's event id (for
+/// the login's audit record).
+pub(crate) fn alert_with_id(s: &Settings, ip: Option<&[u8]>) -> String {
     let q = queue::current();
     let alert = Alert::new(ip, q.take_dropped_since_alert());
     log::warn!(
@@ -107,13 +112,13 @@ pub(crate) fn alert_with_id(ip: Option<&[u8]>) -> String {
         alert.id
     );
     let id = alert.id.clone();
-    raise(&q, alert);
+    raise(s, &q, alert);
     id
 }
 
 /// Raises the alarm that every break-glass login is locked out after `failures` failures from
 /// all addresses within `window`. Delivered like [`alert`], with `"event": "break_glass_lockout"`.
-pub(crate) fn alert_global_lockout(failures: u32, window: Duration) -> String {
+pub(crate) fn alert_global_lockout(s: &Settings, failures: u32, window: Duration) -> String {
     let q = queue::current();
     let alert = Alert::lockout(failures, window.as_secs(), q.take_dropped_since_alert());
     log::error!(
@@ -123,13 +128,12 @@ pub(crate) fn alert_global_lockout(failures: u32, window: Duration) -> String {
         alert.id
     );
     let id = alert.id.clone();
-    raise(&q, alert);
+    raise(s, &q, alert);
     id
 }
 
 /// Queues `alert` on every configured channel.
-fn raise(q: &Arc<queue::Queue>, alert: Alert) {
-    let s = config::current();
+fn raise(s: &Settings, q: &Arc<queue::Queue>, alert: Alert) {
     let alert = Arc::new(alert);
     let carried = alert.dropped_before;
 

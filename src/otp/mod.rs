@@ -72,9 +72,13 @@ fn with_backend<R>(settings: &config::Settings, f: impl FnOnce(&dyn SlotBackend)
 
 /// Issues a new code, replacing any pending one, and returns it.
 pub fn generate() -> Result<Otp> {
-    let settings = config::current();
+    generate_with(&config::current())
+}
+
+/// [`generate`] under the caller's snapshot of the settings.
+pub(crate) fn generate_with(settings: &config::Settings) -> Result<Otp> {
     let code = Otp::generate()?;
-    with_backend(&settings, |slot| slot.store(&code, settings.otp_ttl))?;
+    with_backend(settings, |slot| slot.store(&code, settings.otp_ttl))?;
     Ok(code)
 }
 
@@ -89,10 +93,9 @@ pub fn verify(submitted: &[u8]) -> Result<()> {
 }
 
 /// [`verify`] with the candidate already parsed (`None`: input that is not six ASCII digits,
-/// which cannot match but still consumes).
-pub(crate) fn verify_parsed(code: Option<&Otp>) -> Result<()> {
-    let settings = config::current();
-    with_backend(&settings, |slot| slot.verify(code))
+/// which cannot match but still consumes), under the caller's snapshot of the settings.
+pub(crate) fn verify_with(settings: &config::Settings, code: Option<&Otp>) -> Result<()> {
+    with_backend(settings, |slot| slot.verify(code))
 }
 
 /// Consumes the pending code without a candidate: what a verify with a missing argument does.
@@ -104,8 +107,12 @@ pub fn consume() {
 
 /// Empties the slot.
 pub fn clear() -> Result<()> {
-    let settings = config::current();
-    with_backend(&settings, |slot| slot.clear())
+    clear_with(&config::current())
+}
+
+/// [`clear`] under the caller's snapshot of the settings.
+pub(crate) fn clear_with(settings: &config::Settings) -> Result<()> {
+    with_backend(settings, |slot| slot.clear())
 }
 
 #[cfg(test)]
