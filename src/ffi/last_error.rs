@@ -10,7 +10,8 @@ use std::cell::RefCell;
 use std::ffi::c_char;
 
 use super::panic::run;
-use super::status::bg_status;
+use super::status::{bg_status, status_for};
+use crate::error::Error;
 
 /// Longest text kept, in bytes (cut at a character boundary).
 const MAX_TEXT: usize = 1024;
@@ -37,12 +38,6 @@ pub fn clear() {
     let _ = LAST.try_with(|l| l.borrow_mut().clear());
 }
 
-/// Returns `status` after recording `why`: for the refusals an export decides itself.
-pub fn refuse(status: bg_status, why: &str) -> bg_status {
-    record(why);
-    status
-}
-
 /// Copies into `buf` why the latest call on this thread returned a status other than `BG_OK`
 /// ("" when it succeeded, or when no call was made yet), as NUL-terminated UTF-8, such as
 /// "invalid argument: otp_ttl_seconds: must be from 1 to 86400" or "locked out: this address
@@ -65,14 +60,16 @@ pub fn refuse(status: bg_status, why: &str) -> bg_status {
 #[no_mangle]
 pub unsafe extern "C" fn bg_last_error(buf: *mut c_char, len: usize) -> bg_status {
     run(|| {
+        // The statuses come from the one map, but nothing is recorded: this call reports the
+        // previous call's reason and must leave it in place.
         if buf.is_null() {
-            return bg_status::BG_ERR_NULL;
+            return status_for(&Error::Null);
         }
         LAST.with(|l| {
             let text = l.borrow();
             let fits = text.len() < len;
             if len == 0 {
-                return bg_status::BG_ERR_BUFFER_TOO_SMALL;
+                return status_for(&Error::BufferTooSmall);
             }
             let mut n = text.len().min(len - 1);
             while !text.is_char_boundary(n) {
@@ -86,7 +83,7 @@ pub unsafe extern "C" fn bg_last_error(buf: *mut c_char, len: usize) -> bg_statu
             if fits {
                 bg_status::BG_OK
             } else {
-                bg_status::BG_ERR_BUFFER_TOO_SMALL
+                status_for(&Error::BufferTooSmall)
             }
         })
     })

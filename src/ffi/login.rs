@@ -4,9 +4,9 @@
 use std::ffi::c_char;
 
 use super::cstr::{self, CInput};
-use super::last_error::refuse;
 use super::panic::guard;
-use super::status::{bg_status, map_error, status_of};
+use super::status::{bg_status, map_error, refuse, refuse_argument, status_of};
+use crate::error::Error;
 use crate::login;
 
 /// Size of a buffer that holds a session token and its NUL: pass at least this to
@@ -24,11 +24,10 @@ const MAX_PASSWORD: usize = 4096;
 /// Reads a required string argument as bytes, bounded.
 unsafe fn bytes<'a>(ptr: *const c_char, limit: usize, what: &str) -> Result<&'a [u8], bg_status> {
     match unsafe { cstr::read(ptr, limit) } {
-        CInput::Null => Err(refuse(bg_status::BG_ERR_NULL, &format!("{what} is NULL"))),
-        CInput::TooLong(_) => Err(refuse(
-            bg_status::BG_ERR_ARGUMENT,
-            &format!("{what} is longer than {limit} bytes"),
-        )),
+        CInput::Null => Err(refuse(Error::Null, &format!("{what} is NULL"))),
+        CInput::TooLong(_) => Err(refuse_argument(&format!(
+            "{what} is longer than {limit} bytes"
+        ))),
         CInput::Text(b) => Ok(b),
     }
 }
@@ -95,11 +94,11 @@ pub unsafe extern "C" fn bg_login_complete(
 ) -> bg_status {
     guard(|| {
         if token_out.is_null() {
-            return refuse(bg_status::BG_ERR_NULL, "token_out is NULL");
+            return refuse(Error::Null, "token_out is NULL");
         }
         if token_len < BG_SESSION_TOKEN_BUF_LEN {
             return refuse(
-                bg_status::BG_ERR_BUFFER_TOO_SMALL,
+                Error::BufferTooSmall,
                 "token_len is smaller than BG_SESSION_TOKEN_BUF_LEN (44)",
             );
         }
@@ -122,10 +121,9 @@ pub unsafe extern "C" fn bg_login_complete(
                 }
                 bg_status::BG_OK
             }
-            Err(crate::Error::Invalid) if code.is_none() => refuse(
-                bg_status::BG_ERR_NULL,
-                "code is NULL (counted as a failure)",
-            ),
+            Err(crate::Error::Invalid) if code.is_none() => {
+                refuse(Error::Null, "code is NULL (counted as a failure)")
+            }
             Err(e) => map_error(&e),
         }
     })
@@ -177,7 +175,7 @@ pub unsafe extern "C" fn bg_session_end(token: *const c_char) -> bg_status {
 pub unsafe extern "C" fn bg_attempts_left(ip: *const c_char, out: *mut u32) -> bg_status {
     guard(|| {
         if out.is_null() {
-            return refuse(bg_status::BG_ERR_NULL, "out is NULL");
+            return refuse(Error::Null, "out is NULL");
         }
         let ip = match unsafe { bytes(ip, MAX_IP, "ip") } {
             Ok(b) => b,

@@ -38,7 +38,7 @@ pub const BG_OTP_BUF_LEN: usize = 7;
 /// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_status_str(status: i32) -> *const c_char {
-    panic::guard(|| status::status_name(status).as_ptr())
+    panic::run(|| status::status_name(status).as_ptr())
 }
 
 /// The library's version, such as "0.1.0"; equal to `BREAKGLASS_VERSION` in the header it was
@@ -50,5 +50,5 @@ pub extern "C" fn bg_status_str(status: i32) -> *const c_char {
 /// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_version() -> *const c_char {
-    panic::guard(|| concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())
+    panic::run(|| concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())
 }

@@ -3,9 +3,8 @@
 use std::ffi::c_char;
 
 use super::cstr::{self, CInput};
-use super::last_error::refuse;
 use super::panic::guard;
-use super::status::{bg_status, map_error, status_of};
+use super::status::{bg_status, map_error, refuse_argument, status_of};
 
 /// Longest key accepted, in bytes.
 const MAX_KEY: usize = 64;
@@ -38,19 +37,13 @@ pub unsafe extern "C" fn bg_configure(key: *const c_char, value: *const c_char) 
         let value = match unsafe { cstr::read(value, MAX_VALUE) } {
             CInput::Null => None,
             CInput::TooLong(_) => {
-                return refuse(
-                    bg_status::BG_ERR_ARGUMENT,
-                    &format!("{key}: the value is longer than {MAX_VALUE} bytes"),
-                )
+                return refuse_argument(&format!(
+                    "{key}: the value is longer than {MAX_VALUE} bytes"
+                ))
             }
             CInput::Text(b) => match std::str::from_utf8(b) {
                 Ok(v) => Some(v),
-                Err(_) => {
-                    return refuse(
-                        bg_status::BG_ERR_ARGUMENT,
-                        &format!("{key}: the value is not UTF-8"),
-                    )
-                }
+                Err(_) => return refuse_argument(&format!("{key}: the value is not UTF-8")),
             },
         };
         let result = crate::configure(key, value);
