@@ -18,11 +18,11 @@ pub const BCRYPT_MAX_PASSWORD: usize = 72;
 /// The largest argon2 memory cost accepted in a configured hash, in KiB (256 MiB).
 const MAX_ARGON2_M_KIB: u32 = 256 * 1024;
 /// The largest bcrypt cost accepted in a configured hash. Each step doubles the work: cost 14
-/// took about 1 s per check on the machine the issue was measured on, and a check holds one of
+/// took about 1 s per check on the machine issue 17 was measured on, and a check holds one of
 /// the [`MAX_CONCURRENT_CHECKS`] places for that long, so a higher cost would let two wrong
 /// passwords every few seconds keep the admin's right one out, and turn `bg_login_begin` into
 /// a multi-second call. OWASP's minimum is 10; 12 to 14 is common practice.
-pub const BCRYPT_MAX_COST: u32 = 14;
+pub(crate) const BCRYPT_MAX_COST: u32 = 14;
 /// The largest argon2 time cost and parallelism accepted in a configured hash.
 const MAX_ARGON2_T: u32 = 20;
 const MAX_ARGON2_P: u32 = 8;
