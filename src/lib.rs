@@ -28,6 +28,7 @@ mod net;
 pub mod notify;
 pub mod otp;
 mod sys;
+pub mod text;
 
 pub use error::{Error, Result};
 pub use notify::{alert, flush, send_otp, stats, Stats};

@@ -10,11 +10,10 @@
 //! error level and counted; it never blocks a login by itself: only `login::complete` decides,
 //! from `audit_required`, whether a success it could not record is refused.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 
 mod file;
 mod record;
@@ -25,20 +24,7 @@ pub use file::{append, AppendError, Entry};
 pub use record::{mac_over, Record, GENESIS, MAX_DETAIL_CHARS, MAX_IP_CHARS};
 pub use verify::{verify_bytes, verify_file, Broken, Report, VerifyError};
 
-/// The audit settings, part of [`Settings`].
-#[derive(Debug, Clone)]
-pub struct AuditSettings {
-    /// The audit file; `None`: no audit file is kept.
-    pub log: Option<PathBuf>,
-    /// The chain's HMAC key; `None`: plain SHA-256.
-    pub key: Option<Secret>,
-    /// Refuse a login whose success cannot be recorded.
-    pub required: bool,
-    /// Also send every event to the local syslog.
-    pub syslog: bool,
-    /// The syslog socket.
-    pub syslog_socket: PathBuf,
-}
+pub use crate::config::AuditSettings;
 
 /// Every kind of audit event; [`Event::name`] is the record's `event`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

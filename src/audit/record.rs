@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Longest `ip` kept, in characters; longer text is cut and marked.
-pub const MAX_IP_CHARS: usize = crate::notify::MAX_IP_CHARS;
+pub const MAX_IP_CHARS: usize = crate::text::MAX_IP_CHARS;
 /// Longest `detail` kept, in characters.
 pub const MAX_DETAIL_CHARS: usize = 512;
 
@@ -109,7 +109,7 @@ impl Record {
     /// A one-line, human-readable form (for `breakglass audit tail`); control characters in
     /// the untrusted fields are escaped.
     pub fn readable(&self) -> String {
-        let esc = crate::notify::escape_controls;
+        let esc = crate::text::escape_controls;
         let mut out = format!("#{} {} {}", self.seq, self.time, self.event);
         if !self.ip.is_empty() {
             out.push_str(&format!(" ip={}", esc(&self.ip)));
@@ -142,18 +142,10 @@ pub fn mac_over(key: Option<&[u8]>, prev: &str, canonical: &[u8]) -> String {
             h.finalize().to_vec()
         }
     };
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::text::hex(bytes)
 }
 
-/// `text` cut to `max` characters, marked when cut.
-pub fn bounded(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(max).collect();
-    cut.push_str(crate::notify::TRUNCATED_MARK);
-    cut
-}
+pub use crate::text::bounded;
 
 #[cfg(test)]
 mod tests {
@@ -214,7 +206,7 @@ mod tests {
         assert_eq!(bounded("abc", 3), "abc");
         assert_eq!(
             bounded("abcd", 3),
-            format!("abc{}", crate::notify::TRUNCATED_MARK)
+            format!("abc{}", crate::text::TRUNCATED_MARK)
         );
     }
 }

@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
+use super::allowlist::AllowList;
+use super::password_hash::StoredHash;
 use super::{mailbox, mailbox_list, parse_slot_url, parse_webhook_url, valid_slot_key};
 use super::{parse_receivers, WebhookFormat};
 use super::{Mailer, Secret, Settings};
-use crate::login::{AllowList, StoredHash};
 
 /// What a key's value is, with its bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -485,11 +486,7 @@ impl Key {
 }
 
 fn number(text: &str, min: u64, max: u64) -> Result<u64, String> {
-    let n: u64 = text
-        .parse()
-        .ok()
-        .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| "not a whole number".to_owned())?;
+    let n = crate::text::decimal(text.as_bytes()).ok_or_else(|| "not a whole number".to_owned())?;
     if (min..=max).contains(&n) {
         Ok(n)
     } else {

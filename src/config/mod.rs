@@ -5,6 +5,7 @@
 //! another thread reconfigures. It must never log under its lock, and never print a secret:
 //! passwords, the webhook secret and URLs with credentials are only shown redacted.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,13 +16,17 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::fork::ForkSafe;
 
+pub mod allowlist;
 mod keys;
 mod mailer;
+pub mod password_hash;
 mod receivers;
 mod slot_url;
 mod urls;
 
+pub use allowlist::AllowList;
 pub use keys::{find as find_key, Key, Kind, KEYS};
+pub use password_hash::StoredHash;
 
 pub use mailer::{Mailer, SmtpCredentials, SmtpTls};
 pub use receivers::{parse_receivers, Receiver, WebhookFormat, MAX_RECEIVERS};
@@ -100,9 +105,41 @@ pub struct Settings {
     /// The slot backend.
     pub slot: SlotSettings,
     /// The login flow.
-    pub login: crate::login::LoginSettings,
+    pub login: LoginSettings,
     /// The audit trail.
-    pub audit: crate::audit::AuditSettings,
+    pub audit: AuditSettings,
+}
+
+/// The login settings, part of [`Settings`].
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    /// The break-glass password's hash; `None`: the login flow is not configured.
+    pub password_hash: Option<StoredHash>,
+    /// Who may try; `None`: this host only (127.0.0.1 and ::1), with a warning.
+    pub allowed_ips: Option<AllowList>,
+    /// Failures from one address that lock it out.
+    pub max_attempts: u32,
+    /// Length of a lockout and of the counting window.
+    pub lockout: Duration,
+    /// Lifetime of a session.
+    pub session_ttl: Duration,
+    /// Failures from all addresses, per window, that lock every login out.
+    pub max_global_failures: u32,
+}
+
+/// The audit settings, part of [`Settings`].
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// The audit file; `None`: no audit file is kept.
+    pub log: Option<PathBuf>,
+    /// The chain's HMAC key; `None`: plain SHA-256.
+    pub key: Option<Secret>,
+    /// Refuse a login whose success cannot be recorded.
+    pub required: bool,
+    /// Also send every event to the local syslog.
+    pub syslog: bool,
+    /// The syslog socket.
+    pub syslog_socket: PathBuf,
 }
 
 impl Default for Settings {
@@ -134,7 +171,7 @@ impl Settings {
                 timeout: Duration::ZERO,
                 wait_replicas: 0,
             },
-            login: crate::login::LoginSettings {
+            login: LoginSettings {
                 password_hash: None,
                 allowed_ips: None,
                 max_attempts: 0,
@@ -142,7 +179,7 @@ impl Settings {
                 session_ttl: Duration::ZERO,
                 max_global_failures: 0,
             },
-            audit: crate::audit::AuditSettings {
+            audit: AuditSettings {
                 log: None,
                 key: None,
                 required: false,
@@ -513,7 +550,7 @@ mod tests {
     /// setting is unchanged; the cost at the cap is accepted without computing a hash.
     #[test]
     fn password_hash_bcrypt_cost_is_capped() {
-        use crate::login::password::BCRYPT_MAX_COST;
+        use crate::config::password_hash::BCRYPT_MAX_COST;
         let hash = |cost: u32| {
             format!("$2b${cost:02}$abcdefghijklmnopqrstuOABCDEFGHIJKLMNOPQRSTUVWXYZ0123e")
         };

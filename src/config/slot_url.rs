@@ -66,10 +66,10 @@ impl SlotTarget {
         }
         let db = match url.path().trim_start_matches('/') {
             "" => 0,
-            n if n.bytes().all(|b| b.is_ascii_digit()) => n
-                .parse::<u16>()
-                .map_err(|_| bad("database number too large"))?,
-            _ => return Err(bad("the path must be a database number")),
+            n => match crate::text::decimal(n.as_bytes()) {
+                Some(db) => u16::try_from(db).map_err(|_| bad("database number too large"))?,
+                None => return Err(bad("the path must be a database number")),
+            },
         };
         let decode = |s: &str| Zeroizing::new(percent_decode_str(s).collect::<Vec<u8>>());
         let user = Some(url.username()).filter(|u| !u.is_empty()).map(decode);

@@ -24,7 +24,6 @@ use crate::error::{Error, Result};
 use crate::fork::Lazy;
 
 pub mod address;
-mod allowlist;
 mod limiter;
 pub(crate) mod memory;
 pub mod password;
@@ -33,7 +32,7 @@ mod session;
 mod shared;
 mod store;
 
-pub use allowlist::AllowList;
+pub use crate::config::allowlist::{self, AllowList};
 pub use limiter::{Limits, MAX_TRACKED};
 pub use password::{hash_new as hash_password, StoredHash};
 pub use session::TOKEN_CHARS;
@@ -44,23 +43,9 @@ use limiter::Reservation;
 static DEFAULT_ALLOWED: Lazy<AllowList> =
     Lazy::new(|| AllowList::parse(allowlist::DEFAULT).expect("the default list is valid"));
 
-/// The login settings, part of [`Settings`].
-#[derive(Debug, Clone)]
-pub struct LoginSettings {
-    /// The break-glass password's hash; `None`: the login flow is not configured.
-    pub password_hash: Option<StoredHash>,
-    /// Who may try; `None`: this host only (127.0.0.1 and ::1), with a warning.
-    pub allowed_ips: Option<AllowList>,
-    /// Failures from one address that lock it out.
-    pub max_attempts: u32,
-    /// Length of a lockout and of the counting window.
-    pub lockout: Duration,
-    /// Lifetime of a session.
-    pub session_ttl: Duration,
-    /// Failures from all addresses, per window, that lock every login out.
-    pub max_global_failures: u32,
-}
+pub use crate::config::LoginSettings;
 
+/// The limiter's view of the settings lives with the limiter.
 impl LoginSettings {
     /// The limiter's view.
     pub fn limits(&self) -> Limits {
@@ -96,7 +81,7 @@ fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
         .and_then(|b| std::str::from_utf8(b).ok())
         .and_then(ClientAddr::parse)
         .ok_or(Error::IpNotAllowed("the address is missing or malformed"))?;
-    if list.allows(&addr) {
+    if list.allows(addr.0) {
         Ok(addr)
     } else {
         log::info!(

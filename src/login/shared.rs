@@ -102,7 +102,7 @@ pub struct SharedStore<'a> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::text::hex(bytes)
 }
 
 fn flag(b: bool) -> &'static [u8] {

@@ -1,9 +1,9 @@
 //! The texts of every email and of the webhook payload.
 //!
-//! Owns how untrusted text (the `ip` argument) is made safe: escaped for headers and bodies,
-//! JSON-escaped in the payload, bounded in bytes and in characters, and marked wherever it was
-//! cut. It must never let a control character reach a header, never cut text without saying
-//! so, and never include a code anywhere but the OTP email's body.
+//! Owns what each message says and where the untrusted text (the `ip` argument) goes: escaped
+//! for headers and bodies and JSON-escaped in the payload, with the shared helpers of
+//! `crate::text`. It must never let a control character reach a header, never cut text without
+//! saying so, and never include a code anywhere but the OTP email's body.
 
 use std::time::{Duration, SystemTime};
 
@@ -13,13 +13,9 @@ use lettre::message::{Mailbox, Message};
 use zeroize::Zeroizing;
 
 use crate::otp::Otp;
+use crate::text::{bounded_input, escape_controls};
+pub use crate::text::{MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK};
 
-/// Longest `ip` input read, in bytes; longer input is cut (on a character boundary) and marked.
-pub const MAX_IP_BYTES: usize = 1024;
-/// Longest `ip` text kept, in characters; longer input is cut and marked.
-pub const MAX_IP_CHARS: usize = 256;
-/// What follows a cut `ip`, whichever bound cut it.
-pub const TRUNCATED_MARK: &str = "...(truncated)";
 /// The alert email header that carries the event id.
 pub const EVENT_ID_HEADER: &str = "X-Breakglass-Event-Id";
 
@@ -128,7 +124,7 @@ impl Alert {
     pub fn new(ip: Option<&[u8]>, dropped_before: u64) -> Alert {
         let ip = match ip {
             None => "unknown".to_owned(),
-            Some(bytes) => bounded_text(bytes),
+            Some(bytes) => bounded_input(bytes),
         };
         let raised = SystemTime::now();
         Alert {
@@ -186,59 +182,6 @@ impl Alert {
         })
         .to_string()
     }
-}
-
-/// `bytes` lossily decoded and bounded: at most [`MAX_IP_BYTES`] bytes of input (a character
-/// split by that bound is dropped whole) and [`MAX_IP_CHARS`] characters, followed by
-/// [`TRUNCATED_MARK`] when either bound cut something.
-fn bounded_text(bytes: &[u8]) -> String {
-    let mut cut = false;
-    let mut input = bytes;
-    if input.len() > MAX_IP_BYTES {
-        cut = true;
-        input = &input[..MAX_IP_BYTES];
-        // Back off to the start of a UTF-8 sequence that the byte bound split, so the cut
-        // does not show up as a replacement character.
-        let lead = input
-            .iter()
-            .rposition(|&b| b & 0xc0 != 0x80)
-            .filter(|&i| input.len() - i <= 4);
-        if let Some(i) = lead {
-            let needed = match input[i] {
-                0xc0..=0xdf => 2,
-                0xe0..=0xef => 3,
-                0xf0..=0xf7 => 4,
-                _ => 1,
-            };
-            if input.len() - i < needed {
-                input = &input[..i];
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(input);
-    let mut out: String = if text.chars().count() > MAX_IP_CHARS {
-        cut = true;
-        text.chars().take(MAX_IP_CHARS).collect()
-    } else {
-        text.into_owned()
-    };
-    if cut {
-        out.push_str(TRUNCATED_MARK);
-    }
-    out
-}
-
-/// Replaces every control character (CR, LF, NUL, DEL, C1, ...) with a visible `\u{..}`.
-pub fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn build(

@@ -30,9 +30,7 @@ pub use drill::{drill, ChannelReport, DrillOutcome};
 pub use receivers::ALERTMANAGER_DURATION_SECS;
 
 pub use event_id::EVENT_ID_LEN;
-pub use message::{
-    escape_controls, Alert, EVENT_ID_HEADER, MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK,
-};
+pub use message::{Alert, EVENT_ID_HEADER, MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK};
 pub use queue::{Lane, LANE_CAPACITY, MAIL_WORKERS, WEBHOOK_WORKERS};
 pub use stats::Stats;
 pub use webhook::{signature, SIGNATURE_HEADER};

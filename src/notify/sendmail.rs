@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::message::{escape_controls, Outgoing};
+use super::message::Outgoing;
 use super::retry::Failure;
+use crate::text::escape_controls;
 
 /// sysexits.h EX_TEMPFAIL: "try again later".
 const EX_TEMPFAIL: i32 = 75;

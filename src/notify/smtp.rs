@@ -14,10 +14,11 @@ use std::time::Instant;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use super::message::{escape_controls, Outgoing};
+use super::message::Outgoing;
 use super::retry::Failure;
 use crate::config::{SmtpCredentials, SmtpTls};
 use crate::net::{self, tls, DeadlineStream, Stream};
+use crate::text::escape_controls;
 
 /// The most bytes one server reply may take, all its lines together.
 const MAX_REPLY_BYTES: usize = 64 * 1024;

@@ -23,12 +23,7 @@ pub fn signature(secret: &Secret, body: &[u8]) -> String {
         .expect("HMAC accepts keys of any length");
     mac.update(body);
     let digest = mac.finalize().into_bytes();
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256=");
-    for b in digest.iter() {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!("sha256={}", crate::text::hex(digest))
 }
 
 fn agent(timeout: Duration) -> ureq::Agent {
@@ -102,7 +97,7 @@ fn peer_answer(resp: &mut ureq::http::Response<ureq::Body>) -> String {
         return String::new();
     }
     let text = String::from_utf8_lossy(&raw);
-    let text = super::message::escape_controls(text.trim());
+    let text = crate::text::escape_controls(text.trim());
     if text.is_empty() {
         return String::new();
     }

@@ -22,6 +22,7 @@ use crate::config::{SecretUrl, SlotSettings, SlotTarget, OTP_TTL_SECONDS};
 use crate::error::{Error, Result};
 use crate::fork::Lazy;
 use crate::net::remaining;
+use crate::text::decimal;
 
 /// How long a record outlives its TTL on the server, so that a late verify still reports
 /// "expired" rather than "no pending code".
@@ -77,7 +78,7 @@ impl Lua {
 
 pub(crate) fn sha1_hex(text: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::text::hex(digest)
 }
 
 static STORE: Lua = Lua {
@@ -341,14 +342,6 @@ pub(crate) fn parse_record(
         age: Duration::from_millis(now_ms.saturating_sub(issued)),
         ttl: Duration::from_millis(ttl),
     })
-}
-
-/// Plain decimal digits (no sign, no spaces), 1 to 20 of them, that fit a u64.
-fn decimal(text: &[u8]) -> Option<u64> {
-    if text.is_empty() || text.len() > 20 || !text.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ fn verify(args: &[String]) -> ExitCode {
         Err(VerifyError::Broken { line, text, why }) => {
             let _ = out(&format!(
                 "BROKEN: line {line}: {why}\n  {}\nEverything before line {line} verifies.\n",
-                breakglass::notify::escape_controls(&text)
+                breakglass::text::escape_controls(&text)
             ));
             ExitCode::from(1)
         }
