@@ -29,6 +29,8 @@ mod webhook;
 pub use drill::{drill, ChannelReport, DrillOutcome};
 pub use receivers::ALERTMANAGER_DURATION_SECS;
 
+/// Kept here for the Rust API; it lives in [`crate::text`].
+pub use crate::text::escape_controls;
 pub use event_id::EVENT_ID_LEN;
 pub use message::{Alert, EVENT_ID_HEADER, MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK};
 pub use queue::{Lane, LANE_CAPACITY, MAIL_WORKERS, WEBHOOK_WORKERS};

@@ -115,9 +115,7 @@ fn fork_and_check(hook_url: &str, ip: &str) -> i32 {
 }
 
 fn set_logger() {
-    let st = unsafe {
-        breakglass::ffi::delivery::bg_set_logger(Some(count_log), std::ptr::null_mut(), 2)
-    };
+    let st = breakglass::ffi::delivery::bg_set_logger(Some(count_log), std::ptr::null_mut(), 2);
     assert_eq!(st, bg_status::BG_OK);
 }
 

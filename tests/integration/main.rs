@@ -11,6 +11,7 @@ mod fuzz_corpus;
 mod header;
 mod hookserver;
 mod keys;
+mod layering;
 mod login;
 mod login_redis;
 mod outbox;
