@@ -27,6 +27,8 @@ pub mod login;
 mod net;
 pub mod notify;
 pub mod otp;
+#[cfg(feature = "redis")]
+mod redis;
 mod sys;
 pub mod text;
 

@@ -21,10 +21,11 @@ use super::session::{Session, TokenHash};
 use super::store::LoginStore;
 use crate::config::Settings;
 use crate::error::Result;
-use crate::otp::redis_conn::SessionError;
-use crate::otp::redis_slot::{parse_record, server_now_ms, sha1_hex, Lua, RedisSlot};
-use crate::otp::resp::Reply;
+use crate::otp::redis_slot::{parse_record, server_now_ms};
 use crate::otp::{decide, Otp};
+use crate::redis::conn::SessionError;
+use crate::redis::resp::Reply;
+use crate::redis::script::{sha1_hex, Lua, Runner};
 
 /// Admits, counts and (with ARGV[4] = "1") takes the pending record, in one step.
 const RESERVE_SRC: &str = r"
@@ -96,7 +97,7 @@ static END: Lua = Lua::new(END_SRC, || sha1_hex(END_SRC));
 
 /// The configured server, for one call.
 pub struct SharedStore<'a> {
-    slot: RedisSlot<'a>,
+    slot: Runner<'a>,
     prefix: &'a str,
     wait_replicas: bool,
 }
@@ -118,7 +119,7 @@ impl<'a> SharedStore<'a> {
     pub fn of(s: &'a Settings) -> Option<SharedStore<'a>> {
         let url = s.slot.url.as_ref()?;
         Some(SharedStore {
-            slot: RedisSlot::new(url, &s.slot),
+            slot: Runner::new(url, &s.slot),
             prefix: &s.slot.key,
             wait_replicas: s.slot.wait_replicas > 0,
         })

@@ -13,13 +13,7 @@ mod clock;
 mod code;
 pub(crate) mod memory_slot;
 #[cfg(feature = "redis")]
-pub(crate) mod redis_conn;
-#[cfg(feature = "redis")]
-pub(crate) mod redis_pool;
-#[cfg(feature = "redis")]
 pub(crate) mod redis_slot;
-#[cfg(feature = "redis")]
-pub(crate) mod resp;
 
 pub use clock::{BootClock, Clock};
 pub use code::{Otp, OTP_LEN};

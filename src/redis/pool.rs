@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::fork::ForkSafe;
 
-use super::redis_conn::{RedisConn, TargetId};
+use super::conn::{RedisConn, TargetId};
 
 /// The most idle connections one process keeps (across every slot URL).
 pub(crate) const MAX_IDLE: usize = 4;
