@@ -17,11 +17,15 @@
 //! ```
 
 #![warn(missing_docs)]
+// `unsafe` lives only in the FFI shell and the OS modules (`sys`, `fork`), each allowed below.
+#![deny(unsafe_code)]
 
 pub mod audit;
 pub mod config;
 mod error;
+#[allow(unsafe_code)]
 pub mod ffi;
+#[allow(unsafe_code)]
 mod fork;
 pub mod login;
 mod net;
@@ -29,6 +33,7 @@ pub mod notify;
 pub mod otp;
 #[cfg(feature = "redis")]
 mod redis;
+#[allow(unsafe_code)]
 mod sys;
 pub mod text;
 
