@@ -22,6 +22,7 @@
 
 pub mod audit;
 pub mod config;
+mod digest;
 mod error;
 #[allow(unsafe_code)]
 pub mod ffi;

@@ -11,9 +11,6 @@
 //! Pure logic: no I/O. It must never take a code, a password or a session token as a field
 //! (the callers in `audit` only pass event names, addresses, ids and fixed texts).
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
-
 /// The `prev` of the first record in a file: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -127,20 +124,10 @@ impl Record {
 
 /// HMAC-SHA256 (or SHA-256 without a key) over `prev` and `canonical`, as hex.
 pub fn mac_over(key: Option<&[u8]>, prev: &str, canonical: &[u8]) -> String {
-    let bytes: Vec<u8> = match key {
-        Some(k) => {
-            let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(k)
-                .expect("HMAC takes a key of any length");
-            m.update(prev.as_bytes());
-            m.update(canonical);
-            m.finalize().into_bytes().to_vec()
-        }
-        None => {
-            let mut h = Sha256::new();
-            h.update(prev.as_bytes());
-            h.update(canonical);
-            h.finalize().to_vec()
-        }
+    let parts: [&[u8]; 2] = [prev.as_bytes(), canonical];
+    let bytes = match key {
+        Some(k) => crate::digest::hmac_sha256(k, &parts),
+        None => crate::digest::sha256(&parts),
     };
     crate::text::hex(bytes)
 }

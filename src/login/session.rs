@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -22,7 +21,7 @@ pub type TokenHash = [u8; 32];
 
 /// The SHA-256 of a presented token.
 pub fn hash(token: &[u8]) -> TokenHash {
-    Sha256::digest(token).into()
+    crate::digest::sha256(&[token])
 }
 
 /// A fresh token and its hash.

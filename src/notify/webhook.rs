@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 use super::retry::{self, Failure};
@@ -19,10 +17,7 @@ pub const SIGNATURE_HEADER: &str = "X-Breakglass-Signature";
 
 /// `sha256=<hex>` of HMAC-SHA256(secret, body).
 pub fn signature(secret: &Secret, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
+    let digest = crate::digest::hmac_sha256(secret.expose().as_bytes(), &[body]);
     format!("sha256={}", crate::text::hex(digest))
 }
 

@@ -9,8 +9,6 @@
 
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-
 use super::conn::{RedisConn, SessionError, TargetId};
 use super::pool as redis_pool;
 use super::resp::Reply;
@@ -39,7 +37,7 @@ impl Lua {
 }
 
 pub(crate) fn sha1_hex(text: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
+    let digest = crate::digest::sha1_for_names(text.as_bytes());
     crate::text::hex(digest)
 }
 
@@ -76,7 +74,7 @@ impl<'a> Runner<'a> {
         mut exchange: impl FnMut(&mut RedisConn, Instant) -> std::result::Result<T, SessionError>,
     ) -> Result<T> {
         let deadline = Instant::now() + self.timeout;
-        let id: TargetId = Sha256::digest(self.url.as_str().as_bytes()).into();
+        let id: TargetId = crate::digest::sha256(&[self.url.as_str().as_bytes()]);
         let mut pooled = redis_pool::take(&id);
         loop {
             let reused = pooled.is_some();

@@ -2,7 +2,7 @@
 //! `src/` (outside their unit tests) must be in [`ALLOWED`], and [`ALLOWED`] itself must point
 //! one way (no cycle), so the next change cannot quietly bring a circle back.
 //!
-//! Bottom to top: `error`, `text` (leaves) · `sys`, `fork` (the OS) · `config` (plain data: the
+//! Bottom to top: `error`, `text`, `digest` (leaves) · `sys`, `fork` (the OS) · `config` (plain data: the
 //! key table, the value parsers, the snapshot) · `net` · `redis` · `otp` · `audit` · `notify` ·
 //! `login` · the crate root's entry points (`configure`, which also records the change in the
 //! audit trail) · `ffi`. A module may use any module below it, never one above it.
@@ -14,26 +14,30 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("text", &[]),
+    ("digest", &[]),
     ("sys", &["error"]),
     ("fork", &[]),
     ("config", &["error", "text", "fork"]),
     ("net", &["error", "sys", "fork"]),
-    ("redis", &["error", "text", "sys", "fork", "config", "net"]),
+    (
+        "redis",
+        &["error", "text", "digest", "sys", "fork", "config", "net"],
+    ),
     (
         "otp",
         &["error", "text", "sys", "fork", "config", "net", "redis"],
     ),
-    ("audit", &["error", "text", "sys", "config"]),
+    ("audit", &["error", "text", "digest", "sys", "config"]),
     (
         "notify",
         &[
-            "error", "text", "sys", "fork", "config", "net", "otp", "audit",
+            "error", "text", "digest", "sys", "fork", "config", "net", "otp", "audit",
         ],
     ),
     (
         "login",
         &[
-            "error", "text", "sys", "fork", "config", "redis", "otp", "audit", "notify",
+            "error", "text", "digest", "sys", "fork", "config", "redis", "otp", "audit", "notify",
         ],
     ),
     (
