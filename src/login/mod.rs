@@ -344,7 +344,7 @@ pub fn reset_attempts(ip: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Forgets all login state of this process (the C test program uses it between cases).
+/// Forgets all login state of this process (the crate's own tests use it between cases).
 pub fn reset_all() {
     memory::clear_all();
 }

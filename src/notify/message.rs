@@ -25,7 +25,9 @@ pub struct Outgoing {
     pub to: Mailbox,
     /// SMTP envelope.
     pub envelope: Envelope,
-    /// The whole message; wiped on drop because an OTP email carries the code.
+    /// The whole message, wiped on drop because an OTP email carries the code. Best effort:
+    /// the body also passes through lettre's builder, whose intermediate copies are plain
+    /// `String`s that are freed without being wiped.
     pub bytes: Zeroizing<Vec<u8>>,
 }
 
@@ -225,6 +227,7 @@ pub fn otp_email(
     } else {
         format!("{secs} second(s)")
     };
+    // Wiped when this function returns; `build` hands lettre a plain copy (see `Outgoing`).
     let body = Zeroizing::new(format!(
         "Your break-glass one-time code is: {}\n\n\
          It is valid for {validity} from when it was issued and can be used once.\n\

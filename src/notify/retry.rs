@@ -1,7 +1,8 @@
 //! The retry policy shared by email and webhook delivery.
 //!
 //! Owns how many attempts a transient failure gets and how long to wait between them. It must
-//! never retry a permanent failure: a 550 or a 4xx answer is final.
+//! never retry a permanent failure: an SMTP 5xx, or an HTTP 3xx or 4xx other than 429, is
+//! final; an SMTP 4xx, an HTTP 429 or 5xx, a refused connection or a timeout is retried.
 
 use std::time::Duration;
 
@@ -11,9 +12,9 @@ pub const ATTEMPTS: u32 = 3;
 /// How a failed attempt is classed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// Worth another attempt: refused connection, timeout, SMTP 4xx, HTTP 5xx.
+    /// Worth another attempt: refused connection, timeout, SMTP 4xx, HTTP 429 and 5xx.
     Transient(String),
-    /// Final: SMTP 5xx, HTTP 3xx/4xx, a malformed message.
+    /// Final: SMTP 5xx, HTTP 3xx and 4xx (but 429), a malformed message.
     Permanent(String),
 }
 

@@ -68,6 +68,9 @@ pub fn deliver(program: Option<&Path>, mail: &Outgoing, deadline: Instant) -> Re
             let _ = said_tx.send(first);
         });
 
+    // A short poll rather than the `wait-timeout` crate: that one installs a process-wide
+    // SIGCHLD handler, which a library must never do inside its host (sshd, a PAM stack and
+    // most daemons handle SIGCHLD themselves).
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
