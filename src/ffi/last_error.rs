@@ -11,10 +11,11 @@ use std::ffi::c_char;
 
 use super::panic::run;
 use super::status::{bg_status, status_for};
+use super::BG_LAST_ERROR_BUF_LEN;
 use crate::error::Error;
 
 /// Longest text kept, in bytes (cut at a character boundary).
-const MAX_TEXT: usize = 1024;
+const MAX_TEXT: usize = BG_LAST_ERROR_BUF_LEN - 1;
 
 thread_local! {
     static LAST: RefCell<String> = const { RefCell::new(String::new()) };
@@ -46,7 +47,8 @@ pub fn clear() {
 /// Returns `BG_OK` when the whole text fit; `BG_ERR_BUFFER_TOO_SMALL` when `len` is too small
 /// (with `len >= 1` the buffer then holds as much as fits, cut at a character boundary, and a
 /// NUL; with `len == 0` nothing is written); `BG_ERR_NULL` when `buf` is NULL. The text never
-/// contains a configured value, a code or a password. `buf` is caller-owned; at most 1024
+/// contains a configured value, a code or a password. `buf` is caller-owned; a buffer of
+/// `BG_LAST_ERROR_BUF_LEN` (1025) bytes always holds the whole text: at most 1024
 /// bytes plus the NUL are ever needed.
 ///
 /// Thread-local: call it on the thread that made the failing call, before that thread makes

@@ -28,6 +28,8 @@ pub const BG_OTP_LEN: usize = 6;
 /// Size of a buffer that holds a code and its NUL terminator: pass at least this to
 /// `bg_generate`.
 pub const BG_OTP_BUF_LEN: usize = 7;
+/// Size of a buffer that always holds `bg_last_error`'s text and its NUL terminator.
+pub const BG_LAST_ERROR_BUF_LEN: usize = 1025;
 
 /// A fixed English name for `status`, such as "expired". Accepts any integer: unknown values
 /// give "unknown status".

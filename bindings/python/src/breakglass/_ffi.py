@@ -38,7 +38,8 @@ OTP_BUF_LEN = 7
 #: The header documents it but does not define it as a macro (yet), so the value is written
 #: here; the library checks it (a shorter buffer is BG_ERR_BUFFER_TOO_SMALL).
 SESSION_TOKEN_BUF_LEN = 44
-#: ``bg_last_error`` never needs more than 1024 bytes and the NUL.
+#: ``BG_LAST_ERROR_BUF_LEN``: ``bg_last_error`` never needs more than 1024 bytes and the NUL
+#: (tests/test_api.py checks it against the header's macro).
 LAST_ERROR_BUF_LEN = 1025
 
 BG_OK = 0
