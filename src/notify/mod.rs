@@ -258,8 +258,8 @@ fn post_to_receiver(
     r: &config::Receiver,
     alert: &Alert,
 ) -> std::result::Result<(), retry::Failure> {
-    let body =
-        receivers::body(r, s, alert).map_err(|e| retry::Failure::Permanent(e.to_string()))?;
+    let body = receivers::body(r, s, alert)
+        .map_err(|e| retry::Failure::Permanent(retry::Cause::Unreachable, e.to_string()))?;
     webhook::deliver(
         &receivers::target(r),
         &r.url,

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::message::Outgoing;
-use super::retry::Failure;
+use super::retry::{Cause, Failure};
 use crate::text::escape_controls;
 
 /// sysexits.h EX_TEMPFAIL: "try again later".
@@ -34,7 +34,12 @@ pub fn deliver(program: Option<&Path>, mail: &Outgoing, deadline: Instant) -> Re
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Failure::Transient(format!("cannot run {}: {e}", program.display())))?;
+        .map_err(|e| {
+            Failure::Transient(
+                Cause::Unreachable,
+                format!("cannot run {}: {e}", program.display()),
+            )
+        })?;
 
     // Local mail is LF-terminated; the program may not read all of it if it fails early, so
     // the writer runs beside the wait (SIGPIPE is blocked in delivery threads: a dead reader
@@ -79,17 +84,20 @@ pub fn deliver(program: Option<&Path>, mail: &Outgoing, deadline: Instant) -> Re
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Failure::Transient(format!("waiting for sendmail: {e}")));
+                return Err(Failure::Transient(
+                    Cause::Unreachable,
+                    format!("waiting for sendmail: {e}"),
+                ));
             }
         }
     };
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(Failure::Transient(format!(
-            "{} did not finish in time; killed",
-            program.display()
-        )));
+        return Err(Failure::Transient(
+            Cause::TimedOut,
+            format!("{} did not finish in time; killed", program.display()),
+        ));
     };
     if status.success() {
         return Ok(());
@@ -104,8 +112,10 @@ pub fn deliver(program: Option<&Path>, mail: &Outgoing, deadline: Instant) -> Re
         None => format!("{} was killed by a signal", program.display()),
     };
     match status.code() {
-        Some(EX_TEMPFAIL) | None => Err(Failure::Transient(why)),
-        Some(_) => Err(Failure::Permanent(why)),
+        // The program ran and said no; the drill has always shown this as unreachable (it
+        // never got to a peer that answered over the network).
+        Some(EX_TEMPFAIL) | None => Err(Failure::Transient(Cause::Unreachable, why)),
+        Some(_) => Err(Failure::Permanent(Cause::Unreachable, why)),
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
-use super::retry::{self, Failure};
+use super::retry::{self, Cause, Failure};
 use crate::config::{Secret, SecretUrl};
 
 /// The header that carries the body's HMAC-SHA256.
@@ -56,15 +56,16 @@ fn attempt(agent: &ureq::Agent, url: &str, body: &str, sig: Option<&str>) -> Res
             let why = format!("HTTP {status}{}", peer_answer(&mut resp));
             match status {
                 // 429: the receiver is rate limiting (Slack, PagerDuty document it): try again.
-                429 | 500..=599 => Err(Failure::Transient(why)),
-                300..=399 => Err(Failure::Permanent(format!(
-                    "{why} (redirects are not followed)"
-                ))),
-                _ => Err(Failure::Permanent(why)),
+                429 | 500..=599 => Err(Failure::Transient(Cause::Refused, why)),
+                300..=399 => Err(Failure::Permanent(
+                    Cause::Refused,
+                    format!("{why} (redirects are not followed)"),
+                )),
+                _ => Err(Failure::Permanent(Cause::Refused, why)),
             }
         }
-        Err(ureq::Error::Timeout(_)) => Err(Failure::Transient(TIMED_OUT.into())),
-        Err(e) => Err(Failure::Transient(describe(&e))),
+        Err(ureq::Error::Timeout(_)) => Err(Failure::Transient(Cause::TimedOut, TIMED_OUT.into())),
+        Err(e) => Err(Failure::Transient(Cause::Unreachable, describe(&e))),
     }
 }
 
@@ -129,27 +130,19 @@ pub fn deliver(
 ) -> Result<(), Failure> {
     let sig = secret.map(|s| signature(s, body.as_bytes()));
     let agent = agent(timeout);
-    let mut last = Failure::Transient("not attempted".into());
-    for n in 0..retry::ATTEMPTS {
-        if n > 0 {
-            std::thread::sleep(retry::backoff(n));
-        }
-        match attempt(&agent, target, body, sig.as_deref()) {
-            Ok(()) => return Ok(()),
-            Err(f @ Failure::Permanent(_)) => return Err(f),
-            Err(f) => {
-                log::warn!(
-                    "webhook (event {event_id}) to {} attempt {} of {} failed: {}",
-                    url.redacted(),
-                    n + 1,
-                    retry::ATTEMPTS,
-                    f.reason()
-                );
-                last = f;
-            }
-        }
-    }
-    Err(last)
+    let mut results = retry::with_retries(
+        1,
+        |_| vec![attempt(&agent, target, body, sig.as_deref())],
+        |_, n, f| {
+            log::warn!(
+                "webhook (event {event_id}) to {} attempt {n} of {} failed: {}",
+                url.redacted(),
+                retry::ATTEMPTS,
+                f.reason()
+            )
+        },
+    );
+    results.pop().expect("one result per item")
 }
 
 #[cfg(test)]
