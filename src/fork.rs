@@ -13,6 +13,10 @@
 //! not taken: that would make `fork()` wait for log callbacks, which may need something the
 //! forking thread holds (Python's GIL); it only has a child reset.
 //!
+//! The audit trail adds no lock here: its only lock is a `flock` on the audit file, taken per
+//! append on a descriptor of its own and released explicitly (`sys::FileLock`), so a fork
+//! during an append cannot leave it held.
+//!
 //! Nothing here may allocate, log or panic inside a handler, and nothing here waits for a
 //! lazily initialised value: a `Once` or `LazyLock` that another thread was running at the fork
 //! stays "running" in the child for ever, so no global of the library is built that way.
