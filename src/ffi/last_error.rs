@@ -1,7 +1,7 @@
 //! `bg_last_error`: why the latest call on this thread failed, in words.
 //!
 //! Owns the thread-local text. Every status other than `BG_OK` that an export returns records
-//! its reason here (through `status::map_error` or [`refuse`]); every guarded export clears it
+//! its reason here (through `status::map_error` or `status::refuse`); every guarded export clears it
 //! on entry, so the text always belongs to the latest call. It must never hold a secret: the
 //! texts are the library's own error messages, which never carry a value that was set, a code,
 //! a password or a URL's credentials.
