@@ -48,8 +48,8 @@ func freeCString(p *C.char, n int) {
 // 86400"). A setting applies to codes generated and deliveries queued after the call.
 //
 // The keys, their kinds, bounds, defaults and meaning are the library's key table: ConfigKeys
-// returns it at run time, and the README's "Configuration" section and `breakglass
-// check-config` show the same table. It is not repeated here, so it cannot drift.
+// returns it at run time, and the repository README's "Configuration" section documents each
+// key. It is not repeated here, so it cannot drift.
 func Configure(key, value string) error {
 	op := "Configure(" + strconv.Quote(key) + ")"
 	k, err := cString(op, "the key", key)
