@@ -314,8 +314,7 @@ pub static KEYS: &[Key] = &[
         kind: Kind::Secret,
         default: None,
         audited: true,
-        doc:
-            "the break-glass password's hash: argon2id PHC ($argon2id$...) or bcrypt ($2b$/$2y$, \
+        doc: "the break-glass password's hash: argon2id PHC ($argon2id$...) or bcrypt ($2b$/$2y$, \
               cost at most 14); `breakglass hash-password` makes one",
         set: |s, v| {
             s.login.password_hash = text(v).map(StoredHash::parse).transpose()?;
