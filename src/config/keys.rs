@@ -94,16 +94,9 @@ fn int(v: Value<'_>) -> u64 {
     }
 }
 
-/// A parser's refusal as a setter's reason: the parsers name their key ("mailer: not a URL"),
-/// which `apply` adds again, so only the part after the key is kept.
-fn reason(e: crate::error::Error) -> String {
-    match e {
-        crate::error::Error::Argument(m) => match m.split_once(": ") {
-            Some((_, why)) => why.to_owned(),
-            None => m,
-        },
-        other => other.to_string(),
-    }
+/// A parser's refusal as a setter's reason (`apply` names the key).
+fn reason(e: super::InvalidValue) -> String {
+    e.why
 }
 
 fn text(v: Value<'_>) -> Option<&str> {

@@ -37,3 +37,34 @@ pub const OTP_TTL_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
 
 /// The most recipients `alert_emails` may name.
 pub const MAX_ALERT_RECIPIENTS: usize = 1000;
+
+/// Why a value was refused, and for which key: what the value parsers return, so that the key
+/// table takes the reason as it is (it used to cut a "key: " prefix off the error's text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidValue {
+    /// The key the value was for.
+    pub key: &'static str,
+    /// What is wrong with it (never the value itself: it may be a credential).
+    pub why: String,
+}
+
+impl InvalidValue {
+    pub(crate) fn new(key: &'static str, why: impl Into<String>) -> Self {
+        InvalidValue {
+            key,
+            why: why.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.why)
+    }
+}
+
+impl From<InvalidValue> for crate::error::Error {
+    fn from(v: InvalidValue) -> Self {
+        crate::error::Error::Argument(v.to_string())
+    }
+}

@@ -8,7 +8,7 @@
 use percent_encoding::percent_decode_str;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use super::InvalidValue;
 
 /// The port a URL without one names.
 const DEFAULT_PORT: u16 = 6379;
@@ -40,8 +40,8 @@ impl std::fmt::Debug for SlotTarget {
 
 impl SlotTarget {
     /// Parses `text`; the error says what is wrong, never what the URL holds.
-    pub fn parse(text: &str) -> Result<SlotTarget> {
-        let bad = |why: &str| Error::Argument(format!("slot_url: {why}"));
+    pub fn parse(text: &str) -> Result<SlotTarget, InvalidValue> {
+        let bad = |why: &str| InvalidValue::new("slot_url", why);
         if text.len() > MAX_URL_LEN {
             return Err(bad("longer than 4096 bytes"));
         }
