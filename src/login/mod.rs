@@ -114,7 +114,7 @@ fn refund(
 }
 
 /// The attempt failed: its reservation stands; says what it locked.
-fn settle_failure(addr: &ClientAddr, s: &Settings, f: &Reservation, what: &str) {
+fn settle_failure(addr: &ClientAddr, s: &std::sync::Arc<Settings>, f: &Reservation, what: &str) {
     let l = s.login.limits();
     // Info, not warn: a flood of attempts must not become a flood of log lines. Lockouts,
     // which are rare, are errors.

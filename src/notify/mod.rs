@@ -102,7 +102,7 @@ pub fn alert(ip: Option<&[u8]>) {
 
 /// [`alert`] under the caller's snapshot of the settings, returning the alert's event id (for
 /// the login's audit record).
-pub(crate) fn alert_with_id(s: &Settings, ip: Option<&[u8]>) -> String {
+pub(crate) fn alert_with_id(s: &Arc<Settings>, ip: Option<&[u8]>) -> String {
     let q = queue::current();
     let alert = Alert::new(ip, q.take_dropped_since_alert());
     log::warn!(
@@ -118,7 +118,7 @@ pub(crate) fn alert_with_id(s: &Settings, ip: Option<&[u8]>) -> String {
 
 /// Raises the alarm that every break-glass login is locked out after `failures` failures from
 /// all addresses within `window`. Delivered like [`alert`], with `"event": "break_glass_lockout"`.
-pub(crate) fn alert_global_lockout(s: &Settings, failures: u32, window: Duration) -> String {
+pub(crate) fn alert_global_lockout(s: &Arc<Settings>, failures: u32, window: Duration) -> String {
     let q = queue::current();
     let alert = Alert::lockout(failures, window.as_secs(), q.take_dropped_since_alert());
     log::error!(
@@ -133,7 +133,7 @@ pub(crate) fn alert_global_lockout(s: &Settings, failures: u32, window: Duration
 }
 
 /// Queues `alert` on every configured channel.
-fn raise(s: &Settings, q: &Arc<queue::Queue>, alert: Alert) {
+fn raise(s: &Arc<Settings>, q: &Arc<queue::Queue>, alert: Alert) {
     let alert = Arc::new(alert);
     let carried = alert.dropped_before;
 
