@@ -33,6 +33,11 @@
 #define BG_OTP_BUF_LEN 7
 
 /**
+ * Size of a buffer that always holds `bg_last_error`'s text and its NUL terminator.
+ */
+#define BG_LAST_ERROR_BUF_LEN 1025
+
+/**
  * A drill channel's outcome: the peer took the test alert.
  */
 #define BG_DRILL_DELIVERED 0
@@ -487,7 +492,8 @@ bg_status bg_config_key(size_t index, struct bg_config_key_info *out);
  * Returns `BG_OK` when the whole text fit; `BG_ERR_BUFFER_TOO_SMALL` when `len` is too small
  * (with `len >= 1` the buffer then holds as much as fits, cut at a character boundary, and a
  * NUL; with `len == 0` nothing is written); `BG_ERR_NULL` when `buf` is NULL. The text never
- * contains a configured value, a code or a password. `buf` is caller-owned; at most 1024
+ * contains a configured value, a code or a password. `buf` is caller-owned; a buffer of
+ * `BG_LAST_ERROR_BUF_LEN` (1025) bytes always holds the whole text: at most 1024
  * bytes plus the NUL are ever needed.
  *
  * Thread-local: call it on the thread that made the failing call, before that thread makes

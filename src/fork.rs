@@ -1,102 +1,198 @@
-//! What `fork()` must not break: the one ordered list of the library's locks, and what a child
-//! resets.
+//! What `fork()` must not break: the registry of the library's fork-sensitive locks and the
+//! resets a child runs.
 //!
-//! The `pthread_atfork` handlers are registered once, when the library is loaded (an
-//! `.init_array` constructor), and again lazily on first use for hosts that link the static
-//! library without pulling that constructor in. `prepare` takes every lock in [`LOCKS`] from
-//! first to last, so no other thread holds one at the instant of the fork; `parent` and
-//! `child` release them from last to first; `child` then runs [`CHILD_RESETS`]. The order is
-//! the array's, for all three handlers: no code path holds two library locks at once and none
-//! logs while holding one, so taking them all here cannot deadlock. The logger's lock is not on
-//! the list: that would make `fork()` wait for log callbacks, which may need something the
-//! forking thread holds (Python's GIL); the child gets a fresh one instead (a reset).
-//! Nothing here may allocate, log or panic inside a handler. The audit trail adds no lock here:
-//! its only lock is a `flock` on the audit file, taken per append on a descriptor of its own and
-//! released explicitly (`sys::FileLock`), so a fork during an append cannot leave it held.
+//! Each module declares its locks where they live, as [`ForkSafe`] statics (a parking_lot mutex
+//! that enters itself in a fixed array the first time it is locked, without a `Once`), with
+//! the reset a child must run for it, if any. The `pthread_atfork` handlers (registered when the
+//! library is loaded by an `.init_array` constructor, and again lazily on first use for hosts
+//! that link the static library without that constructor) walk the fixed array: `prepare`
+//! takes the registry's own lock and then every registered lock from first to last, so no other
+//! thread holds one at the instant of the fork; `parent` and `child` release them from last to
+//! first; `child` then runs each entry's reset. No code path holds two library locks at once and
+//! none logs while holding one, so taking them all here cannot deadlock. The logger's lock is
+//! not taken: that would make `fork()` wait for log callbacks, which may need something the
+//! forking thread holds (Python's GIL); it only has a child reset.
+//!
+//! The audit trail adds no lock here: its only lock is a `flock` on the audit file, taken per
+//! append on a descriptor of its own and released explicitly (`sys::FileLock`), so a fork
+//! during an append cannot leave it held.
+//!
+//! Nothing here may allocate, log or panic inside a handler, and nothing here waits for a
+//! lazily initialised value: a `Once` or `LazyLock` that another thread was running at the fork
+//! stays "running" in the child for ever, so no global of the library is built that way.
 
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-/// A lock the fork handlers hold across `fork()`.
-pub(crate) trait ForkLock: Sync {
-    /// Takes it and forgets the guard.
-    fn hold(&self);
-    /// Releases what [`hold`](Self::hold) took.
-    ///
-    /// # Safety
-    /// Only after `hold` on this thread (or, in the child, on the thread it is a copy of).
-    unsafe fn release(&self);
+use parking_lot::lock_api::RawMutex as _;
+use parking_lot::{Mutex, MutexGuard, RawMutex};
+
+/// How many [`ForkSafe`] statics the library may have; a test checks there is room.
+const CAPACITY: usize = 32;
+
+/// What the handlers walk: the registered entries, in registration order, then nulls.
+static ENTRIES: [AtomicPtr<Entry>; CAPACITY] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; CAPACITY];
+
+/// Serialises registrations, and is held across the fork by `prepare`, so that a lock being
+/// registered at that instant is either entered (and held by `prepare`) or not yet used.
+static REGISTRY: Mutex<()> = Mutex::new(());
+
+/// The non-generic part of a [`ForkSafe`]: what the handlers need.
+struct Entry {
+    /// The mutex's raw lock; null until registered.
+    raw: AtomicPtr<RawMutex>,
+    /// What a child runs after every lock is released.
+    reset: Option<fn()>,
+    /// Set (under [`REGISTRY`]) once the entry is in [`ENTRIES`].
+    registered: AtomicBool,
 }
 
-impl<T: Send> ForkLock for parking_lot::Mutex<T> {
-    fn hold(&self) {
-        std::mem::forget(self.lock());
-    }
-
-    unsafe fn release(&self) {
-        // SAFETY: the caller took this lock with `hold` and forgot the guard.
-        unsafe { self.force_unlock(Default::default()) }
-    }
+/// A mutex that the fork handlers hold across `fork()`, with an optional reset for the child.
+/// Only for statics: it enters itself in the handlers' fixed array on first use.
+pub(crate) struct ForkSafe<T> {
+    entry: Entry,
+    mutex: Mutex<T>,
 }
 
-impl<T: Send + Sync> ForkLock for parking_lot::RwLock<T> {
-    fn hold(&self) {
-        std::mem::forget(self.write());
+impl<T> ForkSafe<T> {
+    /// A lock with no child reset.
+    pub(crate) const fn new(value: T) -> Self {
+        Self::with_child_reset(value, None)
     }
 
-    unsafe fn release(&self) {
-        // SAFETY: the caller took the write lock with `hold` and forgot the guard.
-        unsafe { self.force_unlock_write(Default::default()) }
-    }
-}
-
-/// Every library lock, in the order the handlers take them.
-fn locks() -> [&'static dyn ForkLock; LOCK_COUNT] {
-    [
-        crate::config::settings_lock(),
-        &crate::otp::memory_slot::GLOBAL.entry,
-        &crate::login::memory::STATE,
-        crate::login::admission::fork_lock(),
-        &crate::notify::HEALTH_LOCK,
-        &crate::notify::queue::CURRENT,
-        #[cfg(feature = "redis")]
-        &crate::otp::redis_pool::IDLE,
-        &crate::net::tls::VERIFIED,
-    ]
-}
-
-#[cfg(feature = "redis")]
-const LOCK_COUNT: usize = 8;
-#[cfg(not(feature = "redis"))]
-const LOCK_COUNT: usize = 7;
-
-/// What a child resets once every lock is released, in this order.
-const CHILD_RESETS: &[fn()] = &[
-    // The child's pending code is empty: a code issued before the fork verifies at most once,
-    // in the parent.
-    crate::otp::memory_slot::reset_in_child,
-    // The checks running or waiting at the fair gate were the parent's threads'.
-    crate::login::admission::reset_in_child,
-    // A fresh logger lock: the parent's may be held by a callback in another thread.
-    crate::ffi::logger::reset_in_child,
-    // Pooled Redis connections are the parent's: the child never uses them.
-    #[cfg(feature = "redis")]
-    crate::otp::redis_pool::note_fork_in_child,
-];
-
-static REGISTERED: Once = Once::new();
-
-/// Registers the handlers, once per process.
-pub(crate) fn ensure_registered() {
-    REGISTERED.call_once(|| {
-        // Build every lazily made lock now: a handler must not allocate.
-        let _ = locks();
-        // SAFETY: the handlers are plain `extern "C" fn()`s that only lock, unlock and reset;
-        // none of them can panic, so nothing unwinds through libc.
-        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-        if rc != 0 {
-            log::error!("pthread_atfork failed ({rc}); fork() while the library is busy is unsafe");
+    /// A lock whose child runs `reset` after the fork (with every library lock free again).
+    pub(crate) const fn with_child_reset(value: T, reset: Option<fn()>) -> Self {
+        ForkSafe {
+            entry: Entry {
+                raw: AtomicPtr::new(std::ptr::null_mut()),
+                reset,
+                registered: AtomicBool::new(false),
+            },
+            mutex: Mutex::new(value),
         }
-    });
+    }
+
+    /// Takes the lock, entering it in the fork handlers' array first if it is not there yet.
+    pub(crate) fn lock(&'static self) -> MutexGuard<'static, T> {
+        self.register();
+        self.mutex.lock()
+    }
+
+    /// Enters this lock (and its reset) in the handlers' array; idempotent.
+    pub(crate) fn register(&'static self) {
+        if self.entry.registered.load(Ordering::Acquire) {
+            return;
+        }
+        ensure_registered();
+        let _registry = REGISTRY.lock();
+        if self.entry.registered.load(Ordering::Relaxed) {
+            return;
+        }
+        // SAFETY: the raw lock is only locked and unlocked as a pair, by the fork handlers,
+        // while no guard of this mutex exists (prepare takes it like any other locker).
+        let raw: *const RawMutex = unsafe { self.mutex.raw() };
+        self.entry.raw.store(raw.cast_mut(), Ordering::Relaxed);
+        match ENTRIES.iter().find(|e| e.load(Ordering::Relaxed).is_null()) {
+            Some(free) => {
+                free.store(
+                    std::ptr::from_ref(&self.entry).cast_mut(),
+                    Ordering::Release,
+                );
+                self.entry.registered.store(true, Ordering::Release);
+            }
+            // A build with more ForkSafe statics than CAPACITY fails its fork test; in release
+            // the lock keeps working, only unprotected across fork().
+            None => debug_assert!(false, "fork registry full: raise CAPACITY"),
+        }
+    }
+}
+
+/// A value built on first use that never makes a thread wait for another: threads that race
+/// each build one and the first to publish wins (the others drop theirs). Unlike `LazyLock`, a
+/// fork while another thread is building it cannot leave the child waiting for ever: the child
+/// simply builds its own. For cheap, pure initialisers only.
+pub(crate) struct Lazy<T> {
+    value: AtomicPtr<T>,
+    init: fn() -> T,
+}
+
+impl<T> Lazy<T> {
+    /// A value `init` builds on first use.
+    pub(crate) const fn new(init: fn() -> T) -> Self {
+        Lazy {
+            value: AtomicPtr::new(std::ptr::null_mut()),
+            init,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        let mut p = self.value.load(Ordering::Acquire);
+        if p.is_null() {
+            let mine = Box::into_raw(Box::new((self.init)()));
+            p = match self.value.compare_exchange(
+                std::ptr::null_mut(),
+                mine,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => mine,
+                Err(theirs) => {
+                    // SAFETY: `mine` came from Box::into_raw above and was never published.
+                    drop(unsafe { Box::from_raw(mine) });
+                    theirs
+                }
+            };
+        }
+        // SAFETY: a published value is never freed or replaced while `self` lives (statics).
+        unsafe { &*p }
+    }
+}
+
+impl<T> Drop for Lazy<T> {
+    fn drop(&mut self) {
+        let p = *self.value.get_mut();
+        if !p.is_null() {
+            // SAFETY: the only owner of the published box is `self`.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+// SAFETY: `Lazy` hands out `&T` to any thread and may drop a `T` built on another.
+unsafe impl<T: Send + Sync> Sync for Lazy<T> {}
+unsafe impl<T: Send> Send for Lazy<T> {}
+
+/// The registered entries, in order.
+fn entries() -> impl DoubleEndedIterator<Item = &'static Entry> {
+    let count = ENTRIES
+        .iter()
+        .take_while(|e| !e.load(Ordering::Acquire).is_null())
+        .count();
+    ENTRIES[..count].iter().map(|e| {
+        // SAFETY: non-null values point at the `entry` of a `ForkSafe` static (registered only
+        // through `&'static self`), which is never freed; entries are never removed.
+        unsafe { &*e.load(Ordering::Acquire) }
+    })
+}
+
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// Registers the handlers, once per process. No `Once`: a thread that loses the race goes on
+/// without waiting, so a fork at this instant cannot leave the child waiting for ever.
+pub(crate) fn ensure_registered() {
+    if REGISTERED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: the handlers are plain `extern "C" fn()`s that only lock, unlock and reset;
+    // none of them can panic, so nothing unwinds through libc.
+    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    if rc != 0 {
+        log::error!("pthread_atfork failed ({rc}); fork() while the library is busy is unsafe");
+    }
 }
 
 extern "C" fn on_load() {
@@ -108,17 +204,25 @@ extern "C" fn on_load() {
 #[link_section = ".init_array"]
 static ON_LOAD: extern "C" fn() = on_load;
 
+fn raw(entry: &Entry) -> &RawMutex {
+    // SAFETY: `raw` was set before the entry was published, to the raw lock of a static mutex.
+    unsafe { &*entry.raw.load(Ordering::Relaxed) }
+}
+
 extern "C" fn prepare() {
-    for lock in locks() {
-        lock.hold();
+    std::mem::forget(REGISTRY.lock());
+    for entry in entries() {
+        raw(entry).lock();
     }
 }
 
 fn release_all() {
-    for lock in locks().into_iter().rev() {
-        // SAFETY: `prepare` took every lock on this thread before the fork.
-        unsafe { lock.release() };
+    for entry in entries().rev() {
+        // SAFETY: `prepare` took every registered lock on this thread before the fork.
+        unsafe { raw(entry).unlock(Default::default()) };
     }
+    // SAFETY: `prepare` took the registry lock and forgot the guard.
+    unsafe { REGISTRY.force_unlock(Default::default()) };
 }
 
 extern "C" fn parent() {
@@ -127,8 +231,10 @@ extern "C" fn parent() {
 
 extern "C" fn child() {
     release_all();
-    for reset in CHILD_RESETS {
-        reset();
+    for entry in entries() {
+        if let Some(reset) = entry.reset {
+            reset();
+        }
     }
 }
 

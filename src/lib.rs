@@ -17,23 +17,45 @@
 //! ```
 
 #![warn(missing_docs)]
+// `unsafe` lives only in the FFI shell and the OS modules (`sys`, `fork`), each allowed below.
+#![deny(unsafe_code)]
 
 pub mod audit;
 pub mod config;
+mod digest;
 mod error;
+#[allow(unsafe_code)]
 pub mod ffi;
+#[allow(unsafe_code)]
 mod fork;
 pub mod login;
 mod net;
 pub mod notify;
 pub mod otp;
-pub mod recovery;
+#[cfg(feature = "redis")]
+mod redis;
+#[allow(unsafe_code)]
 mod sys;
+pub mod text;
 
-pub use config::{configure, configure_from_env};
 pub use error::{Error, Result};
+pub use login::recovery;
 pub use notify::{alert, flush, send_otp, stats, Stats};
 pub use otp::{clear, generate, verify, Otp};
+
+/// Sets `key` to `value` (`None`: its default) and records the change of a security key in
+/// the audit trail. A bad key or value changes nothing. See [`config::configure`].
+pub fn configure(key: &str, value: Option<&str>) -> Result<()> {
+    audit::config_changed(&config::configure(key, value)?);
+    Ok(())
+}
+
+/// Applies every `BREAKGLASS_<KEY>` the environment sets, all or none, and records the
+/// changes in the audit trail. See [`config::configure_from_env`].
+pub fn configure_from_env() -> Result<()> {
+    audit::config_changed(&config::configure_from_env()?);
+    Ok(())
+}
 
 /// The crate's version, as `bg_version` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -4,6 +4,7 @@
 //! and only for single libc calls whose contracts are spelled out beside them. It must never
 //! hold a lock or call into the rest of the library.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Time since boot, suspend included, from `CLOCK_BOOTTIME`.
@@ -11,19 +12,61 @@ use std::time::Duration;
 /// Monotonic, so wall-clock steps cannot stretch or shorten a code's life; unlike
 /// `CLOCK_MONOTONIC` (what `Instant` reads) it keeps counting while the machine sleeps, so a
 /// suspended host cannot keep a code alive past its TTL in real time.
+///
+/// Fails closed: should `CLOCK_BOOTTIME` ever fail, time goes on from its last reading by
+/// `CLOCK_MONOTONIC`, and it never goes backwards, so a code always keeps ageing and expires.
+/// With no clock at all it panics, which every export turns into `BG_ERR_INTERNAL` (a denial).
 pub fn boottime() -> Duration {
+    BOOT.now(
+        read_clock(libc::CLOCK_BOOTTIME),
+        read_clock(libc::CLOCK_MONOTONIC),
+    )
+}
+
+fn read_clock(id: libc::clockid_t) -> Option<Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_BOOTTIME exists on every Linux the
-    // crate supports, and clock_gettime writes nothing else.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    if rc != 0 {
-        // Only EINVAL/EFAULT are possible, neither of which can happen with the above.
-        return std::time::Instant::now().elapsed();
+    // SAFETY: `ts` is a valid, writable timespec, and clock_gettime writes nothing else.
+    let rc = unsafe { libc::clock_gettime(id, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// The boot clock's fallback state, in nanoseconds: the last boot-clock reading with the
+/// monotonic reading taken with it, and the last value returned (never to go back).
+struct BootClock {
+    boot_ns: AtomicU64,
+    mono_at_boot_ns: AtomicU64,
+    returned_ns: AtomicU64,
+}
+
+static BOOT: BootClock = BootClock {
+    boot_ns: AtomicU64::new(0),
+    mono_at_boot_ns: AtomicU64::new(0),
+    returned_ns: AtomicU64::new(0),
+};
+
+impl BootClock {
+    fn now(&self, boot: Option<Duration>, mono: Option<Duration>) -> Duration {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let t = match (boot, mono) {
+            (Some(b), m) => {
+                self.boot_ns.store(nanos(b), Ordering::Relaxed);
+                if let Some(m) = m {
+                    self.mono_at_boot_ns.store(nanos(m), Ordering::Relaxed);
+                }
+                nanos(b)
+            }
+            (None, Some(m)) => {
+                let since = nanos(m).saturating_sub(self.mono_at_boot_ns.load(Ordering::Relaxed));
+                self.boot_ns.load(Ordering::Relaxed).saturating_add(since)
+            }
+            (None, None) => panic!("no monotonic clock: refusing rather than freezing time"),
+        };
+        let prev = self.returned_ns.fetch_max(t, Ordering::Relaxed);
+        Duration::from_nanos(prev.max(t))
     }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Wall-clock time since the Unix epoch, in milliseconds (0 if the clock is before 1970).
@@ -199,5 +242,36 @@ pub fn punch_hole(file: &std::fs::File, offset: u64, len: u64) -> std::io::Resul
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> BootClock {
+        BootClock {
+            boot_ns: AtomicU64::new(0),
+            mono_at_boot_ns: AtomicU64::new(0),
+            returned_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Without the boot clock, time goes on from its last reading by the monotonic clock (it
+    /// used to restart at about zero, so a pending code would never expire); it never goes
+    /// backwards, and with no clock at all the call fails instead of freezing time.
+    #[test]
+    fn the_boot_clock_fails_closed() {
+        let s = Duration::from_secs;
+        let c = fresh();
+        assert_eq!(c.now(Some(s(1000)), Some(s(900))), s(1000));
+        assert_eq!(c.now(None, Some(s(960))), s(1060));
+        assert_eq!(c.now(None, Some(s(1500))), s(1600));
+        // Back on the boot clock, with a reading below what was already returned: held.
+        assert_eq!(c.now(Some(s(1590)), Some(s(1501))), s(1600));
+        assert_eq!(c.now(Some(s(1700)), Some(s(1600))), s(1700));
+        let never = std::panic::catch_unwind(|| fresh().now(None, None));
+        assert!(never.is_err());
+        assert!(boottime() > Duration::ZERO);
     }
 }

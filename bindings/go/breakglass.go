@@ -46,35 +46,10 @@ func freeCString(p *C.char, n int) {
 // for an unknown key, a bad value, or a key or value holding a NUL byte; then nothing
 // changes, and the error's Reason says why (e.g. "otp_ttl_seconds: must be from 1 to
 // 86400"). A setting applies to codes generated and deliveries queued after the call.
-// ConfigKeys returns the library's table of keys with their kinds, bounds, defaults and docs.
 //
-// Keys: otp_ttl_seconds (1-86400, default 600); mailer
-// (smtp://[user[:pass]@]host[:port][?tls=required|opportunistic], smtps://..., file:///abs/dir,
-// sendmail, sendmail:///path); from_email; otp_email; alert_emails (comma-separated; ""
-// means set but empty); alert_webhook_url (http or https); alert_webhook_secret (signs the
-// webhook body: header X-Breakglass-Signature: sha256=<hex HMAC-SHA256>); dev_otp_log
-// (true/false: log codes at warn level, development only); delivery_timeout_ms (1-600000,
-// default 10000); slot_url (redis:// or rediss://; unset: the in-process slot); slot_key
-// (default breakglass:otp); state_dir (absolute directory for the login state shared by the
-// processes of one host); slot_timeout_ms (1-60000, default 1000); slot_wait_replicas
-// (0-64). For the optional text keys an empty value is the same as Unset.
-//
-// Login keys (LoginBegin, LoginComplete): password_hash (argon2id PHC string or bcrypt
-// $2b$/$2y$; unset: no login flow); allowed_ips (comma-separated addresses and CIDR ranges;
-// unset: 127.0.0.1 and ::1 only); max_attempts (1-1000, default 5: failures that lock one
-// address, or IPv6 /64, out); lockout_seconds (1-604800, default 900: the lockout and the
-// sliding window); max_global_failures (1-1000000, default 20: wrong codes, each after a right
-// password, from all addresses within the window that lock every login out; wrong passwords
-// never do); session_ttl_seconds (1-604800, default 3600).
-//
-// Alert receivers: alert_webhook_format (json, slack, pagerduty or alertmanager; default json);
-// alert_webhooks (more receivers as format=url entries); pagerduty_routing_key. Audit trail:
-// audit_log (absolute path); audit_key (HMAC key); audit_required (true/false, default true:
-// a login whose success cannot be recorded is refused with ErrAudit); syslog (true/false);
-// syslog_socket (default /dev/log). recovery_codes_file (absolute path of the recovery codes'
-// hashes; see LoginComplete).
-// syslog_socket (default /dev/log); audit_max_bytes (4096-2^40, default 16777216: rotation);
-// state_dir (absolute directory; the audit anchor is kept there).
+// The keys, their kinds, bounds, defaults and meaning are the library's key table: ConfigKeys
+// returns it at run time, and the repository README's "Configuration" section documents each
+// key. It is not repeated here, so it cannot drift.
 func Configure(key, value string) error {
 	op := "Configure(" + strconv.Quote(key) + ")"
 	k, err := cString(op, "the key", key)

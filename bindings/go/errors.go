@@ -121,8 +121,9 @@ func sentinel(code int) *Error {
 	return &Error{Code: code, Name: statusName(code)}
 }
 
-// lastErrorLen holds any bg_last_error text: at most 1024 bytes and the NUL.
-const lastErrorLen = 1025
+// lastErrorLen holds any bg_last_error text: at most 1024 bytes and the NUL (the header's
+// BG_LAST_ERROR_BUF_LEN).
+const lastErrorLen = C.BG_LAST_ERROR_BUF_LEN
 
 // lastError is bg_last_error: why the latest call on this OS thread failed. The caller must
 // have locked its goroutine to the thread that made that call.

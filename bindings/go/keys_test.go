@@ -51,8 +51,9 @@ func TestConfigKeysIsTheLibrarysTable(t *testing.T) {
 	}
 }
 
-// Every key of the library's table is documented: in README.md (in backquotes) and in
-// Configure's doc comment, so a key added to the library fails here until it is written up.
+// Every key of the library's table is documented in README.md (in backquotes), so a key added
+// to the library fails here until it is written up. Configure's doc comment points to the
+// table (ConfigKeys) instead of repeating it, so it cannot drift.
 func TestEveryKeyIsDocumented(t *testing.T) {
 	keys, err := ConfigKeys()
 	if err != nil {
@@ -70,13 +71,21 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 	if doc == nil {
 		t.Fatal("no doc comment on Configure")
 	}
+	if !strings.Contains(string(doc[1]), "ConfigKeys") {
+		t.Error("Configure's doc comment does not point to ConfigKeys")
+	}
+	var named []string
 	for _, k := range keys {
 		if !strings.Contains(string(readme), "`"+k.Name+"`") {
 			t.Errorf("README.md does not document %s", k.Name)
 		}
-		if !regexp.MustCompile(`\b` + k.Name + `\b`).Match(doc[1]) {
-			t.Errorf("Configure's doc comment does not mention %s", k.Name)
+		if regexp.MustCompile(`\b` + k.Name + `\b`).Match(doc[1]) {
+			named = append(named, k.Name)
 		}
+	}
+	// One key as an example is fine; more is a copy of the table.
+	if len(named) > 1 {
+		t.Errorf("Configure's doc comment repeats the keys %v: point to the table instead", named)
 	}
 }
 

@@ -69,14 +69,14 @@ pub(super) fn write(s: &Settings, log: &Path, head: &Head) {
     #[cfg(feature = "redis")]
     if let Some(url) = &s.slot.url {
         let key = redis_key(s);
-        let slot = crate::otp::redis_slot::RedisSlot::new(url, &s.slot);
+        let slot = crate::redis::script::Runner::new(url, &s.slot);
         let r = slot.session("audit anchor SET", true, |conn, _| {
             match conn.call(&[b"SET", key.as_bytes(), body.as_bytes()])? {
-                crate::otp::resp::Reply::Status(_) => Ok(()),
-                crate::otp::resp::Reply::Error(e) => {
-                    Err(crate::otp::redis_conn::SessionError::refused("SET", &e))
+                crate::redis::resp::Reply::Status(_) => Ok(()),
+                crate::redis::resp::Reply::Error(e) => {
+                    Err(crate::redis::conn::SessionError::refused("SET", &e))
                 }
-                _ => Err(crate::otp::redis_conn::SessionError::Unexpected(
+                _ => Err(crate::redis::conn::SessionError::Unexpected(
                     "unexpected reply to SET",
                 )),
             }
@@ -166,15 +166,15 @@ pub fn read(s: &Settings, log: &Path) -> Result<Vec<(Source, Head)>, String> {
     #[cfg(feature = "redis")]
     if let Some(url) = &s.slot.url {
         let key = redis_key(s);
-        let slot = crate::otp::redis_slot::RedisSlot::new(url, &s.slot);
+        let slot = crate::redis::script::Runner::new(url, &s.slot);
         let got = slot
             .session("audit anchor GET", true, |conn, _| {
                 match conn.call(&[b"GET", key.as_bytes()])? {
-                    crate::otp::resp::Reply::Bulk(b) => Ok(b.map(|b| b.to_vec())),
-                    crate::otp::resp::Reply::Error(e) => {
-                        Err(crate::otp::redis_conn::SessionError::refused("GET", &e))
+                    crate::redis::resp::Reply::Bulk(b) => Ok(b.map(|b| b.to_vec())),
+                    crate::redis::resp::Reply::Error(e) => {
+                        Err(crate::redis::conn::SessionError::refused("GET", &e))
                     }
-                    _ => Err(crate::otp::redis_conn::SessionError::Unexpected(
+                    _ => Err(crate::redis::conn::SessionError::Unexpected(
                         "unexpected reply to GET",
                     )),
                 }

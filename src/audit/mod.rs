@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 
 mod anchor;
 mod file;
@@ -46,22 +46,7 @@ pub use verify::{
 /// (about 2 KiB of records each) when the filesystem is otherwise full.
 pub const RESERVE_BYTES: u64 = 512 * 1024;
 
-/// The audit settings, part of [`Settings`].
-#[derive(Debug, Clone)]
-pub struct AuditSettings {
-    /// The audit file; `None`: no audit file is kept.
-    pub log: Option<PathBuf>,
-    /// The chain's HMAC key; `None`: plain SHA-256.
-    pub key: Option<Secret>,
-    /// Refuse a login whose success cannot be recorded.
-    pub required: bool,
-    /// Also send every event to the local syslog.
-    pub syslog: bool,
-    /// The syslog socket.
-    pub syslog_socket: PathBuf,
-    /// Rotate the file before it grows past this many bytes.
-    pub max_bytes: u64,
-}
+pub use crate::config::AuditSettings;
 
 /// Every kind of audit event; [`Event::name`] is the record's `event`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +237,7 @@ pub fn ip_text(ip: Option<&[u8]>) -> String {
     };
     std::str::from_utf8(bytes)
         .ok()
-        .and_then(crate::login::address::ClientAddr::parse)
+        .and_then(crate::config::address::ClientAddr::parse)
         .map_or_else(
             || format!("(not an address: {} bytes)", bytes.len()),
             |a| a.0.to_string(),
@@ -374,7 +359,7 @@ fn flush_with(s: &Settings, all: bool) {
 /// (into the old file, so that switching the trail off is the last thing it says) or its key
 /// changes (a bound `audit_key_changed` record under the old key names the new one, so the
 /// chain verifies across the change whatever the order of the calls).
-pub(crate) fn config_changed<'a>(
+pub(crate) fn record_config_changes<'a>(
     prev: &Settings,
     next: &Settings,
     keys: impl IntoIterator<Item = &'a str>,
@@ -513,8 +498,7 @@ fn anchored(s: &Settings, path: &Path, h: &Head) {
 
 /// The last head this process anchored for the audit file now configured, as alarms carry it
 /// (`SEQ:MAC`); `None` without one.
-pub fn last_head() -> Option<Head> {
-    let s = crate::config::current();
+pub fn last_head(s: &Settings) -> Option<Head> {
     let log = s.audit.log.as_ref()?;
     let last = LAST_HEAD.try_lock_for(FOLD_LOCK_WAIT)?;
     last.as_ref()
@@ -659,6 +643,15 @@ fn note_failure(event: Event, path: &std::path::Path, e: &AppendError) {
             path.display()
         );
     }
+}
+
+/// Records `config_changed` (the key's name only) for each security key a configuration
+/// change set, under the new settings; when the audit file itself moved or went away, in the
+/// old one as well, so that switching the trail off is the last thing the old trail says.
+/// Called by the entry points that change the configuration (the C ABI, the Rust API, the
+/// CLI), never by `config` itself.
+pub fn config_changed(change: &crate::config::Change) {
+    record_config_changes(&change.prev, &change.next, change.keys.iter().copied());
 }
 
 /// Records a channel's final outcome for the alert `id` (the notify workers' hook).

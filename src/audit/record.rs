@@ -11,14 +11,11 @@
 //! Pure logic: no I/O. It must never take a code, a password or a session token as a field
 //! (the callers in `audit` only pass event names, addresses, ids and fixed texts).
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
-
 /// The `prev` of the first record in a file: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Longest `ip` kept, in characters; longer text is cut and marked.
-pub const MAX_IP_CHARS: usize = crate::notify::MAX_IP_CHARS;
+pub const MAX_IP_CHARS: usize = crate::text::MAX_IP_CHARS;
 /// Longest `detail` kept, in characters.
 pub const MAX_DETAIL_CHARS: usize = 512;
 
@@ -109,7 +106,7 @@ impl Record {
     /// A one-line, human-readable form (for `breakglass audit tail`); control characters in
     /// the untrusted fields are escaped.
     pub fn readable(&self) -> String {
-        let esc = crate::notify::escape_controls;
+        let esc = crate::text::escape_controls;
         let mut out = format!("#{} {} {}", self.seq, self.time, self.event);
         if !self.ip.is_empty() {
             out.push_str(&format!(" ip={}", esc(&self.ip)));
@@ -127,22 +124,12 @@ impl Record {
 
 /// HMAC-SHA256 (or SHA-256 without a key) over `prev` and `canonical`, as hex.
 pub fn mac_over(key: Option<&[u8]>, prev: &str, canonical: &[u8]) -> String {
-    let bytes: Vec<u8> = match key {
-        Some(k) => {
-            let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(k)
-                .expect("HMAC takes a key of any length");
-            m.update(prev.as_bytes());
-            m.update(canonical);
-            m.finalize().into_bytes().to_vec()
-        }
-        None => {
-            let mut h = Sha256::new();
-            h.update(prev.as_bytes());
-            h.update(canonical);
-            h.finalize().to_vec()
-        }
+    let parts: [&[u8]; 2] = [prev.as_bytes(), canonical];
+    let bytes = match key {
+        Some(k) => crate::digest::hmac_sha256(k, &parts),
+        None => crate::digest::sha256(&parts),
     };
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::text::hex(bytes)
 }
 
 /// The event of a record that changes the chain's key: written under the key in force before
@@ -243,15 +230,7 @@ impl std::str::FromStr for Head {
     }
 }
 
-/// `text` cut to `max` characters, marked when cut.
-pub fn bounded(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(max).collect();
-    cut.push_str(crate::notify::TRUNCATED_MARK);
-    cut
-}
+pub use crate::text::bounded;
 
 #[cfg(test)]
 mod tests {
@@ -331,7 +310,7 @@ mod tests {
         assert_eq!(bounded("abc", 3), "abc");
         assert_eq!(
             bounded("abcd", 3),
-            format!("abc{}", crate::notify::TRUNCATED_MARK)
+            format!("abc{}", crate::text::TRUNCATED_MARK)
         );
     }
 }

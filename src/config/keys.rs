@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
+use super::allowlist::AllowList;
+use super::password_hash::StoredHash;
 use super::{mailbox, mailbox_list, parse_slot_url, parse_webhook_url, valid_slot_key};
 use super::{parse_receivers, WebhookFormat};
 use super::{Mailer, Secret, Settings};
-use crate::login::{AllowList, StoredHash};
 
 /// What a key's value is, with its bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,16 +94,9 @@ fn int(v: Value<'_>) -> u64 {
     }
 }
 
-/// A parser's refusal as a setter's reason: the parsers name their key ("mailer: not a URL"),
-/// which `apply` adds again, so only the part after the key is kept.
-fn reason(e: crate::error::Error) -> String {
-    match e {
-        crate::error::Error::Argument(m) => match m.split_once(": ") {
-            Some((_, why)) => why.to_owned(),
-            None => m,
-        },
-        other => other.to_string(),
-    }
+/// A parser's refusal as a setter's reason (`apply` names the key).
+fn reason(e: super::InvalidValue) -> String {
+    e.why
 }
 
 fn text(v: Value<'_>) -> Option<&str> {
@@ -335,9 +329,8 @@ pub static KEYS: &[Key] = &[
         kind: Kind::Secret,
         default: None,
         audited: true,
-        doc:
-            "the break-glass password's hash: argon2id PHC ($argon2id$...) or bcrypt ($2b$/$2y$); \
-              `breakglass hash-password` makes one",
+        doc: "the break-glass password's hash: argon2id PHC ($argon2id$...) or bcrypt ($2b$/$2y$, \
+              cost at most 14); `breakglass hash-password` makes one",
         set: |s, v| {
             s.login.password_hash = text(v).map(StoredHash::parse).transpose()?;
             Ok(())
@@ -424,7 +417,7 @@ pub static KEYS: &[Key] = &[
                 Some(t) if !t.starts_with('/') => return Err("must be an absolute path".into()),
                 Some(t) => {
                     let p = std::path::PathBuf::from(t);
-                    crate::audit::check_path(&p)?;
+                    super::audit_path::check_path(&p)?;
                     Some(p)
                 }
                 None => None,
@@ -543,11 +536,7 @@ impl Key {
 }
 
 fn number(text: &str, min: u64, max: u64) -> Result<u64, String> {
-    let n: u64 = text
-        .parse()
-        .ok()
-        .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| "not a whole number".to_owned())?;
+    let n = crate::text::decimal(text.as_bytes()).ok_or_else(|| "not a whole number".to_owned())?;
     if (min..=max).contains(&n) {
         Ok(n)
     } else {

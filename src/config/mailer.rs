@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
+use super::InvalidValue;
 use super::Secret;
-use crate::error::{Error, Result};
 
 /// How an SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +52,8 @@ pub enum Mailer {
 
 impl Mailer {
     /// Parses a mailer URL.
-    pub fn parse(text: &str) -> Result<Mailer> {
-        let bad = |why: &str| Error::Argument(format!("mailer: {why}"));
+    pub fn parse(text: &str) -> Result<Mailer, InvalidValue> {
+        let bad = |why: &str| InvalidValue::new("mailer", why);
         if text == "sendmail" {
             return Ok(Mailer::Sendmail(None));
         }

@@ -8,7 +8,7 @@
 use percent_encoding::percent_decode_str;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use super::InvalidValue;
 
 /// The port a URL without one names.
 const DEFAULT_PORT: u16 = 6379;
@@ -40,8 +40,8 @@ impl std::fmt::Debug for SlotTarget {
 
 impl SlotTarget {
     /// Parses `text`; the error says what is wrong, never what the URL holds.
-    pub fn parse(text: &str) -> Result<SlotTarget> {
-        let bad = |why: &str| Error::Argument(format!("slot_url: {why}"));
+    pub fn parse(text: &str) -> Result<SlotTarget, InvalidValue> {
+        let bad = |why: &str| InvalidValue::new("slot_url", why);
         if text.len() > MAX_URL_LEN {
             return Err(bad("longer than 4096 bytes"));
         }
@@ -66,10 +66,10 @@ impl SlotTarget {
         }
         let db = match url.path().trim_start_matches('/') {
             "" => 0,
-            n if n.bytes().all(|b| b.is_ascii_digit()) => n
-                .parse::<u16>()
-                .map_err(|_| bad("database number too large"))?,
-            _ => return Err(bad("the path must be a database number")),
+            n => match crate::text::decimal(n.as_bytes()) {
+                Some(db) => u16::try_from(db).map_err(|_| bad("database number too large"))?,
+                None => return Err(bad("the path must be a database number")),
+            },
         };
         let decode = |s: &str| Zeroizing::new(percent_decode_str(s).collect::<Vec<u8>>());
         let user = Some(url.username()).filter(|u| !u.is_empty()).map(decode);

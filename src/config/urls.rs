@@ -4,8 +4,8 @@
 //! often carry tokens, and slot URLs carry passwords.
 
 use super::slot_url::SlotTarget;
+use super::InvalidValue;
 use super::Secret;
-use crate::error::{Error, Result};
 
 /// A URL that may carry secrets: a token in a webhook's path or query, a password in a Redis
 /// URL. Shown only as its redacted form.
@@ -34,8 +34,8 @@ impl std::fmt::Debug for SecretUrl {
 }
 
 /// Checks an `http://` or `https://` alert webhook URL: scheme and host.
-pub fn parse_webhook_url(text: &str) -> Result<SecretUrl> {
-    let bad = |why: &str| Error::Argument(format!("alert_webhook_url: {why}"));
+pub fn parse_webhook_url(text: &str) -> Result<SecretUrl, InvalidValue> {
+    let bad = |why: &str| InvalidValue::new("alert_webhook_url", why);
     if text.len() > 4096 {
         return Err(bad("longer than 4096 bytes"));
     }
@@ -56,10 +56,11 @@ pub fn parse_webhook_url(text: &str) -> Result<SecretUrl> {
 
 /// Checks a `redis://` or `rediss://` shared-slot URL's form (with [`SlotTarget::parse`], the
 /// parser the client uses); whether the server answers is found out on first use.
-pub fn parse_slot_url(text: &str) -> Result<SecretUrl> {
+pub fn parse_slot_url(text: &str) -> Result<SecretUrl, InvalidValue> {
     if !cfg!(feature = "redis") {
-        return Err(Error::Argument(
-            "slot_url: this build has no Redis support".to_owned(),
+        return Err(InvalidValue::new(
+            "slot_url",
+            "this build has no Redis support",
         ));
     }
     let target = SlotTarget::parse(text)?;

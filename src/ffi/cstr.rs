@@ -32,7 +32,9 @@ pub unsafe fn read<'a>(ptr: *const c_char, limit: usize) -> CInput<'a> {
     }
     // SAFETY: the `len` bytes just read are initialised and, by contract, outlive this call.
     let text = unsafe { std::slice::from_raw_parts(bytes, len) };
-    // SAFETY: len < limit here means the loop stopped on a NUL at `len`, which is in bounds.
+    // SAFETY: the byte at `len` is read only when `len == limit`, that is when none of the first
+    // `limit` bytes was the NUL: the string, whose NUL the caller guarantees, then reaches at
+    // least to index `limit`, so that byte is part of it.
     if len == limit && unsafe { *bytes.add(len) } != 0 {
         CInput::TooLong(text)
     } else {

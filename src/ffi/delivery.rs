@@ -7,8 +7,9 @@ use std::time::Duration;
 use super::cstr::{self, CInput};
 use super::logger::{self, bg_log_fn};
 use super::panic::guard;
-use super::status::{bg_status, status_of};
+use super::status::{bg_status, refuse, refuse_argument, status_of};
 use super::BG_OTP_BUF_LEN;
+use crate::error::Error;
 use crate::notify;
 
 /// Bytes of `ip` read: one more than the alert keeps, so that the alert knows it must cut
@@ -56,8 +57,8 @@ pub struct bg_stats {
 #[no_mangle]
 pub unsafe extern "C" fn bg_send_otp(code: *const c_char) -> bg_status {
     guard(|| match unsafe { cstr::read(code, BG_OTP_BUF_LEN) } {
-        CInput::Null => bg_status::BG_ERR_NULL,
-        CInput::TooLong(_) => bg_status::BG_ERR_ARGUMENT,
+        CInput::Null => refuse(Error::Null, "code is NULL"),
+        CInput::TooLong(_) => refuse_argument("the code must be six ASCII digits"),
         CInput::Text(bytes) => status_of(notify::send_otp(bytes)),
     })
 }
@@ -123,7 +124,7 @@ pub extern "C" fn bg_flush(timeout_ms: u32) -> bg_status {
 pub unsafe extern "C" fn bg_get_stats(out: *mut bg_stats) -> bg_status {
     guard(|| {
         if out.is_null() {
-            return bg_status::BG_ERR_NULL;
+            return refuse(Error::Null, "out is NULL");
         }
         let s = notify::stats();
         let stats = bg_stats {

@@ -7,9 +7,10 @@
 use std::ffi::c_char;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::last_error::refuse;
 use super::panic::guard;
 use super::status::bg_status;
+use super::status::refuse;
+use crate::error::Error;
 use crate::notify::{self, PathHealth};
 
 /// Bytes of `bg_delivery_path::path`, NUL included.
@@ -89,11 +90,11 @@ pub unsafe extern "C" fn bg_delivery_health(
 ) -> bg_status {
     guard(|| {
         if count.is_null() {
-            return refuse(bg_status::BG_ERR_NULL, "bg_delivery_health: count is NULL");
+            return refuse(Error::Null, "bg_delivery_health: count is NULL");
         }
         if out.is_null() && cap > 0 {
             return refuse(
-                bg_status::BG_ERR_NULL,
+                Error::Null,
                 "bg_delivery_health: out is NULL but cap is above 0",
             );
         }

@@ -4,12 +4,12 @@
 //! that was set: only names, types, bounds and defaults.
 
 use std::ffi::{c_char, CString};
-use std::sync::LazyLock;
 
-use super::last_error::refuse;
 use super::panic::run;
-use super::status::bg_status;
+use super::status::{bg_status, refuse, refuse_argument};
 use crate::config::{Kind, KEYS};
+use crate::error::Error;
+use crate::fork::Lazy;
 
 /// One configuration key, as `bg_config_key` describes it. Every string is static: valid for
 /// the life of the process, never to be freed.
@@ -37,7 +37,7 @@ struct Strings {
     doc: CString,
 }
 
-static TABLE: LazyLock<Vec<Strings>> = LazyLock::new(|| {
+static TABLE: Lazy<Vec<Strings>> = Lazy::new(|| {
     let c = |s: &str| CString::new(s).expect("the key table has no NUL bytes");
     KEYS.iter()
         .map(|k| Strings {
@@ -73,13 +73,10 @@ pub extern "C" fn bg_config_key_count() -> usize {
 pub unsafe extern "C" fn bg_config_key(index: usize, out: *mut bg_config_key_info) -> bg_status {
     run(|| {
         if out.is_null() {
-            return refuse(bg_status::BG_ERR_NULL, "bg_config_key: out is NULL");
+            return refuse(Error::Null, "bg_config_key: out is NULL");
         }
         let (Some(key), Some(strings)) = (KEYS.get(index), TABLE.get(index)) else {
-            return refuse(
-                bg_status::BG_ERR_ARGUMENT,
-                "bg_config_key: index is not below bg_config_key_count()",
-            );
+            return refuse_argument("bg_config_key: index is not below bg_config_key_count()");
         };
         let (min, max) = match key.kind {
             Kind::Integer { min, max } => (min, max),

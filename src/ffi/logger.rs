@@ -12,14 +12,13 @@
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
-use std::io::Write;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use parking_lot::RecursiveRwLock;
 
 use crate::error::{Error, Result};
+use crate::fork::ForkSafe;
 
 /// Log callback: `level` is 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is a
 /// NUL-terminated UTF-8 string valid only during the call; `user_data` is what was passed to
@@ -108,21 +107,24 @@ impl Published {
 /// `bg_set_logger`. The sink itself is in [`PUBLISHED`].
 type SinkLock = RecursiveRwLock<()>;
 
-static INITIAL: SinkLock = RecursiveRwLock::new(());
+/// Nested generations of `fork()` that get a lock of their own.
+const GENERATIONS: usize = 64;
 
-/// Where the current lock lives: null means [`INITIAL`]. A forked child gets a fresh lock here
-/// (see [`reset_in_child`]), so `fork()` never has to wait for callbacks in progress.
-static CURRENT: AtomicPtr<SinkLock> = AtomicPtr::new(std::ptr::null_mut());
+/// One sink lock per generation of forks: a child uses the next one (see [`reset_in_child`]),
+/// which neither it nor any ancestor ever used, so `fork()` never has to wait for callbacks in
+/// progress and the child's reset allocates nothing.
+static SINK_LOCKS: [SinkLock; GENERATIONS] = [const { RecursiveRwLock::new(()) }; GENERATIONS];
+
+/// This process's generation: the index of its lock in [`SINK_LOCKS`].
+static GENERATION: AtomicUsize = AtomicUsize::new(0);
 
 fn sink_lock() -> &'static SinkLock {
-    let p = CURRENT.load(Ordering::Acquire);
-    if p.is_null() {
-        &INITIAL
-    } else {
-        // SAFETY: non-null values come only from Box::leak in reset_in_child and are never freed.
-        unsafe { &*p }
-    }
+    &SINK_LOCKS[GENERATION.load(Ordering::Acquire)]
 }
+
+/// Only a child reset: the fork handlers never take the sink lock (that would make `fork()`
+/// wait for callbacks), they only give the child a fresh one.
+static FORK: ForkSafe<()> = ForkSafe::with_child_reset((), Some(reset_in_child));
 
 thread_local! {
     static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
@@ -131,15 +133,17 @@ thread_local! {
 struct FfiLogger;
 
 static LOGGER: FfiLogger = FfiLogger;
-static INSTALL: Once = Once::new();
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// Makes this the `log` crate's logger, once, with the default level (warn).
+/// Makes this the `log` crate's logger, once, with the default level (warn). No `Once`: a fork
+/// while another thread installs must not leave the child waiting for it for ever.
 pub fn install() {
-    INSTALL.call_once(|| {
+    if !INSTALLED.swap(true, Ordering::AcqRel) {
+        FORK.register();
         if log::set_logger(&LOGGER).is_ok() {
             log::set_max_level(LevelFilter::Warn);
         }
-    });
+    }
 }
 
 fn filter(max_level: i32) -> Option<LevelFilter> {
@@ -205,7 +209,7 @@ impl Log for FfiLogger {
                     Level::Debug => "debug",
                     Level::Trace => "trace",
                 };
-                let _ = writeln!(std::io::stderr().lock(), "breakglass: {label}: {text}");
+                write_stderr(format!("breakglass: {label}: {text}\n").as_bytes());
             }
         }
     }
@@ -213,11 +217,32 @@ impl Log for FfiLogger {
     fn flush(&self) {}
 }
 
+/// Writes `line` to file descriptor 2 with `write(2)` directly: std's `stderr()` takes a lock
+/// that a thread of the parent may have held at a fork, which would hang the child's first log
+/// line. One buffer per record, so concurrent lines do not interleave.
+fn write_stderr(mut line: &[u8]) {
+    while !line.is_empty() {
+        // SAFETY: writes from a valid buffer of the given length to fd 2.
+        let n = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+        if n <= 0 {
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        line = &line[n as usize..];
+    }
+}
+
 /// In a forked child: a fresh lock. A thread of the parent may have been inside a callback
 /// (holding a read lock) or inside `bg_set_logger` (holding or waiting for the write lock) at
 /// the instant of the fork; that thread does not exist here, and its lock would stay held for
 /// ever. The sink needs nothing: [`PUBLISHED`]'s current slot is always whole.
-pub(crate) fn reset_in_child() {
-    let fresh: &'static SinkLock = Box::leak(Box::new(RecursiveRwLock::new(())));
-    CURRENT.store(std::ptr::from_ref(fresh).cast_mut(), Ordering::Release);
+fn reset_in_child() {
+    // Past the last generation (63 nested forks) a child keeps its parent's lock: it can then
+    // hang only if a callback was running at that fork.
+    let next = GENERATION.load(Ordering::Relaxed) + 1;
+    if next < GENERATIONS {
+        GENERATION.store(next, Ordering::Release);
+    }
 }

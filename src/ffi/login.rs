@@ -4,9 +4,9 @@
 use std::ffi::c_char;
 
 use super::cstr::{self, CInput};
-use super::last_error::refuse;
 use super::panic::guard;
-use super::status::{bg_status, map_error, status_of};
+use super::status::{bg_status, map_error, refuse, refuse_argument, status_of};
+use crate::error::Error;
 use crate::login;
 
 /// Size of a buffer that holds a session token and its NUL: pass at least this to
@@ -26,11 +26,10 @@ const MAX_PASSWORD: usize = 4096;
 /// Reads a required string argument as bytes, bounded.
 unsafe fn bytes<'a>(ptr: *const c_char, limit: usize, what: &str) -> Result<&'a [u8], bg_status> {
     match unsafe { cstr::read(ptr, limit) } {
-        CInput::Null => Err(refuse(bg_status::BG_ERR_NULL, &format!("{what} is NULL"))),
-        CInput::TooLong(_) => Err(refuse(
-            bg_status::BG_ERR_ARGUMENT,
-            &format!("{what} is longer than {limit} bytes"),
-        )),
+        CInput::Null => Err(refuse(Error::Null, &format!("{what} is NULL"))),
+        CInput::TooLong(_) => Err(refuse_argument(&format!(
+            "{what} is longer than {limit} bytes"
+        ))),
         CInput::Text(b) => Ok(b),
     }
 }
@@ -112,11 +111,11 @@ pub unsafe extern "C" fn bg_login_complete(
 ) -> bg_status {
     guard(|| {
         if token_out.is_null() {
-            return refuse(bg_status::BG_ERR_NULL, "token_out is NULL");
+            return refuse(Error::Null, "token_out is NULL");
         }
         if token_len < BG_SESSION_TOKEN_BUF_LEN {
             return refuse(
-                bg_status::BG_ERR_BUFFER_TOO_SMALL,
+                Error::BufferTooSmall,
                 "token_len is smaller than BG_SESSION_TOKEN_BUF_LEN (44)",
             );
         }
@@ -139,10 +138,9 @@ pub unsafe extern "C" fn bg_login_complete(
                 }
                 bg_status::BG_OK
             }
-            Err(crate::Error::Null) => refuse(
-                bg_status::BG_ERR_NULL,
-                "code is NULL (nothing was checked or counted)",
-            ),
+            Err(crate::Error::Null) => {
+                refuse(Error::Null, "code is NULL (nothing was checked or counted)")
+            }
             Err(e) => map_error(&e),
         }
     })
@@ -195,7 +193,7 @@ pub unsafe extern "C" fn bg_session_end(token: *const c_char) -> bg_status {
 pub unsafe extern "C" fn bg_attempts_left(ip: *const c_char, out: *mut u32) -> bg_status {
     guard(|| {
         if out.is_null() {
-            return refuse(bg_status::BG_ERR_NULL, "out is NULL");
+            return refuse(Error::Null, "out is NULL");
         }
         let ip = match unsafe { bytes(ip, MAX_IP, "ip") } {
             Ok(b) => b,
@@ -255,16 +253,16 @@ pub unsafe extern "C" fn bg_hash_password(
 ) -> bg_status {
     guard(|| {
         if out.is_null() {
-            return refuse(bg_status::BG_ERR_NULL, "out is NULL");
+            return refuse(Error::Null, "out is NULL");
         }
         if out_len < BG_PASSWORD_HASH_BUF_LEN {
             return refuse(
-                bg_status::BG_ERR_BUFFER_TOO_SMALL,
+                Error::BufferTooSmall,
                 "out_len is smaller than BG_PASSWORD_HASH_BUF_LEN (128)",
             );
         }
         let password = match unsafe { bytes(password, MAX_PASSWORD, "password") } {
-            Ok([]) => return refuse(bg_status::BG_ERR_ARGUMENT, "password is empty"),
+            Ok([]) => return refuse_argument("password is empty"),
             Ok(b) => zeroize::Zeroizing::new(b.to_vec()),
             Err(st) => return st,
         };
@@ -278,10 +276,10 @@ pub unsafe extern "C" fn bg_hash_password(
                 bg_status::BG_OK
             }
             Ok(_) => refuse(
-                bg_status::BG_ERR_INTERNAL,
-                "the hash is longer than BG_PASSWORD_HASH_BUF_LEN",
+                Error::Internal("the hash is longer than BG_PASSWORD_HASH_BUF_LEN"),
+                "",
             ),
-            Err(why) => refuse(bg_status::BG_ERR_INTERNAL, &why),
+            Err(why) => refuse(Error::Internal("hashing failed"), &why),
         }
     })
 }

@@ -29,6 +29,8 @@ pub const BG_OTP_LEN: usize = 6;
 /// Size of a buffer that holds a code and its NUL terminator: pass at least this to
 /// `bg_generate`.
 pub const BG_OTP_BUF_LEN: usize = 7;
+/// Size of a buffer that always holds `bg_last_error`'s text and its NUL terminator.
+pub const BG_LAST_ERROR_BUF_LEN: usize = 1025;
 
 /// A fixed English name for `status`, such as "expired". Accepts any integer: unknown values
 /// give "unknown status".
@@ -39,7 +41,7 @@ pub const BG_OTP_BUF_LEN: usize = 7;
 /// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_status_str(status: i32) -> *const c_char {
-    panic::guard(|| status::status_name(status).as_ptr())
+    panic::run(|| status::status_name(status).as_ptr())
 }
 
 /// The library's version, such as "0.1.0"; equal to `BREAKGLASS_VERSION` in the header it was
@@ -51,5 +53,5 @@ pub extern "C" fn bg_status_str(status: i32) -> *const c_char {
 /// allocates, so it can deadlock there).
 #[no_mangle]
 pub extern "C" fn bg_version() -> *const c_char {
-    panic::guard(|| concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())
+    panic::run(|| concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())
 }

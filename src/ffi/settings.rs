@@ -3,10 +3,8 @@
 use std::ffi::c_char;
 
 use super::cstr::{self, CInput};
-use super::last_error::refuse;
 use super::panic::guard;
-use super::status::{bg_status, map_error, status_of};
-use crate::config;
+use super::status::{bg_status, map_error, refuse_argument, status_of};
 
 /// Longest key accepted, in bytes.
 const MAX_KEY: usize = 64;
@@ -39,22 +37,16 @@ pub unsafe extern "C" fn bg_configure(key: *const c_char, value: *const c_char) 
         let value = match unsafe { cstr::read(value, MAX_VALUE) } {
             CInput::Null => None,
             CInput::TooLong(_) => {
-                return refuse(
-                    bg_status::BG_ERR_ARGUMENT,
-                    &format!("{key}: the value is longer than {MAX_VALUE} bytes"),
-                )
+                return refuse_argument(&format!(
+                    "{key}: the value is longer than {MAX_VALUE} bytes"
+                ))
             }
             CInput::Text(b) => match std::str::from_utf8(b) {
                 Ok(v) => Some(v),
-                Err(_) => {
-                    return refuse(
-                        bg_status::BG_ERR_ARGUMENT,
-                        &format!("{key}: the value is not UTF-8"),
-                    )
-                }
+                Err(_) => return refuse_argument(&format!("{key}: the value is not UTF-8")),
             },
         };
-        let result = config::configure(key, value);
+        let result = crate::configure(key, value);
         if let Err(e) = &result {
             log::warn!("bg_configure({key}): {e}");
         }
@@ -72,7 +64,7 @@ pub unsafe extern "C" fn bg_configure(key: *const c_char, value: *const c_char) 
 #[no_mangle]
 pub extern "C" fn bg_configure_from_env() -> bg_status {
     guard(|| {
-        let result = config::configure_from_env();
+        let result = crate::configure_from_env();
         if let Err(e) = &result {
             log::warn!("bg_configure_from_env: {e}");
         }

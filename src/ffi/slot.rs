@@ -3,10 +3,10 @@
 use std::ffi::c_char;
 
 use super::cstr::{self, CInput};
-use super::last_error::refuse;
 use super::panic::guard;
-use super::status::{bg_status, map_error, status_of};
+use super::status::{bg_status, map_error, refuse, status_of};
 use super::BG_OTP_BUF_LEN;
+use crate::error::Error;
 use crate::otp;
 
 /// Issues a new one-time code and writes it to `out` as six ASCII digits and a NUL.
@@ -30,11 +30,11 @@ use crate::otp;
 pub unsafe extern "C" fn bg_generate(out: *mut c_char, out_len: usize) -> bg_status {
     guard(|| {
         if out.is_null() {
-            return refuse(bg_status::BG_ERR_NULL, "bg_generate: out is NULL");
+            return refuse(Error::Null, "bg_generate: out is NULL");
         }
         if out_len < BG_OTP_BUF_LEN {
             return refuse(
-                bg_status::BG_ERR_BUFFER_TOO_SMALL,
+                Error::BufferTooSmall,
                 "bg_generate: out_len is smaller than BG_OTP_BUF_LEN (7)",
             );
         }
@@ -79,7 +79,7 @@ pub unsafe extern "C" fn bg_verify(code: *const c_char) -> bg_status {
             CInput::Null => {
                 otp::consume();
                 refuse(
-                    bg_status::BG_ERR_NULL,
+                    Error::Null,
                     "bg_verify: code is NULL (the pending code was consumed)",
                 )
             }

@@ -57,10 +57,28 @@ pub enum bg_status {
     BG_DRILL_FAILED = 17,
 }
 
-/// The one place a library error becomes a status; its text becomes `bg_last_error`'s.
+/// Records `e`'s text as the thread's last error and returns its status.
 pub fn map_error(e: &Error) -> bg_status {
-    use bg_status::*;
     super::last_error::record(&e.to_string());
+    status_for(e)
+}
+
+/// Records `e`'s text and `detail` (which argument, what was wrong with it) as the thread's
+/// last error and returns `e`'s status: for the refusals an export decides itself.
+pub fn refuse(e: Error, detail: &str) -> bg_status {
+    super::last_error::record(&format!("{e}: {detail}"));
+    status_for(&e)
+}
+
+/// Records "invalid argument: `detail`" as the thread's last error and returns its status.
+pub fn refuse_argument(detail: &str) -> bg_status {
+    map_error(&Error::Argument(detail.to_owned()))
+}
+
+/// The one mapping from an error's kind to the status C callers see. Every non-OK status an
+/// export returns comes from here.
+pub fn status_for(e: &Error) -> bg_status {
+    use bg_status::*;
     match e {
         Error::Invalid => BG_INVALID,
         Error::Expired => BG_EXPIRED,

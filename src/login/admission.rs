@@ -12,7 +12,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Condvar;
+
+use crate::fork::ForkSafe;
 
 use super::address::LimitKey;
 
@@ -46,7 +48,7 @@ impl Queue {
 
 /// The gate of one process.
 pub struct Gate {
-    queue: Mutex<Queue>,
+    queue: ForkSafe<Queue>,
     turn: Condvar,
 }
 
@@ -61,27 +63,32 @@ pub enum Busy {
 
 /// A place; given back on drop (also on a panic).
 pub struct Place<'a> {
-    gate: &'a Gate,
+    gate: &'static Gate,
     key: LimitKey,
+    _life: std::marker::PhantomData<&'a ()>,
 }
 
-pub(crate) static GATE: Gate = Gate::new();
+pub(crate) static GATE: Gate = Gate::new(Some(reset_in_child));
 
 impl Gate {
-    /// An empty gate.
-    pub const fn new() -> Gate {
+    /// An empty gate; a forked child runs `child_reset` (the checks running or waiting at the
+    /// fork were the parent's threads').
+    pub const fn new(child_reset: Option<fn()>) -> Gate {
         Gate {
-            queue: Mutex::new(Queue {
-                in_flight: Vec::new(),
-                waiting: VecDeque::new(),
-                next_ticket: 0,
-            }),
+            queue: ForkSafe::with_child_reset(
+                Queue {
+                    in_flight: Vec::new(),
+                    waiting: VecDeque::new(),
+                    next_ticket: 0,
+                },
+                child_reset,
+            ),
             turn: Condvar::new(),
         }
     }
 
     /// Waits for a place for `key`, at most `max_wait`.
-    pub fn enter(&self, key: LimitKey, max_wait: Duration) -> Result<Place<'_>, Busy> {
+    pub fn enter(&'static self, key: LimitKey, max_wait: Duration) -> Result<Place<'static>, Busy> {
         let deadline = Instant::now() + max_wait;
         let mut q = self.queue.lock();
         if q.waiting.iter().any(|(_, k)| *k == key) {
@@ -99,7 +106,11 @@ impl Gate {
                 q.in_flight.push(key);
                 // Another waiter may be eligible too (a second free place).
                 self.turn.notify_all();
-                return Ok(Place { gate: self, key });
+                return Ok(Place {
+                    gate: self,
+                    key,
+                    _life: std::marker::PhantomData,
+                });
             }
             if self.turn.wait_until(&mut q, deadline).timed_out() {
                 q.waiting.retain(|(t, _)| *t != ticket);
@@ -110,8 +121,8 @@ impl Gate {
     }
 
     /// Forgets every place and waiter: a forked child has none of its parent's threads.
-    pub fn reset_in_child(&self) {
-        // The fork handlers hold the lock across fork and release it first.
+    pub fn reset_in_child(&'static self) {
+        // The fork handlers released every lock before running the resets.
         let mut q = self.queue.lock();
         q.in_flight.clear();
         q.waiting.clear();
@@ -128,13 +139,8 @@ impl Drop for Place<'_> {
     }
 }
 
-/// The gate's lock, for the fork handlers' list.
-pub(crate) fn fork_lock() -> &'static dyn crate::fork::ForkLock {
-    &GATE.queue
-}
-
-/// A child's reset, for the fork handlers.
-pub(crate) fn reset_in_child() {
+/// The process gate's child reset.
+fn reset_in_child() {
     GATE.reset_in_child();
 }
 
@@ -150,7 +156,7 @@ mod tests {
 
     #[test]
     fn one_check_per_key_and_a_third_attempt_is_refused_at_once() {
-        let gate = Gate::new();
+        let gate: &'static Gate = Box::leak(Box::new(Gate::new(None)));
         let a = gate.enter(k(1), MAX_WAIT).unwrap();
         std::thread::scope(|s| {
             let waiter = s.spawn(|| gate.enter(k(1), Duration::from_secs(5)).map(|_| ()));
@@ -169,16 +175,15 @@ mod tests {
 
     #[test]
     fn waiters_are_served_in_arrival_order_and_never_beyond_the_bound() {
-        let gate = Arc::new(Gate::new());
+        let gate: &'static Gate = Box::leak(Box::new(Gate::new(None)));
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let held = gate.enter(k(0), MAX_WAIT).unwrap();
         let held2 = gate.enter(k(100), MAX_WAIT).unwrap();
-        let order = Arc::new(Mutex::new(Vec::new()));
+        let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         for n in 1..=6u32 {
-            let (g, order, running, peak) =
-                (gate.clone(), order.clone(), running.clone(), peak.clone());
+            let (g, order, running, peak) = (gate, order.clone(), running.clone(), peak.clone());
             threads.push(std::thread::spawn(move || {
                 let _p = g.enter(k(n), Duration::from_secs(10)).unwrap();
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -210,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_wait_is_bounded() {
-        let gate = Gate::new();
+        let gate: &'static Gate = Box::leak(Box::new(Gate::new(None)));
         let _a = gate.enter(k(1), MAX_WAIT).unwrap();
         let _b = gate.enter(k(2), MAX_WAIT).unwrap();
         assert_eq!(

@@ -8,13 +8,12 @@
 //! would keep limits of its own. A daemon that configures, forks once and lets its parent exit
 //! keeps working. It must never be used when a host-wide or fleet store is configured.
 
-use parking_lot::Mutex;
-
 use super::state::LoginState;
 use super::store::LoginStore;
 use crate::error::{Error, Result};
+use crate::fork::ForkSafe;
 
-pub(crate) static STATE: Mutex<Option<LoginState>> = Mutex::new(None);
+pub(crate) static STATE: ForkSafe<Option<LoginState>> = ForkSafe::new(None);
 
 /// The state of this process.
 pub struct MemoryStore;

@@ -17,28 +17,30 @@
 //! `attempts_reset`. A success that cannot be recorded while `audit_required` is on is
 //! refused with `Error::Audit`.
 
-use std::sync::{LazyLock, Once};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use crate::audit::{self, Event, Outcome};
 use crate::config::{self, Settings};
 use crate::error::{Error, Result};
+use crate::fork::Lazy;
 
-pub mod address;
+pub use crate::config::address;
 pub(crate) mod admission;
-mod allowlist;
 mod dir_store;
 pub(crate) mod memory;
 pub mod password;
+pub mod recovery;
 mod session;
 #[cfg(feature = "redis")]
 mod shared;
 pub mod state;
 mod store;
 
-pub use allowlist::AllowList;
+pub use crate::config::allowlist::{self, AllowList};
+pub use crate::config::LoginSettings;
 pub use password::{hash_new as hash_password, StoredHash};
 pub use session::TOKEN_CHARS;
 pub use state::{Limits, StatusView, MAX_TRACKED};
@@ -47,26 +49,10 @@ use address::{ClientAddr, LimitKey};
 use state::{Alarm, CodeVerdict, Counted, Refusal};
 use store::LoginStore;
 
-static DEFAULT_ALLOWED: LazyLock<AllowList> =
-    LazyLock::new(|| AllowList::parse(allowlist::DEFAULT).expect("the default list is valid"));
+static DEFAULT_ALLOWED: Lazy<AllowList> =
+    Lazy::new(|| AllowList::parse(allowlist::DEFAULT).expect("the default list is valid"));
 
-/// The login settings, part of [`Settings`].
-#[derive(Debug, Clone)]
-pub struct LoginSettings {
-    /// The break-glass password's hash; `None`: the login flow is not configured.
-    pub password_hash: Option<StoredHash>,
-    /// Who may try; `None`: this host only (127.0.0.1 and ::1), with a warning.
-    pub allowed_ips: Option<AllowList>,
-    /// Failures from one address, within one window, that lock it out.
-    pub max_attempts: u32,
-    /// Length of a lockout and of the sliding window.
-    pub lockout: Duration,
-    /// Lifetime of a session.
-    pub session_ttl: Duration,
-    /// Wrong codes from all addresses, within one window, that lock every login out.
-    pub max_global_failures: u32,
-}
-
+/// The rules' view of the settings lives with the rules.
 impl LoginSettings {
     /// The rules' view.
     pub fn limits(&self) -> Limits {
@@ -83,13 +69,14 @@ fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
     let list = match &s.login.allowed_ips {
         Some(l) => l,
         None => {
-            static WARNED: Once = Once::new();
-            WARNED.call_once(|| {
+            // Not a `Once`: a fork during the warning must not leave the child waiting on it.
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            if !WARNED.swap(true, Ordering::Relaxed) {
                 log::warn!(
                     "allowed_ips is unset: break-glass logins are allowed from 127.0.0.1 and ::1 \
                      only"
-                )
-            });
+                );
+            }
             &DEFAULT_ALLOWED
         }
     };
@@ -97,7 +84,7 @@ fn allowed_client(ip: Option<&[u8]>, s: &Settings) -> Result<ClientAddr> {
         .and_then(|b| std::str::from_utf8(b).ok())
         .and_then(ClientAddr::parse)
         .ok_or(Error::IpNotAllowed("the address is missing or malformed"))?;
-    if list.allows(&addr) {
+    if list.allows(addr.0) {
         Ok(addr)
     } else {
         log::info!(
@@ -130,7 +117,7 @@ fn refusal_error(r: Refusal) -> Error {
 }
 
 /// Logs, records and raises what counting a failure did.
-fn settle(addr: &ClientAddr, s: &Settings, c: &Counted, alarms: &[Alarm], what: &str) {
+fn settle(addr: &ClientAddr, s: &Arc<Settings>, c: &Counted, alarms: &[Alarm], what: &str) {
     let l = &s.login;
     let ip = addr.canonical();
     // Info, not warn: a flood of attempts must not become a flood of log lines. Lockouts and
@@ -150,7 +137,7 @@ fn settle(addr: &ClientAddr, s: &Settings, c: &Counted, alarms: &[Alarm], what: 
         match *alarm {
             Alarm::GlobalLockout { failures } => {
                 // Logged there, at error level, with the alarm's event id.
-                let id = crate::notify::alert_global_lockout(failures, l.lockout);
+                let id = crate::notify::alert_global_lockout(s, failures, l.lockout);
                 audit::record(
                     s,
                     Event::GlobalLimitReached,
@@ -168,6 +155,7 @@ fn settle(addr: &ClientAddr, s: &Settings, c: &Counted, alarms: &[Alarm], what: 
                 addresses,
             } => {
                 let id = crate::notify::alert_guessing(
+                    s,
                     kind == state::GuessKind::Code,
                     failures,
                     addresses,
@@ -217,7 +205,7 @@ pub fn begin(ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
     result
 }
 
-fn begin_checked(s: &Settings, ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
+fn begin_checked(s: &Arc<Settings>, ip: Option<&[u8]>, password: &[u8]) -> Result<()> {
     let stored = s
         .login
         .password_hash
@@ -272,7 +260,7 @@ fn begin_checked(s: &Settings, ip: Option<&[u8]>, password: &[u8]) -> Result<()>
         Some(shown.as_bytes()),
         "password accepted",
     );
-    if let Err(e) = crate::notify::send_otp(code.as_str().as_bytes()) {
+    if let Err(e) = crate::notify::send_otp_with(s, code) {
         // A code nobody will receive must not stay pending.
         let _ = store::with(&*st, "withdrawing the code", |state, _| {
             state.withdraw(key);
@@ -373,7 +361,7 @@ enum Refused {
 /// state and the count given back in one transaction: a code works once, even for racing
 /// processes, and a wrong one is one failure under the same limits as a wrong emailed code.
 fn complete_with_recovery(
-    s: &Settings,
+    s: &Arc<Settings>,
     st: &dyn LoginStore,
     addr: &ClientAddr,
     typed: &[u8],
@@ -410,7 +398,7 @@ fn complete_with_recovery(
             )))
         }
     };
-    let found = match crate::recovery::check(s, key, typed) {
+    let found = match recovery::check(s, key, typed) {
         Ok(found) => found,
         Err(e) => {
             // The gate or the file could not answer: not the typist's failure.
@@ -445,7 +433,7 @@ fn complete_with_recovery(
             s,
             st,
             addr,
-            Some(crate::recovery::Redeemed {
+            Some(recovery::Redeemed {
                 left: m.total.saturating_sub(n),
                 total: m.total,
             }),
@@ -478,10 +466,10 @@ pub(crate) fn recovery_used(s: &Settings, set: &[u8; 32]) -> Result<u32> {
 /// The code was right: the alarm, the record, then the session. With `recovered`, the login
 /// used a recovery code and its own alarm goes out instead of the login alarm.
 fn grant(
-    s: &Settings,
+    s: &Arc<Settings>,
     st: &dyn LoginStore,
     addr: &ClientAddr,
-    recovered: Option<crate::recovery::Redeemed>,
+    recovered: Option<recovery::Redeemed>,
 ) -> Result<Zeroizing<String>> {
     let shown = addr.canonical();
     let (token, hash) = match session::new_token() {
@@ -499,8 +487,8 @@ fn grant(
     };
     // The alarm goes out whatever happens next: the code was right.
     let id = match recovered {
-        Some(used) => crate::recovery::raise_alarm(s, Some(shown.as_bytes()), used),
-        None => crate::notify::alert_with_id(Some(shown.as_bytes())),
+        Some(used) => recovery::raise_alarm(s, Some(shown.as_bytes()), used),
+        None => crate::notify::alert_with_id(s, Some(shown.as_bytes())),
     };
     // On disk before a session exists: a crash never loses a granted login's record.
     let recorded = audit::record(

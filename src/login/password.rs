@@ -1,38 +1,20 @@
-//! `password_hash`: the break-glass password's stored hash, and checking a candidate against it.
+//! Checking a candidate password against the configured hash (whose type and parser are
+//! settings: `config::password_hash`).
 //!
 //! Accepts PHC strings for argon2id (`$argon2id$…`, checked with the parameters it carries) and
 //! bcrypt (`$2b$`/`$2y$`). A check is deliberately slow (tens of ms and, for argon2id, tens of
 //! MiB): callers admit it through `login::admission` first, so a flood of attempts cannot
-//! turn into a CPU or memory exhaustion, nor starve the admin. It must never log or keep a candidate password, and never accept a bcrypt candidate longer
+//! turn into a CPU or memory exhaustion, nor starve the admin. It must never log or keep a
+//! candidate password, and never accept a bcrypt candidate longer
 //! than 72 bytes (bcrypt would silently ignore the rest).
 
-use argon2::{Argon2, PasswordHash as Phc, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+
+pub use crate::config::password_hash::StoredHash;
+use crate::config::password_hash::{MAX_ARGON2_M_KIB, MAX_ARGON2_P, MAX_ARGON2_T};
 
 /// bcrypt compares only this many bytes of a password.
 pub const BCRYPT_MAX_PASSWORD: usize = 72;
-/// The largest argon2 memory cost accepted in a configured hash, in KiB (256 MiB).
-const MAX_ARGON2_M_KIB: u32 = 256 * 1024;
-/// The largest argon2 time cost and parallelism accepted in a configured hash.
-const MAX_ARGON2_T: u32 = 20;
-const MAX_ARGON2_P: u32 = 8;
-
-/// A configured password hash.
-#[derive(Clone, PartialEq, Eq)]
-pub enum StoredHash {
-    /// An argon2id PHC string.
-    Argon2id(String),
-    /// A bcrypt hash (`$2b$` or `$2y$`).
-    Bcrypt(String),
-}
-
-impl std::fmt::Debug for StoredHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            StoredHash::Argon2id(_) => "StoredHash::Argon2id(***)",
-            StoredHash::Bcrypt(_) => "StoredHash::Bcrypt(***)",
-        })
-    }
-}
 
 /// Why a check did not say "match".
 #[derive(Debug, PartialEq, Eq)]
@@ -41,42 +23,9 @@ pub enum CheckError {
     Mismatch,
 }
 
+/// The check lives here, with the admission that bounds it; the type and its parser are
+/// settings (`config::password_hash`).
 impl StoredHash {
-    /// Parses and bounds a configured hash.
-    pub fn parse(text: &str) -> Result<StoredHash, String> {
-        let text = text.trim();
-        if text.starts_with("$argon2id$") {
-            let phc =
-                Phc::new(text).map_err(|e| format!("not a valid argon2id PHC string: {e}"))?;
-            let params =
-                argon2::Params::try_from(&phc).map_err(|e| format!("argon2id parameters: {e}"))?;
-            if params.m_cost() > MAX_ARGON2_M_KIB
-                || params.t_cost() > MAX_ARGON2_T
-                || params.p_cost() > MAX_ARGON2_P
-            {
-                return Err(format!(
-                    "argon2id parameters above the bounds m<={MAX_ARGON2_M_KIB} t<={MAX_ARGON2_T} \
-                     p<={MAX_ARGON2_P}"
-                ));
-            }
-            if phc.hash.is_none() || phc.salt.is_none() {
-                return Err("the argon2id PHC string has no salt or hash".into());
-            }
-            Ok(StoredHash::Argon2id(text.to_owned()))
-        } else if text.starts_with("$2b$") || text.starts_with("$2y$") {
-            // Checking a known-wrong candidate is how the crate validates the format.
-            bcrypt::verify(b"", text).map_err(|e| format!("not a valid bcrypt hash: {e}"))?;
-            Ok(StoredHash::Bcrypt(text.to_owned()))
-        } else if text.starts_with("$argon2i$") || text.starts_with("$argon2d$") {
-            Err("only argon2id is accepted among the argon2 variants".into())
-        } else {
-            Err(
-                "must be an argon2id PHC string ($argon2id$...) or a bcrypt hash ($2b$/$2y$)"
-                    .into(),
-            )
-        }
-    }
-
     /// Checks `candidate` (slow: admit it through `login::admission` first).
     pub fn check(&self, candidate: &[u8]) -> Result<(), CheckError> {
         let ok = match self {

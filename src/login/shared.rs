@@ -19,9 +19,10 @@ use super::state::LoginState;
 use super::store::LoginStore;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::otp::redis_conn::SessionError;
-use crate::otp::redis_slot::{server_now_ms, sha1_hex, Lua, RedisSlot};
-use crate::otp::resp::Reply;
+use crate::otp::redis_slot::server_now_ms;
+use crate::redis::conn::SessionError;
+use crate::redis::resp::Reply;
+use crate::redis::script::{sha1_hex, Lua, Runner};
 
 /// Takes the lease (ARGV: token, lease ms) and returns {taken, seconds, microseconds, state}.
 const TAKE_SRC: &str = r"
@@ -49,7 +50,7 @@ static PUT: Lua = Lua::new(PUT_SRC, || sha1_hex(PUT_SRC));
 
 /// The configured server, for one call.
 pub struct SharedStore<'a> {
-    slot: RedisSlot<'a>,
+    slot: Runner<'a>,
     prefix: &'a str,
     lease: Duration,
     wait_replicas: bool,
@@ -60,7 +61,7 @@ impl<'a> SharedStore<'a> {
     pub fn of(s: &'a Settings) -> Option<SharedStore<'a>> {
         let url = s.slot.url.as_ref()?;
         Some(SharedStore {
-            slot: RedisSlot::new(url, &s.slot),
+            slot: Runner::new(url, &s.slot),
             prefix: &s.slot.key,
             lease: s.slot.timeout,
             wait_replicas: s.slot.wait_replicas > 0,
@@ -78,7 +79,7 @@ fn lease_token() -> Result<String> {
     rand::rngs::SysRng
         .try_fill_bytes(&mut b)
         .map_err(|_| Error::Internal("the OS random source failed"))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    Ok(crate::text::hex(b))
 }
 
 enum Taken {

@@ -24,7 +24,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::address::LimitKey;
@@ -758,8 +757,8 @@ impl LoginState {
         for (s, i) in &self.used_recovery {
             let _ = writeln!(o, "recovery {} {i}", hex32(s));
         }
-        let sum = Sha256::digest(o.as_bytes());
-        let _ = writeln!(o, "sum {}", hex32(&sum.into()));
+        let sum = crate::digest::sha256(&[o.as_bytes()]);
+        let _ = writeln!(o, "sum {}", hex32(&sum));
         o
     }
 
@@ -779,7 +778,7 @@ impl LoginState {
             .strip_prefix("sum ")
             .and_then(hash32)
             .ok_or_else(|| bad("no checksum line"))?;
-        let want: [u8; 32] = Sha256::digest(body.as_bytes()).into();
+        let want: [u8; 32] = crate::digest::sha256(&[body.as_bytes()]);
         if want != sum {
             return Err(bad("checksum mismatch"));
         }

@@ -1,4 +1,4 @@
-//! TLS client settings for SMTP and Redis: verified against the system's roots, or (for
+//! TLS client settings for SMTP, Redis and the webhook: verified against the system's roots, or (for
 //! opportunistic SMTP only) encrypted without a trusted certificate.
 //!
 //! Owns the trust roots (the system store, honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`) and
@@ -9,13 +9,13 @@
 use std::io;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 
 use super::{DeadlineStream, Stream};
+use crate::fork::ForkSafe;
 
 /// How much of the server's identity the handshake checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,50 +31,75 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The verified configuration, rebuilt when the variables that pick the roots change (so a
-/// host that points `SSL_CERT_FILE` at its internal CA at run time is obeyed).
-///
-/// The roots are loaded (file I/O) under this lock: a child forked meanwhile must not inherit
-/// it held, so it is on the fork handlers' list (`crate::fork`) like every library lock.
-pub(crate) static VERIFIED: Mutex<Option<(RootsKey, Arc<ClientConfig>)>> = Mutex::new(None);
+/// The trust roots every TLS client of the library uses (SMTP, Redis, the webhook), as DER
+/// certificates, and the verified configuration made from them; reloaded when the variables
+/// that pick the roots change (so a host that points `SSL_CERT_FILE` at its internal CA at run
+/// time is obeyed).
+#[derive(Clone)]
+pub(crate) struct TrustRoots {
+    /// The same certificates, as the webhook's HTTP client takes them.
+    pub for_http: Arc<Vec<ureq::tls::Certificate<'static>>>,
+    /// A client configuration that verifies against them.
+    pub config: Arc<ClientConfig>,
+}
+
+/// The one trust store. The lock is held only to read or replace the cached value, never while
+/// the roots are read from disk (a certificate file may be slow, or a FIFO): `fork()` waits for
+/// this lock, and must not wait for file I/O. It is a [`ForkSafe`] lock, so a child never
+/// inherits it held; a child forked while another thread was loading the roots loads its own.
+static ROOTS: ForkSafe<Option<(RootsKey, TrustRoots)>> = ForkSafe::new(None);
 
 type RootsKey = (Option<std::ffi::OsString>, Option<std::ffi::OsString>);
 
-fn verified_config() -> io::Result<Arc<ClientConfig>> {
+/// The system's trust roots (honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`), loaded once per
+/// setting of those variables. None found is an error: nothing could be verified.
+pub(crate) fn trust_roots() -> io::Result<TrustRoots> {
     let key = (
         std::env::var_os("SSL_CERT_FILE"),
         std::env::var_os("SSL_CERT_DIR"),
     );
-    let mut cached = VERIFIED.lock();
-    if let Some((k, cfg)) = &*cached {
+    if let Some((k, roots)) = &*ROOTS.lock() {
         if *k == key {
-            return Ok(cfg.clone());
+            return Ok(roots.clone());
         }
     }
-    let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
+    // Two threads may load at once after a change; both results are equal, the last is kept.
+    let roots = load_roots()?;
+    *ROOTS.lock() = Some((key, roots.clone()));
+    Ok(roots)
+}
+
+fn load_roots() -> io::Result<TrustRoots> {
+    let certs = rustls_native_certs::load_native_certs().certs;
+    let mut store = rustls::RootCertStore::empty();
+    let (added, _) = store.add_parsable_certificates(certs.iter().cloned());
     if added == 0 {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
             "no trusted root certificate found (system store, SSL_CERT_FILE, SSL_CERT_DIR)",
         ));
     }
-    let cfg = Arc::new(
+    let config = Arc::new(
         ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(io::Error::other)?
-            .with_root_certificates(roots)
+            .with_root_certificates(store)
             .with_no_client_auth(),
     );
-    *cached = Some((key, cfg.clone()));
-    Ok(cfg)
+    let for_http = certs
+        .iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    Ok(TrustRoots {
+        for_http: Arc::new(for_http),
+        config,
+    })
 }
 
 /// Takes and releases the roots lock (the fork test's probe).
 #[cfg(test)]
 pub(crate) fn handshake_config_for_tests() -> bool {
-    drop(VERIFIED.lock());
+    drop(ROOTS.lock());
     true
 }
 
@@ -93,7 +118,7 @@ fn unverified_config() -> io::Result<Arc<ClientConfig>> {
 /// Runs the TLS handshake over `tcp` for `host`, within the stream's deadline.
 pub fn handshake(tcp: DeadlineStream, host: &str, verify: Verify) -> io::Result<Stream> {
     let cfg = match verify {
-        Verify::Full => verified_config()?,
+        Verify::Full => trust_roots()?.config,
         Verify::Nothing => unverified_config()?,
     };
     let name = ServerName::try_from(host.to_owned())

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::message::Outgoing;
-use super::retry::{self, Failure};
+use super::retry::{self, Cause, Failure};
 use super::sendmail;
 use super::smtp::{Server, Session};
 use crate::config::Mailer;
@@ -36,8 +36,12 @@ pub fn deliver(mailer: &Mailer, timeout: Duration, mails: &[Outgoing]) -> Vec<Re
         Mailer::File(dir) => mails
             .iter()
             .map(|m| {
-                write_to_outbox(dir, &m.bytes)
-                    .map_err(|e| Failure::Permanent(format!("cannot write to the outbox: {e}")))
+                write_to_outbox(dir, &m.bytes).map_err(|e| {
+                    Failure::Permanent(
+                        Cause::Unreachable,
+                        format!("cannot write to the outbox: {e}"),
+                    )
+                })
             })
             .collect(),
         Mailer::Sendmail(path) => with_retries("sendmail", mails, |todo| {
@@ -64,43 +68,20 @@ fn write_to_outbox(dir: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     f.flush()
 }
 
-/// Runs `attempt` on the messages still undelivered, up to [`retry::ATTEMPTS`] times, as long
-/// as each failure is transient. `attempt` returns one result per index it was given.
+/// [`retry::with_retries`] over `mails`, logging each failure that will be tried again.
 fn with_retries(
     peer: &str,
     mails: &[Outgoing],
-    mut attempt: impl FnMut(&[usize]) -> Vec<Result<(), Failure>>,
+    attempt: impl FnMut(&[usize]) -> Vec<Result<(), Failure>>,
 ) -> Vec<Result<(), Failure>> {
-    let mut results: Vec<Option<Result<(), Failure>>> = mails.iter().map(|_| None).collect();
-    for n in 0..retry::ATTEMPTS {
-        let todo: Vec<usize> = (0..mails.len()).filter(|&i| results[i].is_none()).collect();
-        if todo.is_empty() {
-            break;
-        }
-        if n > 0 {
-            std::thread::sleep(retry::backoff(n));
-        }
-        let last_attempt = n + 1 == retry::ATTEMPTS;
-        let outcome = attempt(&todo);
-        for (i, r) in todo.into_iter().zip(outcome) {
-            match r {
-                Ok(()) => results[i] = Some(Ok(())),
-                Err(f @ Failure::Permanent(_)) => results[i] = Some(Err(f)),
-                Err(f) if last_attempt => results[i] = Some(Err(f)),
-                Err(f) => log::warn!(
-                    "mail to {} via {peer}, attempt {} of {}: {}",
-                    mails[i].to.email,
-                    n + 1,
-                    retry::ATTEMPTS,
-                    f.reason()
-                ),
-            }
-        }
-    }
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Failure::Transient("not attempted".into()))))
-        .collect()
+    retry::with_retries(mails.len(), attempt, |i, n, f| {
+        log::warn!(
+            "mail to {} via {peer}, attempt {n} of {}: {}",
+            mails[i].to.email,
+            retry::ATTEMPTS,
+            f.reason()
+        )
+    })
 }
 
 /// One SMTP session by `deadline`: sends `todo` over one connection, reconnecting only when

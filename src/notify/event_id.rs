@@ -4,7 +4,6 @@
 //! every channel of that alert, so a receiver can tell a retry from a new login. It must never
 //! derive an id from anything an attacker can choose or predict while the OS source works.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::rngs::SysRng;
@@ -27,11 +26,7 @@ pub fn new() -> String {
         bits[8..12].copy_from_slice(&crate::sys::pid().to_be_bytes());
         bits[12..].copy_from_slice(&(n as u32).to_be_bytes());
     }
-    let mut id = String::with_capacity(EVENT_ID_LEN);
-    for b in bits {
-        let _ = write!(id, "{b:02x}");
-    }
-    id
+    crate::text::hex(bits)
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The texts of every email and of the webhook payload.
 //!
-//! Owns how untrusted text (the `ip` argument) is made safe: escaped for headers and bodies,
-//! JSON-escaped in the payload, bounded in bytes and in characters, and marked wherever it was
-//! cut. It must never let a control character reach a header, never cut text without saying
-//! so, and never include a code anywhere but the OTP email's body.
+//! Owns what each message says and where the untrusted text (the `ip` argument) goes: escaped
+//! for headers and bodies and JSON-escaped in the payload, with the shared helpers of
+//! `crate::text`. It must never let a control character reach a header, never cut text without
+//! saying so, and never include a code anywhere but the OTP email's body.
 
 use std::time::{Duration, SystemTime};
 
@@ -13,13 +13,9 @@ use lettre::message::{Mailbox, Message};
 use zeroize::Zeroizing;
 
 use crate::otp::Otp;
+use crate::text::{bounded_input, escape_controls};
+pub use crate::text::{MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK};
 
-/// Longest `ip` input read, in bytes; longer input is cut (on a character boundary) and marked.
-pub const MAX_IP_BYTES: usize = 1024;
-/// Longest `ip` text kept, in characters; longer input is cut and marked.
-pub const MAX_IP_CHARS: usize = 256;
-/// What follows a cut `ip`, whichever bound cut it.
-pub const TRUNCATED_MARK: &str = "...(truncated)";
 /// The alert email header that carries the event id.
 pub const EVENT_ID_HEADER: &str = "X-Breakglass-Event-Id";
 /// The alert email header carrying the audit trail's anchored head (`SEQ:MAC`).
@@ -31,7 +27,9 @@ pub struct Outgoing {
     pub to: Mailbox,
     /// SMTP envelope.
     pub envelope: Envelope,
-    /// The whole message; wiped on drop because an OTP email carries the code.
+    /// The whole message, wiped on drop because an OTP email carries the code. Best effort:
+    /// the body also passes through lettre's builder, whose intermediate copies are plain
+    /// `String`s that are freed without being wiped.
     pub bytes: Zeroizing<Vec<u8>>,
 }
 
@@ -60,6 +58,9 @@ pub struct Alert {
     /// outside the host of a point the audit file must still reach (`audit verify --anchor`).
     pub audit_head: Option<String>,
 }
+
+/// Below this many recovery codes left, the alarm (and `check-config`) warns.
+pub const RECOVERY_LOW_WATER: u32 = 3;
 
 /// What an alert reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +197,7 @@ impl Alert {
     pub fn new(ip: Option<&[u8]>, dropped_before: u64) -> Alert {
         let ip = match ip {
             None => "unknown".to_owned(),
-            Some(bytes) => bounded_text(bytes),
+            Some(bytes) => bounded_input(bytes),
         };
         let raised = SystemTime::now();
         Alert {
@@ -208,7 +209,8 @@ impl Alert {
             host: crate::sys::hostname(),
             dropped_before,
             kind: AlertKind::Login,
-            audit_head: crate::audit::last_head().map(|h| h.to_string()),
+            // Filled in by the notifier, which has the caller's settings.
+            audit_head: None,
         }
     }
 
@@ -253,7 +255,7 @@ impl Alert {
                  {} at {}; {left} of {total} recovery codes left{}",
                 escape_controls(&self.host),
                 self.timestamp,
-                if left < crate::recovery::LOW_WATER {
+                if left < RECOVERY_LOW_WATER {
                     "; WARNING: fewer than 3 recovery codes left: make a new set"
                 } else {
                     ""
@@ -295,59 +297,6 @@ impl Alert {
         }
         v.to_string()
     }
-}
-
-/// `bytes` lossily decoded and bounded: at most [`MAX_IP_BYTES`] bytes of input (a character
-/// split by that bound is dropped whole) and [`MAX_IP_CHARS`] characters, followed by
-/// [`TRUNCATED_MARK`] when either bound cut something.
-fn bounded_text(bytes: &[u8]) -> String {
-    let mut cut = false;
-    let mut input = bytes;
-    if input.len() > MAX_IP_BYTES {
-        cut = true;
-        input = &input[..MAX_IP_BYTES];
-        // Back off to the start of a UTF-8 sequence that the byte bound split, so the cut
-        // does not show up as a replacement character.
-        let lead = input
-            .iter()
-            .rposition(|&b| b & 0xc0 != 0x80)
-            .filter(|&i| input.len() - i <= 4);
-        if let Some(i) = lead {
-            let needed = match input[i] {
-                0xc0..=0xdf => 2,
-                0xe0..=0xef => 3,
-                0xf0..=0xf7 => 4,
-                _ => 1,
-            };
-            if input.len() - i < needed {
-                input = &input[..i];
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(input);
-    let mut out: String = if text.chars().count() > MAX_IP_CHARS {
-        cut = true;
-        text.chars().take(MAX_IP_CHARS).collect()
-    } else {
-        text.into_owned()
-    };
-    if cut {
-        out.push_str(TRUNCATED_MARK);
-    }
-    out
-}
-
-/// Replaces every control character (CR, LF, NUL, DEL, C1, ...) with a visible `\u{..}`.
-pub fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn build(
@@ -422,6 +371,7 @@ pub fn otp_email(
     } else {
         format!("{secs} second(s)")
     };
+    // Wiped when this function returns; `build` hands lettre a plain copy (see `Outgoing`).
     let body = Zeroizing::new(format!(
         "Your break-glass one-time code is: {}\n\n\
          It is valid for {validity} from when it was issued and can be used once.\n\

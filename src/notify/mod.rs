@@ -30,12 +30,13 @@ mod webhook;
 pub use drill::{drill, ChannelReport, DrillOutcome};
 pub use receivers::ALERTMANAGER_DURATION_SECS;
 
+/// Kept here for the Rust API; it lives in [`crate::text`].
+pub use crate::text::escape_controls;
 pub use event_id::EVENT_ID_LEN;
-pub(crate) use health::TABLE as HEALTH_LOCK;
 pub use health::{code_email as code_email_health, snapshot as health, PathHealth};
 pub use health::{ALERT_EMAIL, CODE_EMAIL};
 pub use message::{
-    escape_controls, Alert, EVENT_ID_HEADER, MAX_IP_BYTES, MAX_IP_CHARS, TRUNCATED_MARK,
+    Alert, EVENT_ID_HEADER, MAX_IP_BYTES, MAX_IP_CHARS, RECOVERY_LOW_WATER, TRUNCATED_MARK,
 };
 pub use queue::{Lane, LANE_CAPACITY, MAIL_WORKERS, WEBHOOK_WORKERS};
 pub use stats::Stats;
@@ -51,7 +52,11 @@ use stats::{Counters, COUNTERS};
 pub fn send_otp(code: &[u8]) -> Result<()> {
     let code = Otp::parse(code)
         .ok_or_else(|| Error::Argument("the code must be six ASCII digits".into()))?;
-    let s = config::current();
+    send_otp_with(&config::current(), code)
+}
+
+/// [`send_otp`] under the caller's snapshot of the settings.
+pub(crate) fn send_otp_with(s: &Arc<Settings>, code: Otp) -> Result<()> {
     if s.dev_otp_log {
         log::warn!(
             "break-glass one-time code: {} (dev_otp_log is on: never in production)",
@@ -125,11 +130,12 @@ fn code_outcome(s: &Settings, to: &lettre::Address, failure: Option<&str>) {
 /// Never fails: what cannot be delivered is logged at error level and counted. The alert's
 /// email and webhook are queued independently: a full lane drops only its own part.
 pub fn alert(ip: Option<&[u8]>) {
-    alert_with_id(ip);
+    alert_with_id(&config::current(), ip);
 }
 
-/// [`alert`], returning the alert's event id (for the login's audit record).
-pub(crate) fn alert_with_id(ip: Option<&[u8]>) -> String {
+/// [`alert`] under the caller's snapshot of the settings, returning the alert's event id (for
+/// the login's audit record).
+pub(crate) fn alert_with_id(s: &Arc<Settings>, ip: Option<&[u8]>) -> String {
     let q = queue::current();
     let alert = Alert::new(ip, q.take_dropped_since_alert());
     log::warn!(
@@ -139,13 +145,18 @@ pub(crate) fn alert_with_id(ip: Option<&[u8]>) -> String {
         alert.id
     );
     let id = alert.id.clone();
-    raise(&q, alert);
+    raise(s, &q, alert);
     id
 }
 
 /// Raises the alarm of a login with a recovery code (`"event":
 /// "break_glass_recovery_code_used"`, critical, with the codes left); delivered like [`alert`].
-pub(crate) fn alert_recovery_code_used(ip: Option<&[u8]>, left: u32, total: u32) -> String {
+pub(crate) fn alert_recovery_code_used(
+    s: &Arc<Settings>,
+    ip: Option<&[u8]>,
+    left: u32,
+    total: u32,
+) -> String {
     let q = queue::current();
     let mut alert = Alert::recovery_code_used(ip, left, total);
     alert.dropped_before = q.take_dropped_since_alert();
@@ -156,19 +167,19 @@ pub(crate) fn alert_recovery_code_used(ip: Option<&[u8]>, left: u32, total: u32)
         alert.host,
         alert.id
     );
-    if left < crate::recovery::LOW_WATER {
+    if left < message::RECOVERY_LOW_WATER {
         log::warn!(
             "fewer than 3 recovery codes left: make a new set (breakglass recovery-codes new)"
         );
     }
     let id = alert.id.clone();
-    raise(&q, alert);
+    raise(s, &q, alert);
     id
 }
 
 /// Raises the alarm that every break-glass login is locked out after `failures` failures from
 /// all addresses within `window`. Delivered like [`alert`], with `"event": "break_glass_lockout"`.
-pub(crate) fn alert_global_lockout(failures: u32, window: Duration) -> String {
+pub(crate) fn alert_global_lockout(s: &Arc<Settings>, failures: u32, window: Duration) -> String {
     let q = queue::current();
     let alert = Alert::lockout(failures, window.as_secs(), q.take_dropped_since_alert());
     log::error!(
@@ -178,13 +189,14 @@ pub(crate) fn alert_global_lockout(failures: u32, window: Duration) -> String {
         alert.id
     );
     let id = alert.id.clone();
-    raise(&q, alert);
+    raise(s, &q, alert);
     id
 }
 
 /// Raises the guessing alarm (`"event": "break_glass_guessing"`): `failures` wrong codes
 /// (`code`) or passwords from `addresses` addresses within `window`, below the lockout limits.
 pub(crate) fn alert_guessing(
+    s: &Arc<Settings>,
     code: bool,
     failures: u32,
     addresses: u32,
@@ -206,13 +218,13 @@ pub(crate) fn alert_guessing(
         alert.id
     );
     let id = alert.id.clone();
-    raise(&q, alert);
+    raise(s, &q, alert);
     id
 }
 
 /// Queues `alert` on every configured channel.
-fn raise(q: &Arc<queue::Queue>, alert: Alert) {
-    let s = config::current();
+fn raise(s: &Arc<Settings>, q: &Arc<queue::Queue>, mut alert: Alert) {
+    alert.audit_head = crate::audit::last_head(s).map(|h| h.to_string());
     let alert = Arc::new(alert);
     let carried = alert.dropped_before;
 
@@ -339,8 +351,8 @@ fn post_to_receiver(
     r: &config::Receiver,
     alert: &Alert,
 ) -> std::result::Result<(), retry::Failure> {
-    let body =
-        receivers::body(r, s, alert).map_err(|e| retry::Failure::Permanent(e.to_string()))?;
+    let body = receivers::body(r, s, alert)
+        .map_err(|e| retry::Failure::Permanent(retry::Cause::Unreachable, e.to_string()))?;
     webhook::deliver(
         &receivers::target(r),
         &r.url,

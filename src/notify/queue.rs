@@ -109,7 +109,8 @@ pub struct Queue {
     finished: Condvar,
 }
 
-pub(crate) static CURRENT: parking_lot::Mutex<Option<Arc<Queue>>> = parking_lot::Mutex::new(None);
+pub(crate) static CURRENT: crate::fork::ForkSafe<Option<Arc<Queue>>> =
+    crate::fork::ForkSafe::new(None);
 
 /// This process's queue, made on first use (and again in a forked child).
 pub fn current() -> Arc<Queue> {

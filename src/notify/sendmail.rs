@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::message::{escape_controls, Outgoing};
-use super::retry::Failure;
+use super::message::Outgoing;
+use super::retry::{Cause, Failure};
+use crate::text::escape_controls;
 
 /// sysexits.h EX_TEMPFAIL: "try again later".
 const EX_TEMPFAIL: i32 = 75;
@@ -33,7 +34,12 @@ pub fn deliver(program: Option<&Path>, mail: &Outgoing, deadline: Instant) -> Re
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Failure::Transient(format!("cannot run {}: {e}", program.display())))?;
+        .map_err(|e| {
+            Failure::Transient(
+                Cause::Unreachable,
+                format!("cannot run {}: {e}", program.display()),
+            )
+        })?;
 
     // Local mail is LF-terminated; the program may not read all of it if it fails early, so
     // the writer runs beside the wait (SIGPIPE is blocked in delivery threads: a dead reader
@@ -67,6 +73,9 @@ pub fn deliver(program: Option<&Path>, mail: &Outgoing, deadline: Instant) -> Re
             let _ = said_tx.send(first);
         });
 
+    // A short poll rather than the `wait-timeout` crate: that one installs a process-wide
+    // SIGCHLD handler, which a library must never do inside its host (sshd, a PAM stack and
+    // most daemons handle SIGCHLD themselves).
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
@@ -75,17 +84,20 @@ pub fn deliver(program: Option<&Path>, mail: &Outgoing, deadline: Instant) -> Re
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Failure::Transient(format!("waiting for sendmail: {e}")));
+                return Err(Failure::Transient(
+                    Cause::Unreachable,
+                    format!("waiting for sendmail: {e}"),
+                ));
             }
         }
     };
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(Failure::Transient(format!(
-            "{} did not finish in time; killed",
-            program.display()
-        )));
+        return Err(Failure::Transient(
+            Cause::TimedOut,
+            format!("{} did not finish in time; killed", program.display()),
+        ));
     };
     if status.success() {
         return Ok(());
@@ -100,8 +112,10 @@ pub fn deliver(program: Option<&Path>, mail: &Outgoing, deadline: Instant) -> Re
         None => format!("{} was killed by a signal", program.display()),
     };
     match status.code() {
-        Some(EX_TEMPFAIL) | None => Err(Failure::Transient(why)),
-        Some(_) => Err(Failure::Permanent(why)),
+        // The program ran and said no; the drill has always shown this as unreachable (it
+        // never got to a peer that answered over the network).
+        Some(EX_TEMPFAIL) | None => Err(Failure::Transient(Cause::Unreachable, why)),
+        Some(_) => Err(Failure::Permanent(Cause::Unreachable, why)),
     }
 }
 

@@ -14,10 +14,11 @@ use std::time::Instant;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use super::message::{escape_controls, Outgoing};
-use super::retry::Failure;
+use super::message::Outgoing;
+use super::retry::{Cause, Failure};
 use crate::config::{SmtpCredentials, SmtpTls};
 use crate::net::{self, tls, DeadlineStream, Stream};
+use crate::text::escape_controls;
 
 /// The most bytes one server reply may take, all its lines together.
 const MAX_REPLY_BYTES: usize = 64 * 1024;
@@ -49,16 +50,20 @@ enum SmtpError {
     /// The server answered with a 4xx or 5xx (or an unexpected) code; the connection is usable.
     Refused(&'static str, Reply),
     /// The connection failed, timed out or is out of step: it cannot be used again.
-    Broken(String),
+    Broken(Cause, String),
     /// Retrying cannot help: configuration or capability mismatch.
-    Fatal(String),
+    Fatal(Cause, String),
     /// The TLS handshake itself failed (kept apart so opportunistic TLS can fall back).
     Handshake(String),
 }
 
 impl From<io::Error> for SmtpError {
     fn from(e: io::Error) -> Self {
-        SmtpError::Broken(e.to_string())
+        let cause = match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Cause::TimedOut,
+            _ => Cause::Unreachable,
+        };
+        SmtpError::Broken(cause, e.to_string())
     }
 }
 
@@ -68,13 +73,14 @@ impl SmtpError {
             SmtpError::Refused(step, r) => {
                 let why = format!("{step}: SMTP {} {}", r.code, r.text);
                 if (400..500).contains(&r.code) {
-                    Failure::Transient(why)
+                    Failure::Transient(Cause::Refused, why)
                 } else {
-                    Failure::Permanent(why)
+                    Failure::Permanent(Cause::Refused, why)
                 }
             }
-            SmtpError::Broken(why) => Failure::Transient(why.clone()),
-            SmtpError::Fatal(why) | SmtpError::Handshake(why) => Failure::Permanent(why.clone()),
+            SmtpError::Broken(cause, why) => Failure::Transient(*cause, why.clone()),
+            SmtpError::Fatal(cause, why) => Failure::Permanent(*cause, why.clone()),
+            SmtpError::Handshake(why) => Failure::Permanent(Cause::Unreachable, why.clone()),
         }
     }
 }
@@ -125,7 +131,7 @@ impl Session {
         let tcp = DeadlineStream::connect(&addrs, deadline)?;
         let (stream, verified) = if server.tls == SmtpTls::Implicit {
             let tls = tls::handshake(tcp, server.host, tls::Verify::Full)
-                .map_err(|e| SmtpError::Fatal(e.to_string()))?;
+                .map_err(|e| SmtpError::Fatal(Cause::Unreachable, e.to_string()))?;
             (tls, true)
         } else {
             (Stream::Plain(tcp), false)
@@ -143,13 +149,14 @@ impl Session {
             SmtpTls::Required => {
                 if !s.ext.starttls {
                     return Err(SmtpError::Fatal(
+                        Cause::Unreachable,
                         "the server does not offer STARTTLS (tls=required)".into(),
                     ));
                 }
                 s = s
                     .starttls(server.host, tls::Verify::Full)
                     .map_err(|e| match e {
-                        SmtpError::Handshake(why) => SmtpError::Fatal(why),
+                        SmtpError::Handshake(why) => SmtpError::Fatal(Cause::Unreachable, why),
                         other => other,
                     })?;
             }
@@ -174,7 +181,7 @@ impl Session {
     pub fn send(&mut self, mail: &Outgoing) -> Result<(), (Failure, bool)> {
         match self.transaction(mail) {
             Ok(()) => Ok(()),
-            Err(e @ (SmtpError::Refused(..) | SmtpError::Fatal(_))) => {
+            Err(e @ (SmtpError::Refused(..) | SmtpError::Fatal(..))) => {
                 let usable = self.command("RSET", &[250]).is_ok();
                 Err((e.failure(), usable))
             }
@@ -196,11 +203,13 @@ impl Session {
         let eight_bit = !mail.bytes.is_ascii();
         if utf8_addresses && !self.ext.smtputf8 {
             return Err(SmtpError::Fatal(
+                Cause::Unreachable,
                 "the address needs SMTPUTF8, which the server does not offer".into(),
             ));
         }
         if eight_bit && !(self.ext.eight_bit || self.ext.smtputf8) {
             return Err(SmtpError::Fatal(
+                Cause::Unreachable,
                 "the message needs 8BITMIME, which the server does not offer".into(),
             ));
         }
@@ -262,11 +271,13 @@ impl Session {
         if !self.pending.is_empty() {
             // Bytes the server sent after its 220 would be read as if they had come over TLS.
             return Err(SmtpError::Broken(
+                Cause::Refused,
                 "the server sent data after its STARTTLS answer".into(),
             ));
         }
         let Stream::Plain(tcp) = self.stream else {
             return Err(SmtpError::Broken(
+                Cause::Refused,
                 "STARTTLS on an encrypted connection".into(),
             ));
         };
@@ -286,6 +297,7 @@ impl Session {
     fn auth(&mut self, c: &SmtpCredentials) -> Result<(), SmtpError> {
         if !(self.stream.is_tls() && self.verified) {
             return Err(SmtpError::Fatal(
+                Cause::Unreachable,
                 "refusing to send the SMTP password over a connection that is not encrypted \
                  with a verified certificate"
                     .into(),
@@ -295,7 +307,9 @@ impl Session {
             |bytes: &[u8]| Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes));
         let refused = |e: SmtpError| match e {
             // The server's text can echo what it was sent; keep only the code.
-            SmtpError::Refused(_, r) => SmtpError::Fatal(format!("SMTP login refused: {}", r.code)),
+            SmtpError::Refused(_, r) => {
+                SmtpError::Fatal(Cause::Refused, format!("SMTP login refused: {}", r.code))
+            }
             other => other,
         };
         if self.ext.auth_plain {
@@ -314,6 +328,7 @@ impl Session {
                 .map_err(refused)
         } else {
             Err(SmtpError::Fatal(
+                Cause::Unreachable,
                 "the server offers no AUTH mechanism this library speaks (PLAIN, LOGIN)".into(),
             ))
         }
@@ -356,12 +371,18 @@ impl Session {
         loop {
             let Some(end) = self.pending.iter().position(|&b| b == b'\n') else {
                 if self.pending.len() > MAX_LINE_BYTES {
-                    return Err(SmtpError::Broken("SMTP reply line too long".into()));
+                    return Err(SmtpError::Broken(
+                        Cause::Refused,
+                        "SMTP reply line too long".into(),
+                    ));
                 }
                 let mut chunk = [0u8; 1024];
                 let n = self.stream.read(&mut chunk)?;
                 if n == 0 {
-                    return Err(SmtpError::Broken("the server closed the connection".into()));
+                    return Err(SmtpError::Broken(
+                        Cause::Unreachable,
+                        "the server closed the connection".into(),
+                    ));
                 }
                 self.pending.extend_from_slice(&chunk[..n]);
                 continue;
@@ -369,14 +390,20 @@ impl Session {
             let raw: Vec<u8> = self.pending.drain(..=end).collect();
             taken += raw.len();
             if taken > MAX_REPLY_BYTES || raw.len() > MAX_LINE_BYTES {
-                return Err(SmtpError::Broken("SMTP reply too large".into()));
+                return Err(SmtpError::Broken(
+                    Cause::Refused,
+                    "SMTP reply too large".into(),
+                ));
             }
             let line = String::from_utf8_lossy(&raw);
             let line = line.trim_end_matches(['\r', '\n']);
-            let (this, more, text) =
-                parse_line(line).ok_or_else(|| SmtpError::Broken("malformed SMTP reply".into()))?;
+            let (this, more, text) = parse_line(line)
+                .ok_or_else(|| SmtpError::Broken(Cause::Refused, "malformed SMTP reply".into()))?;
             if *code.get_or_insert(this) != this {
-                return Err(SmtpError::Broken("malformed SMTP reply".into()));
+                return Err(SmtpError::Broken(
+                    Cause::Refused,
+                    "malformed SMTP reply".into(),
+                ));
             }
             lines.push(text.to_owned());
             if !more {

@@ -5,14 +5,11 @@
 //! environment, and TLS roots from the system store. It must never log the URL's path or query
 //! (tokens live there) nor the secret.
 
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
-use super::retry::{self, Failure};
+use super::retry::{self, Cause, Failure};
 use crate::config::{Secret, SecretUrl};
 
 /// The header that carries the body's HMAC-SHA256.
@@ -20,34 +17,19 @@ pub const SIGNATURE_HEADER: &str = "X-Breakglass-Signature";
 
 /// `sha256=<hex>` of HMAC-SHA256(secret, body).
 pub fn signature(secret: &Secret, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256=");
-    for b in digest.iter() {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    let digest = crate::digest::hmac_sha256(secret.expose().as_bytes(), &[body]);
+    format!("sha256={}", crate::text::hex(digest))
 }
 
-/// The system's trust roots (honouring SSL_CERT_FILE and SSL_CERT_DIR), loaded once.
-static ROOTS: LazyLock<Arc<Vec<Certificate<'static>>>> = LazyLock::new(|| {
-    let found = rustls_native_certs::load_native_certs();
-    Arc::new(
-        found
-            .certs
-            .iter()
-            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
-            .collect(),
-    )
-});
-
 fn agent(timeout: Duration) -> ureq::Agent {
+    // The library's one trust store (`net::tls`). None found: an https receiver then fails its
+    // handshake with a TLS error, as any unverifiable peer does; plain http still works.
+    let roots = crate::net::tls::trust_roots()
+        .map(|r| r.for_http)
+        .unwrap_or_default();
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
-        .root_certs(RootCerts::Specific(ROOTS.clone()))
+        .root_certs(RootCerts::Specific(roots))
         .build();
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
@@ -74,15 +56,16 @@ fn attempt(agent: &ureq::Agent, url: &str, body: &str, sig: Option<&str>) -> Res
             let why = format!("HTTP {status}{}", peer_answer(&mut resp));
             match status {
                 // 429: the receiver is rate limiting (Slack, PagerDuty document it): try again.
-                429 | 500..=599 => Err(Failure::Transient(why)),
-                300..=399 => Err(Failure::Permanent(format!(
-                    "{why} (redirects are not followed)"
-                ))),
-                _ => Err(Failure::Permanent(why)),
+                429 | 500..=599 => Err(Failure::Transient(Cause::Refused, why)),
+                300..=399 => Err(Failure::Permanent(
+                    Cause::Refused,
+                    format!("{why} (redirects are not followed)"),
+                )),
+                _ => Err(Failure::Permanent(Cause::Refused, why)),
             }
         }
-        Err(ureq::Error::Timeout(_)) => Err(Failure::Transient(TIMED_OUT.into())),
-        Err(e) => Err(Failure::Transient(describe(&e))),
+        Err(ureq::Error::Timeout(_)) => Err(Failure::Transient(Cause::TimedOut, TIMED_OUT.into())),
+        Err(e) => Err(Failure::Transient(Cause::Unreachable, describe(&e))),
     }
 }
 
@@ -110,7 +93,7 @@ fn peer_answer(resp: &mut ureq::http::Response<ureq::Body>) -> String {
         return String::new();
     }
     let text = String::from_utf8_lossy(&raw);
-    let text = super::message::escape_controls(text.trim());
+    let text = crate::text::escape_controls(text.trim());
     if text.is_empty() {
         return String::new();
     }
@@ -147,27 +130,19 @@ pub fn deliver(
 ) -> Result<(), Failure> {
     let sig = secret.map(|s| signature(s, body.as_bytes()));
     let agent = agent(timeout);
-    let mut last = Failure::Transient("not attempted".into());
-    for n in 0..retry::ATTEMPTS {
-        if n > 0 {
-            std::thread::sleep(retry::backoff(n));
-        }
-        match attempt(&agent, target, body, sig.as_deref()) {
-            Ok(()) => return Ok(()),
-            Err(f @ Failure::Permanent(_)) => return Err(f),
-            Err(f) => {
-                log::warn!(
-                    "webhook (event {event_id}) to {} attempt {} of {} failed: {}",
-                    url.redacted(),
-                    n + 1,
-                    retry::ATTEMPTS,
-                    f.reason()
-                );
-                last = f;
-            }
-        }
-    }
-    Err(last)
+    let mut results = retry::with_retries(
+        1,
+        |_| vec![attempt(&agent, target, body, sig.as_deref())],
+        |_, n, f| {
+            log::warn!(
+                "webhook (event {event_id}) to {} attempt {n} of {} failed: {}",
+                url.redacted(),
+                retry::ATTEMPTS,
+                f.reason()
+            )
+        },
+    );
+    results.pop().expect("one result per item")
 }
 
 #[cfg(test)]

@@ -6,27 +6,56 @@
 
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::clock::{BootClock, Clock};
 use super::{decide, Otp, Pending, SlotBackend};
 use crate::error::Result;
+use crate::fork::ForkSafe;
 
 /// A pending code and when it was issued, on the slot's clock.
-pub(crate) struct Entry {
+pub struct Entry {
     code: Otp,
     issued: Duration,
     ttl: Duration,
 }
 
-/// A slot with an injectable clock; the process uses one global instance.
-pub struct MemorySlot<C: Clock> {
-    clock: C,
-    pub(crate) entry: Mutex<Option<Entry>>,
+/// The lock around a slot's entry: a plain mutex for a private slot (tests), the fork-safe
+/// static for the process-global one.
+pub trait EntryLock: Send + Sync {
+    /// Takes the lock.
+    #[doc(hidden)]
+    fn take_lock(&self) -> MutexGuard<'_, Option<Entry>>;
 }
 
+impl EntryLock for Mutex<Option<Entry>> {
+    fn take_lock(&self) -> MutexGuard<'_, Option<Entry>> {
+        self.lock()
+    }
+}
+
+impl EntryLock for &'static ForkSafe<Option<Entry>> {
+    fn take_lock(&self) -> MutexGuard<'_, Option<Entry>> {
+        self.lock()
+    }
+}
+
+/// A slot with an injectable clock; the process uses one global instance.
+pub struct MemorySlot<C: Clock, L: EntryLock = Mutex<Option<Entry>>> {
+    clock: C,
+    entry: L,
+}
+
+/// The global slot's entry. A child starts with it empty: a code issued before the fork
+/// verifies at most once, in the parent.
+static GLOBAL_ENTRY: ForkSafe<Option<Entry>> =
+    ForkSafe::with_child_reset(None, Some(reset_in_child));
+
 /// The process-global slot.
-pub static GLOBAL: MemorySlot<BootClock> = MemorySlot::new(BootClock);
+pub static GLOBAL: MemorySlot<BootClock, &'static ForkSafe<Option<Entry>>> = MemorySlot {
+    clock: BootClock,
+    entry: &GLOBAL_ENTRY,
+};
 
 impl<C: Clock> MemorySlot<C> {
     /// An empty slot reading time from `clock`.
@@ -38,7 +67,7 @@ impl<C: Clock> MemorySlot<C> {
     }
 }
 
-impl<C: Clock> SlotBackend for MemorySlot<C> {
+impl<C: Clock, L: EntryLock> SlotBackend for MemorySlot<C, L> {
     fn store(&self, code: &Otp, ttl: Duration) -> Result<()> {
         let entry = Entry {
             code: code.clone(),
@@ -46,13 +75,13 @@ impl<C: Clock> SlotBackend for MemorySlot<C> {
             ttl,
         };
         // The replaced code is dropped (and wiped) after the lock is released.
-        let _old = self.entry.lock().replace(entry);
+        let _old = self.entry.take_lock().replace(entry);
         Ok(())
     }
 
     fn verify(&self, submitted: Option<&Otp>) -> Result<()> {
         // Take-and-empty in one critical section: of concurrent verifies only one sees the code.
-        let taken = self.entry.lock().take();
+        let taken = self.entry.take_lock().take();
         let pending = taken.map(|e| Pending {
             age: self.clock.now().saturating_sub(e.issued),
             ttl: e.ttl,
@@ -62,14 +91,14 @@ impl<C: Clock> SlotBackend for MemorySlot<C> {
     }
 
     fn clear(&self) -> Result<()> {
-        let _old = self.entry.lock().take();
+        let _old = self.entry.take_lock().take();
         Ok(())
     }
 }
 
 /// A child must not be able to use a code issued before the fork: the parent still can, once.
-pub(crate) fn reset_in_child() {
-    let _old = GLOBAL.entry.lock().take();
+fn reset_in_child() {
+    let _old = GLOBAL_ENTRY.lock().take();
 }
 
 #[cfg(test)]

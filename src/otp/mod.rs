@@ -13,13 +13,7 @@ mod clock;
 mod code;
 pub(crate) mod memory_slot;
 #[cfg(feature = "redis")]
-pub(crate) mod redis_conn;
-#[cfg(feature = "redis")]
-pub(crate) mod redis_pool;
-#[cfg(feature = "redis")]
 pub(crate) mod redis_slot;
-#[cfg(feature = "redis")]
-pub(crate) mod resp;
 
 pub use clock::{BootClock, Clock};
 pub use code::{Otp, OTP_LEN};
@@ -72,9 +66,13 @@ fn with_backend<R>(settings: &config::Settings, f: impl FnOnce(&dyn SlotBackend)
 
 /// Issues a new code, replacing any pending one, and returns it.
 pub fn generate() -> Result<Otp> {
-    let settings = config::current();
+    generate_with(&config::current())
+}
+
+/// [`generate`] under the caller's snapshot of the settings.
+pub(crate) fn generate_with(settings: &config::Settings) -> Result<Otp> {
     let code = Otp::generate()?;
-    with_backend(&settings, |slot| slot.store(&code, settings.otp_ttl))?;
+    with_backend(settings, |slot| slot.store(&code, settings.otp_ttl))?;
     Ok(code)
 }
 
@@ -97,8 +95,12 @@ pub fn consume() {
 
 /// Empties the slot.
 pub fn clear() -> Result<()> {
-    let settings = config::current();
-    with_backend(&settings, |slot| slot.clear())
+    clear_with(&config::current())
+}
+
+/// [`clear`] under the caller's snapshot of the settings.
+pub(crate) fn clear_with(settings: &config::Settings) -> Result<()> {
+    with_backend(settings, |slot| slot.clear())
 }
 
 #[cfg(test)]

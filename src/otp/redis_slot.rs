@@ -2,26 +2,25 @@
 //! across every replica.
 //!
 //! Owns the two Lua scripts, the record format, and the range checks on every number the server
-//! sends back. Each operation runs on a pooled or new connection (`redis_pool`, `redis_conn`),
+//! sends back. Each operation runs on a pooled or new connection (`crate::redis`),
 //! bounded by `slot_timeout_ms` overall, and holds no library lock while it waits. It must
 //! never read-then-delete in two steps, never re-send a verify that may have reached the
 //! server, never take time from this host's clock, never let a number from the server
 //! overflow or stretch a code's life (out of range is a denial), and never put the URL's
 //! credentials or a code into an error or log line.
 
-use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::redis_conn::{RedisConn, SessionError, TargetId};
-use super::redis_pool;
-use super::resp::Reply;
 use super::{decide, Otp, Pending, SlotBackend};
-use crate::config::{SecretUrl, SlotSettings, SlotTarget, OTP_TTL_SECONDS};
-use crate::error::{Error, Result};
-use crate::net::remaining;
+use crate::config::{SecretUrl, SlotSettings, OTP_TTL_SECONDS};
+use crate::error::Result;
+use crate::fork::Lazy;
+use crate::redis::conn::{RedisConn, SessionError};
+use crate::redis::resp::Reply;
+use crate::redis::script::{sha1_hex, Lua, Runner};
+use crate::text::decimal;
 
 /// How long a record outlives its TTL on the server, so that a late verify still reports
 /// "expired" rather than "no pending code".
@@ -35,9 +34,6 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// The server's `TIME` seconds must fall in this range (2001 to the year 5138): far inside what
 /// milliseconds in a u64 can hold, so no arithmetic on them can wrap.
 const SERVER_SECS: std::ops::RangeInclusive<u64> = 1_000_000_000..=100_000_000_000;
-
-/// `WAIT` cannot report more replicas than any real deployment has.
-const MAX_REPLICAS_ACKED: i64 = 10_000;
 
 /// Record format version, first field of the stored value `v1:<code>:<issued_ms>:<ttl_ms>`.
 const RECORD_TAG: &str = "v1";
@@ -59,175 +55,39 @@ local t = redis.call('TIME')
 return {rec or '', t[1], t[2]}
 ";
 
-/// A script's source and its SHA1 (how `EVALSHA` names it), computed once.
-pub(crate) struct Lua {
-    src: &'static str,
-    sha: LazyLock<String>,
-}
-
-impl Lua {
-    /// A script; its SHA1 is computed on first use.
-    pub(crate) const fn new(src: &'static str, sha: fn() -> String) -> Lua {
-        Lua {
-            src,
-            sha: LazyLock::new(sha),
-        }
-    }
-}
-
-pub(crate) fn sha1_hex(text: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 static STORE: Lua = Lua {
     src: STORE_SRC,
-    sha: LazyLock::new(|| sha1_hex(STORE_SRC)),
+    sha: Lazy::new(|| sha1_hex(STORE_SRC)),
 };
 static TAKE: Lua = Lua {
     src: TAKE_SRC,
-    sha: LazyLock::new(|| sha1_hex(TAKE_SRC)),
+    sha: Lazy::new(|| sha1_hex(TAKE_SRC)),
 };
 
 /// One operation's view of the configured server.
 pub struct RedisSlot<'a> {
-    url: &'a SecretUrl,
+    runner: Runner<'a>,
     cfg: &'a SlotSettings,
 }
 
 impl<'a> RedisSlot<'a> {
     /// A backend for `url`, configured by `cfg`.
     pub fn new(url: &'a SecretUrl, cfg: &'a SlotSettings) -> Self {
-        RedisSlot { url, cfg }
-    }
-
-    fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
-        let msg = format!("{what} on {} failed: {e}", self.url.redacted());
-        log::error!("shared slot: {msg}");
-        Error::Backend(msg)
-    }
-
-    /// Runs `exchange` on a connection, all within `slot_timeout_ms` from now. The connection
-    /// goes back to the pool only when the exchange finished cleanly. A pooled connection that
-    /// turns out dead is replaced once, but only for an operation that is `safe_to_repeat`.
-    pub(crate) fn session<T>(
-        &self,
-        what: &str,
-        safe_to_repeat: bool,
-        mut exchange: impl FnMut(&mut RedisConn, Instant) -> std::result::Result<T, SessionError>,
-    ) -> Result<T> {
-        let deadline = Instant::now() + self.cfg.timeout;
-        let id: TargetId = Sha256::digest(self.url.as_str().as_bytes()).into();
-        let mut pooled = redis_pool::take(&id);
-        loop {
-            let reused = pooled.is_some();
-            let mut conn = match pooled.take() {
-                Some(mut conn) => {
-                    conn.set_deadline(deadline);
-                    conn
-                }
-                None => {
-                    let target = SlotTarget::parse(self.url.as_str())
-                        .map_err(|_| self.fail(what, "the slot URL does not parse"))?;
-                    RedisConn::open(&target, id, deadline).map_err(|e| self.fail(what, e))?
-                }
-            };
-            match exchange(&mut conn, deadline) {
-                Ok(value) => {
-                    redis_pool::put(conn);
-                    return Ok(value);
-                }
-                Err(e)
-                    if reused
-                        && safe_to_repeat
-                        && e.is_dead_connection()
-                        && remaining(deadline).is_some() =>
-                {
-                    continue
-                }
-                Err(e) => return Err(self.fail(what, e)),
-            }
+        RedisSlot {
+            runner: Runner::new(url, cfg),
+            cfg,
         }
     }
 
-    /// Runs a script by its SHA1, loading it first if the server's cache lost it. A NOSCRIPT
-    /// answer means the script did not run, so sending it again after the load is no replay.
+    /// Runs a script on the slot's own key.
     fn script(
         &self,
         conn: &mut RedisConn,
         lua: &Lua,
         args: &[&[u8]],
     ) -> std::result::Result<Reply, SessionError> {
-        self.script_with_keys(conn, lua, &[self.cfg.key.as_bytes()], args)
-    }
-
-    /// [`script`](Self::script) with the script's own keys.
-    pub(crate) fn script_with_keys(
-        &self,
-        conn: &mut RedisConn,
-        lua: &Lua,
-        keys: &[&[u8]],
-        args: &[&[u8]],
-    ) -> std::result::Result<Reply, SessionError> {
-        self.script_within(conn, lua, keys, args, super::resp::MAX_REPLY_BYTES)
-    }
-
-    /// [`script_with_keys`](Self::script_with_keys), allowing a reply of up to `limit` bytes.
-    pub(crate) fn script_within(
-        &self,
-        conn: &mut RedisConn,
-        lua: &Lua,
-        keys: &[&[u8]],
-        args: &[&[u8]],
-        limit: usize,
-    ) -> std::result::Result<Reply, SessionError> {
-        let count = keys.len().to_string();
-        let mut call: Vec<&[u8]> = vec![b"EVALSHA", lua.sha.as_bytes(), count.as_bytes()];
-        call.extend_from_slice(keys);
-        call.extend_from_slice(args);
-        let reply = match conn.call_within(&call, limit)? {
-            Reply::Error(e) if e.starts_with("NOSCRIPT") => {
-                match conn.call(&[b"SCRIPT", b"LOAD", lua.src.as_bytes()])? {
-                    Reply::Bulk(Some(sha)) if sha.as_slice() == lua.sha.as_bytes() => {}
-                    Reply::Error(e) => return Err(SessionError::refused("SCRIPT LOAD", &e)),
-                    _ => return Err(SessionError::Unexpected("SCRIPT LOAD named another script")),
-                }
-                conn.call_within(&call, limit)?
-            }
-            other => other,
-        };
-        match reply {
-            Reply::Error(e) => Err(SessionError::refused("EVALSHA", &e)),
-            other => Ok(other),
-        }
-    }
-
-    /// `WAIT`s for the configured replicas; a shortfall is an error.
-    pub(crate) fn replicate(
-        &self,
-        conn: &mut RedisConn,
-        deadline: Instant,
-    ) -> std::result::Result<(), SessionError> {
-        // The server gives up a little before the socket does, so a shortfall is reported as
-        // such rather than as a timeout.
-        let left = remaining(deadline).unwrap_or_default();
-        let server_wait = left.saturating_sub(left / 5).as_millis().max(1).to_string();
-        let wanted = self.cfg.wait_replicas.to_string();
-        match conn.call(&[b"WAIT", wanted.as_bytes(), server_wait.as_bytes()])? {
-            Reply::Int(n) if (0..=MAX_REPLICAS_ACKED).contains(&n) => {
-                if n < i64::from(self.cfg.wait_replicas) {
-                    Err(SessionError::Shortfall {
-                        acked: n,
-                        wanted: self.cfg.wait_replicas,
-                    })
-                } else {
-                    Ok(())
-                }
-            }
-            Reply::Int(_) => Err(SessionError::Unexpected("WAIT count out of range")),
-            Reply::Error(e) => Err(SessionError::refused("WAIT", &e)),
-            _ => Err(SessionError::Unexpected("unexpected reply to WAIT")),
-        }
+        self.runner
+            .script_with_keys(conn, lua, &[self.cfg.key.as_bytes()], args)
     }
 }
 
@@ -238,7 +98,7 @@ impl SlotBackend for RedisSlot<'_> {
         let grace_ms = GRACE.as_millis().to_string();
         let args: [&[u8]; 3] = [value.as_bytes(), ttl_ms.as_bytes(), grace_ms.as_bytes()];
         // Storing again replaces the same code: safe to repeat on a new connection.
-        self.session("storing the code", true, |conn, _| {
+        self.runner.session("storing the code", true, |conn, _| {
             match self.script(conn, &STORE, &args)? {
                 Reply::Int(1) => Ok(()),
                 _ => Err(SessionError::Unexpected(
@@ -250,24 +110,25 @@ impl SlotBackend for RedisSlot<'_> {
 
     fn verify(&self, submitted: Option<&Otp>) -> Result<()> {
         // Sent once: a retry after a lost reply would turn a success into "no pending".
-        self.session("verifying the code", false, |conn, deadline| {
-            let reply = self.script(conn, &TAKE, &[])?;
-            let (record, now_ms) = take_reply(reply)?;
-            let pending = match record.is_empty() {
-                true => None,
-                false => Some(parse_record(&record, now_ms)?),
-            };
-            let verdict = decide(pending, submitted);
-            if verdict.is_ok() && self.cfg.wait_replicas > 0 {
-                self.replicate(conn, deadline)?;
-            }
-            Ok(verdict)
-        })?
+        self.runner
+            .session("verifying the code", false, |conn, deadline| {
+                let reply = self.script(conn, &TAKE, &[])?;
+                let (record, now_ms) = take_reply(reply)?;
+                let pending = match record.is_empty() {
+                    true => None,
+                    false => Some(parse_record(&record, now_ms)?),
+                };
+                let verdict = decide(pending, submitted);
+                if verdict.is_ok() && self.cfg.wait_replicas > 0 {
+                    self.runner.replicate(conn, deadline)?;
+                }
+                Ok(verdict)
+            })?
     }
 
     fn clear(&self) -> Result<()> {
         let key = self.cfg.key.as_bytes();
-        self.session("clearing the code", true, |conn, _| {
+        self.runner.session("clearing the code", true, |conn, _| {
             match conn.call(&[b"DEL", key])? {
                 Reply::Int(0 | 1) => Ok(()),
                 Reply::Error(e) => Err(SessionError::refused("DEL", &e)),
@@ -355,17 +216,11 @@ pub(crate) fn parse_record(
     })
 }
 
-/// Plain decimal digits (no sign, no spaces), 1 to 20 of them, that fit a u64.
-fn decimal(text: &[u8]) -> Option<u64> {
-    if text.is_empty() || text.len() > 20 || !text.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(text).ok()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
+    use std::time::Instant;
 
     const NOW: u64 = 1_800_000_000_000;
 
@@ -469,7 +324,7 @@ mod tests {
     /// again and again, one `chunk` at a time with `pause` between chunks, until the client
     /// hangs up or 10 s have passed (an empty `tail`: it hangs up itself). Returns the URL and
     /// a handle yielding the bytes of `tail` sent. (No test here may succeed an operation: the
-    /// connection would go to the process-wide pool that `redis_pool`'s test counts.)
+    /// connection would go to the process-wide pool that `crate::redis::pool`'s test counts.)
     fn fake_server(
         head: &'static [u8],
         tail: &'static [u8],

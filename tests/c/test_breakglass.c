@@ -156,6 +156,34 @@ static void test_strings(void) {
     CHECK(bg_status_str(s) != NULL && strcmp(bg_status_str(s), "unknown status") != 0);
 }
 
+/* The idiom the demo uses: print the status's name, then the reason. Neither bg_status_str,
+ * bg_version nor a key-table look-up may clear the reason in between. */
+static void test_status_str_keeps_the_reason(void) {
+  char why[256];
+  bg_config_key_info info;
+  int st = bg_configure("otp_ttl_seconds", "0");
+  CHECK(st == BG_ERR_ARGUMENT);
+  const char *name = bg_status_str(st);
+  CHECK_STATUS(bg_last_error(why, sizeof why), BG_OK);
+  printf("bg_configure: %s: %s\n", name, why);
+  CHECK(strstr(why, "otp_ttl_seconds") != NULL);
+  CHECK(bg_version() != NULL);
+  CHECK(bg_config_key_count() > 0);
+  CHECK_STATUS(bg_config_key(0, &info), BG_OK);
+  CHECK(bg_status_str(st) != NULL);
+  why[0] = '\0';
+  CHECK_STATUS(bg_last_error(why, sizeof why), BG_OK);
+  CHECK(strstr(why, "otp_ttl_seconds") != NULL);
+  /* Every non-OK return carries a reason, the argument checks of bg_send_otp and
+   * bg_get_stats included. */
+  CHECK_STATUS(bg_send_otp(NULL), BG_ERR_NULL);
+  CHECK_STATUS(bg_last_error(why, sizeof why), BG_OK);
+  CHECK(why[0] != '\0');
+  CHECK_STATUS(bg_get_stats(NULL), BG_ERR_NULL);
+  CHECK_STATUS(bg_last_error(why, sizeof why), BG_OK);
+  CHECK(why[0] != '\0');
+}
+
 struct log_capture {
   int records;
   int saw_code;
@@ -597,6 +625,7 @@ static void test_hash_password(void) {
 int main(void) {
   test_strings();
   test_hash_password();
+  test_status_str_keeps_the_reason();
   test_key_table();
   test_generate_and_verify();
   test_generate_bad_buffers();

@@ -256,3 +256,43 @@ fn status_names_accept_any_integer() {
     assert_eq!(name(-7), "unknown status");
     assert_eq!(name(i32::MAX), "unknown status");
 }
+
+/// `password_hash` through the C ABI: a bcrypt cost above the cap (14) is refused with the
+/// reason in `bg_last_error`; the cap itself is accepted, at once (nothing is hashed), while
+/// another thread keeps generating codes.
+#[test]
+fn bcrypt_cost_is_capped_at_the_boundary() {
+    let _s = serial();
+    let hash =
+        |cost: u32| format!("$2b${cost:02}$abcdefghijklmnopqrstuOABCDEFGHIJKLMNOPQRSTUVWXYZ0123e");
+    assert_eq!(configure("password_hash", Some(&hash(15))), BG_ERR_ARGUMENT);
+    let mut why = [0 as c_char; 1025];
+    assert_eq!(
+        unsafe { breakglass::ffi::last_error::bg_last_error(why.as_mut_ptr(), why.len()) },
+        BG_OK
+    );
+    let why = unsafe { CStr::from_ptr(why.as_ptr()) }.to_string_lossy();
+    assert!(
+        why.contains("password_hash") && why.contains("at most 14"),
+        "{why}"
+    );
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let generated = Arc::new(AtomicUsize::new(0));
+    let generator = {
+        let (stop, generated) = (stop.clone(), generated.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = generate();
+                generated.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    while generated.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
+    assert_eq!(configure("password_hash", Some(&hash(14))), BG_OK);
+    stop.store(true, Ordering::Relaxed);
+    generator.join().unwrap();
+    assert_eq!(configure("password_hash", None), BG_OK);
+}

@@ -60,6 +60,54 @@ def test_every_header_function_is_declared_in_ffi():
         assert fn.argtypes == argtypes and fn.restype is restype, name
 
 
+#: C type text in the header -> the ctypes type the binding must declare for it.
+C_TYPES = {
+    "void": None,
+    "int32_t": ctypes.c_int32,
+    "uint32_t": ctypes.c_uint32,
+    "size_t": ctypes.c_size_t,
+    "bg_status": _ffi.bg_status,
+    "const char *": ctypes.c_char_p,
+    "char *": ctypes.POINTER(ctypes.c_char),
+    "void *": ctypes.c_void_p,
+    "uint32_t *": ctypes.POINTER(ctypes.c_uint32),
+    "struct bg_stats *": ctypes.POINTER(_ffi.bg_stats),
+    "struct bg_config_key_info *": ctypes.POINTER(_ffi.bg_config_key_info),
+    "bg_log_fn": _ffi.LOG_FN,
+    "bg_drill_report_fn": _ffi.DRILL_FN,
+}
+
+
+def _c_type(decl: str, has_name: bool = True) -> object:
+    """The ctypes type for one declaration such as ``const char *code`` (its name dropped)."""
+    decl = " ".join(decl.split())
+    if has_name:
+        decl = re.sub(r"\s*\b\w+$", "", decl)
+    decl = re.sub(r"\s*\*\s*", " *", decl).strip()
+    assert decl in C_TYPES, f"no ctypes mapping for C type {decl!r}"
+    return C_TYPES[decl]
+
+
+def test_signature_types_match_the_header():
+    """Not only names and counts: every return and parameter type of every function, and the
+    callbacks' types, are the ones the header declares."""
+    code = _strip_comments(HEADER.read_text())
+    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("#"))
+    decls = re.findall(r"^([\w][\w \*]*?[\s\*])(bg_\w+)\s*\(([^()]*)\)\s*;", code, flags=re.M | re.S)
+    assert len(decls) == len(_ffi.SIGNATURES), [d[1] for d in decls]
+    for ret, name, params in decls:
+        restype, argtypes = _ffi.SIGNATURES[name]
+        assert _c_type(ret, has_name=False) is restype, (name, ret, restype)
+        params = [] if params.strip() in ("", "void") else params.split(",")
+        want = [_c_type(p) for p in params]
+        assert want == list(argtypes), (name, params, argtypes)
+    for fn_type, typedef in (("bg_log_fn", _ffi.LOG_FN), ("bg_drill_report_fn", _ffi.DRILL_FN)):
+        m = re.search(r"typedef (\w+) \(\*" + fn_type + r"\)\(([^()]*)\)", code, flags=re.S)
+        assert m is not None, fn_type
+        assert _c_type(m.group(1), has_name=False) is typedef._restype_, fn_type
+        assert [_c_type(p) for p in m.group(2).split(",")] == list(typedef._argtypes_), fn_type
+
+
 def test_header_constants_struct_and_version_match_the_binding():
     code = _strip_comments(HEADER.read_text())
     statuses = {f"BG_{n}": int(v) for n, v in re.findall(r"\bBG_(\w+)\s*=\s*(\d+)", code)}
@@ -77,6 +125,8 @@ def test_header_constants_struct_and_version_match_the_binding():
         r"`BG_SESSION_TOKEN_BUF_LEN` \((\d+)\)", raw
     )
     assert token_len is not None and int(token_len.group(1)) == _ffi.SESSION_TOKEN_BUF_LEN
+    last_error = re.search(r"#define BG_LAST_ERROR_BUF_LEN (\d+)", code)
+    assert last_error is not None and int(last_error.group(1)) == _ffi.LAST_ERROR_BUF_LEN
     version = re.search(r'#define BREAKGLASS_VERSION "([^"]+)"', code).group(1)
     assert breakglass.version() == version
     assert breakglass.__version__ == version

@@ -180,7 +180,7 @@ fn verify(args: &[String]) -> ExitCode {
                 let _ = out(&format!(
                     "BROKEN: {} line {line}: {why}\n  {}\nEverything before line {line} verifies.\n",
                     name(file),
-                    breakglass::notify::escape_controls(&text)
+                    breakglass::text::escape_controls(&text)
                 ));
                 return ExitCode::from(1);
             }

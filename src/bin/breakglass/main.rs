@@ -4,7 +4,7 @@
 //! deployment's `BREAKGLASS_*` environment lets the login flow work; `audit verify` and
 //! `audit tail` read an audit file; `drill` sends a marked test alert through every alert
 //! channel and reports each outcome. This file owns only the
-//! command line (parsed by hand: a few subcommands do not need a parser crate) and the exit
+//! command line (parsed by hand: a handful of subcommands with few flags do not need a parser crate) and the exit
 //! statuses: 0 success, 1 refused or incomplete, 2 usage or a refused value, 130 cancelled.
 //! It uses the library's safe Rust API only, and never calls `process::exit`: every path
 //! returns, so guards (the terminal's echo, wiped buffers) run their `Drop`.

@@ -46,7 +46,8 @@ OTP_BUF_LEN = 7
 SESSION_TOKEN_BUF_LEN = 44
 #: ``BG_PASSWORD_HASH_BUF_LEN``: a PHC string from ``bg_hash_password`` and its NUL.
 PASSWORD_HASH_BUF_LEN = 128
-#: ``bg_last_error`` never needs more than 1024 bytes and the NUL.
+#: ``BG_LAST_ERROR_BUF_LEN``: ``bg_last_error`` never needs more than 1024 bytes and the NUL
+#: (tests/test_api.py checks it against the header's macro).
 LAST_ERROR_BUF_LEN = 1025
 
 BG_OK = 0

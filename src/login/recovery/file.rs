@@ -28,7 +28,6 @@ use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use base64::Engine;
 use rand::rngs::SysRng;
 use rand::TryRng;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -163,7 +162,7 @@ impl CodesFile {
             params,
             salt,
             hashes,
-            id: Sha256::digest(text.as_bytes()).into(),
+            id: crate::digest::sha256(&[text.as_bytes()]),
         })
     }
 }

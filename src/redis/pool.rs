@@ -11,9 +11,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use crate::fork::ForkSafe;
 
-use super::redis_conn::{RedisConn, TargetId};
+use super::conn::{RedisConn, TargetId};
 
 /// The most idle connections one process keeps (across every slot URL).
 pub(crate) const MAX_IDLE: usize = 4;
@@ -22,7 +22,9 @@ pub(crate) const MAX_IDLE: usize = 4;
 /// firewall or a proxy, and would cost a whole `slot_timeout_ms` to find out.
 pub const MAX_IDLE_TIME: Duration = Duration::from_secs(30);
 
-pub(crate) static IDLE: Mutex<Vec<RedisConn>> = Mutex::new(Vec::new());
+/// Pooled connections are the parent's: a child never uses them (the reset counts the fork).
+pub(crate) static IDLE: ForkSafe<Vec<RedisConn>> =
+    ForkSafe::with_child_reset(Vec::new(), Some(note_fork_in_child));
 
 /// Forks this process's ancestry has gone through since the library was loaded: counted in the
 /// child's fork handler, so that a descendant whose pid happens to be its long-gone
@@ -104,7 +106,7 @@ pub fn put(mut conn: RedisConn) {
 
 /// The child's side of a fork: every connection in the pool now belongs to another process.
 /// An atomic add: all a fork handler may do.
-pub(crate) fn note_fork_in_child() {
+fn note_fork_in_child() {
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 

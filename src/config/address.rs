@@ -79,16 +79,7 @@ impl ClientAddr {
     }
 }
 
-/// IPv4-mapped IPv6 becomes IPv4; everything else is kept.
-pub fn normalise(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    }
-}
+pub use super::allowlist::normalise;
 
 #[cfg(test)]
 mod tests {

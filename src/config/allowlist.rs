@@ -8,8 +8,6 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::address::{normalise, ClientAddr};
-
 /// The default when `allowed_ips` is unset: this host only.
 pub const DEFAULT: &str = "127.0.0.1, ::1";
 
@@ -40,9 +38,10 @@ impl AllowList {
         Ok(AllowList(nets))
     }
 
-    /// Whether `addr` lies in any entry.
-    pub fn allows(&self, addr: &ClientAddr) -> bool {
-        self.0.iter().any(|n| n.contains(&addr.0))
+    /// Whether `ip` (normalised by [`normalise`], as a parsed client address is) lies in any
+    /// entry.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(&ip))
     }
 
     /// Whether the list allows no one.
@@ -62,6 +61,17 @@ impl std::fmt::Display for AllowList {
             write!(f, "{net}")?;
         }
         Ok(())
+    }
+}
+
+/// IPv4-mapped IPv6 becomes IPv4; everything else is kept.
+pub fn normalise(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
     }
 }
 
@@ -92,7 +102,7 @@ mod tests {
     fn allows(list: &str, ip: &str) -> bool {
         AllowList::parse(list)
             .unwrap()
-            .allows(&ClientAddr::parse(ip).unwrap())
+            .allows(normalise(ip.parse().unwrap()))
     }
 
     #[test]

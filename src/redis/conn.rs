@@ -4,13 +4,13 @@
 //! Owns the session set-up and the rule that everything on a connection (name lookup, connect,
 //! handshake, every write and every read) ends by the deadline of the operation using it. It
 //! must never send the password anywhere but in `AUTH`, never put it or a reply's content into
-//! an error, and never write on a connection opened by another process (see `redis_pool`).
+//! an error, and never write on a connection opened by another process (see `pool`).
 
 use std::fmt;
 use std::io::{self, Write};
 use std::time::Instant;
 
-use super::redis_pool;
+use super::pool as redis_pool;
 use super::resp::{self, Reply, ReplyReader, WireError};
 use crate::config::SlotTarget;
 use crate::net::{self, tls, DeadlineStream, Stream};

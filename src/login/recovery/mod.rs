@@ -14,12 +14,12 @@ mod file;
 pub use code::{normalise, CODE_BITS, CODE_CHARS, GROUP};
 pub use file::{mode_problem, write_new, CodesFile, FileId, DEFAULT_COUNT, MAX_COUNT};
 
+use crate::config::address::LimitKey;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::login::address::LimitKey;
 
 /// Below this many codes left, the alarm and `check-config` warn.
-pub const LOW_WATER: u32 = 3;
+pub const LOW_WATER: u32 = crate::notify::RECOVERY_LOW_WATER;
 
 /// Whether `typed` is tried as a recovery code: anything that is not six ASCII digits (the
 /// code form is one field; six digits are the emailed code).
@@ -86,8 +86,12 @@ pub fn left(s: &Settings, path: &std::path::Path) -> Result<(u32, u32)> {
 }
 
 /// Raises the alarm and writes the audit record of a used recovery code; the alarm's event id.
-pub(crate) fn raise_alarm(s: &Settings, ip: Option<&[u8]>, used: Redeemed) -> String {
-    let id = crate::notify::alert_recovery_code_used(ip, used.left, used.total);
+pub(crate) fn raise_alarm(
+    s: &std::sync::Arc<Settings>,
+    ip: Option<&[u8]>,
+    used: Redeemed,
+) -> String {
+    let id = crate::notify::alert_recovery_code_used(s, ip, used.left, used.total);
     let low = if used.left < LOW_WATER {
         " (fewer than 3: make a new set with breakglass recovery-codes new)"
     } else {
