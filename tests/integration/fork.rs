@@ -114,6 +114,19 @@ fn fork_and_check(hook_url: &str, ip: &str) -> i32 {
     }
 }
 
+/// The parent's side of a scenario, or `None` when this process is not running one: a
+/// receiver answering 200, the counting logger, and the webhook pointed at `/parent`.
+fn scenario_parent() -> Option<HookServer> {
+    std::env::var_os(SCENARIO_VAR)?;
+    let hook = HookServer::always(Answer::Status(200, "ok"));
+    set_logger();
+    assert_eq!(
+        configure("alert_webhook_url", &hook.url("/parent")),
+        bg_status::BG_OK
+    );
+    Some(hook)
+}
+
 fn set_logger() {
     let st = breakglass::ffi::delivery::bg_set_logger(Some(count_log), std::ptr::null_mut(), 2);
     assert_eq!(st, bg_status::BG_OK);
@@ -129,11 +142,9 @@ fn a_child_forked_while_the_trust_roots_load_can_alert() {
 #[test]
 #[ignore = "run by a_child_forked_while_the_trust_roots_load_can_alert in its own process"]
 fn scenario_roots_loading() {
-    if std::env::var_os(SCENARIO_VAR).is_none() {
+    let Some(hook) = scenario_parent() else {
         return;
-    }
-    let hook = HookServer::always(Answer::Status(200, "ok"));
-    set_logger();
+    };
     let dir = std::env::temp_dir().join(format!("bg-fork-roots-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -141,10 +152,6 @@ fn scenario_roots_loading() {
     let path = CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
     std::env::set_var("SSL_CERT_FILE", &fifo);
-    assert_eq!(
-        configure("alert_webhook_url", &hook.url("/parent")),
-        bg_status::BG_OK
-    );
     // A delivery thread starts loading the roots and blocks reading the FIFO.
     breakglass::alert(Some(b"192.0.2.1"));
     let born = Instant::now();
@@ -184,15 +191,9 @@ fn children_forked_while_every_global_is_busy_can_work() {
 #[test]
 #[ignore = "run by children_forked_while_every_global_is_busy_can_work in its own process"]
 fn scenario_everything_busy() {
-    if std::env::var_os(SCENARIO_VAR).is_none() {
+    let Some(hook) = scenario_parent() else {
         return;
-    }
-    let hook = HookServer::always(Answer::Status(200, "ok"));
-    set_logger();
-    assert_eq!(
-        configure("alert_webhook_url", &hook.url("/parent")),
-        bg_status::BG_OK
-    );
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let busy: Vec<_> = (0..4)
         .map(|n| {
