@@ -2,8 +2,10 @@
 //!
 //! Owns the HTTP client's settings: an overall timeout per request, no redirects (a 3xx is a
 //! failure: following it would turn the POST into a body-less GET), no proxy from the
-//! environment, and TLS roots from the system store. It must never log the URL's path or query
-//! (tokens live there) nor the secret.
+//! environment, and TLS roots from the library's one trust store, in one agent per process
+//! that every send reuses (so a receiver that keeps connections alive is reached without a new
+//! TCP and TLS handshake). It must never log the URL's path or query (tokens live there) nor
+//! the secret, and never use a pooled connection in a process forked after it was opened.
 
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 use super::retry::{self, Cause, Failure};
 use crate::config::{Secret, SecretUrl};
+use crate::fork::ForkSafe;
 
 /// The header that carries the body's HMAC-SHA256.
 pub const SIGNATURE_HEADER: &str = "X-Breakglass-Signature";
@@ -21,7 +24,46 @@ pub fn signature(secret: &Secret, body: &[u8]) -> String {
     format!("sha256={}", crate::text::hex(digest))
 }
 
+/// How long a pooled connection may sit idle before it is not reused: below the idle timeouts
+/// receivers commonly use, so a send rarely meets a connection the peer has just closed.
+const IDLE_REUSE: Duration = Duration::from_secs(10);
+
+/// The process's agent: its pool of kept-alive connections is what makes an alarm as fast as a
+/// bare POST. Rebuilt when `delivery_timeout_ms` changes, and in a process forked from the one
+/// that built it.
+struct Cached {
+    pid: u32,
+    timeout: Duration,
+    agent: ureq::Agent,
+}
+
+static AGENT: ForkSafe<Option<Cached>> = ForkSafe::new(None);
+
+/// The agent to send with (a cheap clone of the shared one).
 fn agent(timeout: Duration) -> ureq::Agent {
+    let pid = crate::sys::pid();
+    let mut cached = AGENT.lock();
+    if let Some(c) = cached
+        .as_ref()
+        .filter(|c| c.pid == pid && c.timeout == timeout)
+    {
+        return c.agent.clone();
+    }
+    let fresh = build_agent(timeout);
+    let old = cached.replace(Cached {
+        pid,
+        timeout,
+        agent: fresh.clone(),
+    });
+    if let Some(old) = old.filter(|o| o.pid != pid) {
+        // A parent's pooled connections: closing them here could end its TLS sessions (a
+        // close_notify on a shared socket), so the child never touches them.
+        std::mem::forget(old);
+    }
+    fresh
+}
+
+fn build_agent(timeout: Duration) -> ureq::Agent {
     // The library's one trust store (`net::tls`). None found: an https receiver then fails its
     // handshake with a TLS error, as any unverifiable peer does; plain http still works.
     let roots = crate::net::tls::trust_roots()
@@ -36,6 +78,7 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .max_redirects(0)
         .http_status_as_error(false)
         .proxy(None)
+        .max_idle_age(IDLE_REUSE)
         .tls_config(tls)
         .user_agent(concat!("libbreakglass/", env!("CARGO_PKG_VERSION")))
         .build()
