@@ -15,7 +15,6 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::record::Head;
 use crate::config::Settings;
@@ -24,8 +23,7 @@ use crate::config::Settings;
 pub const FILE_NAME: &str = "audit-anchor";
 
 /// Anchors that could not be written.
-pub(super) static FAILED: AtomicU64 = AtomicU64::new(0);
-static LAST_LOG_MS: AtomicU64 = AtomicU64::new(0);
+pub(super) static FAILED: super::failures::Failures = super::failures::Failures::new();
 
 /// The anchor's text: the audit file it belongs to and the head, one JSON line.
 fn text(log: &Path, head: &Head) -> String {
@@ -107,14 +105,7 @@ fn write_file(dir: &Path, body: &[u8]) -> std::io::Result<()> {
 }
 
 fn failed(what: &str) {
-    let total = FAILED.fetch_add(1, Ordering::Relaxed) + 1;
-    let now = crate::sys::boottime().as_millis() as u64;
-    let last = LAST_LOG_MS.load(Ordering::Relaxed);
-    if (last == 0 || now.saturating_sub(last) >= 1000)
-        && LAST_LOG_MS
-            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
+    if let Some(total) = FAILED.note() {
         log::error!(
             "audit: cannot write the audit anchor to {what} ({total} failed since the library \
              was loaded)"

@@ -265,24 +265,15 @@ struct Chain<'a> {
 }
 
 impl Chain<'_> {
-    fn push(&mut self, e: &Entry, event: &str, detail: String) -> Record {
-        let mut rec = Record {
-            seq: self.seq + 1,
-            time: e.time.clone(),
-            event: event.to_owned(),
+    /// Chains a record of `event` with `detail`, from `e`'s time, host and pid only.
+    fn push(&mut self, e: &Entry, event: &'static str, detail: String) -> Record {
+        self.push_entry(&Entry {
+            event,
             id: None,
             ip: String::new(),
-            host: e.host.clone(),
-            pid: e.pid,
             detail,
-            prev: self.prev.clone(),
-            mac: String::new(),
-        };
-        rec.mac = rec.compute_mac(self.key);
-        self.seq = rec.seq;
-        self.prev = rec.mac.clone();
-        self.out.push(rec.clone());
-        rec
+            ..e.clone()
+        })
     }
 
     fn push_entry(&mut self, e: &Entry) -> Record {

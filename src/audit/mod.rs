@@ -15,7 +15,6 @@
 //! from `audit_required`, whether a success it could not record is refused.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
@@ -23,6 +22,7 @@ use parking_lot::Mutex;
 use crate::config::Settings;
 
 mod anchor;
+mod failures;
 mod file;
 mod fold;
 mod record;
@@ -166,14 +166,13 @@ pub struct AuditStats {
     pub syslog_failures: u64,
 }
 
-static WRITE_FAILED: AtomicU64 = AtomicU64::new(0);
-static LAST_FAILURE_LOG_MS: AtomicU64 = AtomicU64::new(0);
+static WRITE_FAILED: failures::Failures = failures::Failures::new();
 
 /// The audit counters since the library was loaded.
 pub fn stats() -> AuditStats {
     AuditStats {
-        write_failures: WRITE_FAILED.load(Ordering::Relaxed),
-        syslog_failures: syslog::FAILED.load(Ordering::Relaxed),
+        write_failures: WRITE_FAILED.total(),
+        syslog_failures: syslog::FAILED.total(),
     }
 }
 
@@ -508,7 +507,7 @@ pub fn last_head(s: &Settings) -> Option<Head> {
 
 /// Anchors that could not be written since the library was loaded.
 pub fn anchor_failures() -> u64 {
-    anchor::FAILED.load(Ordering::Relaxed)
+    anchor::FAILED.total()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -624,23 +623,16 @@ fn unchained_json(e: &Entry) -> String {
 }
 
 fn note_failure(event: Event, path: &std::path::Path, e: &AppendError) {
-    let total = WRITE_FAILED.fetch_add(1, Ordering::Relaxed) + 1;
     // A login's own failure is always logged; other records' failures at most once a second,
     // so a flood of refused attempts cannot become a flood of log lines.
-    let now = crate::sys::boottime().as_millis() as u64;
-    let last = LAST_FAILURE_LOG_MS.load(Ordering::Relaxed);
-    let due = last == 0 || now.saturating_sub(last) >= 1000;
-    if event == Event::LoginSucceeded
-        || (due
-            && LAST_FAILURE_LOG_MS
-                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok())
-    {
+    let due = WRITE_FAILED.note();
+    if due.is_some() || event == Event::LoginSucceeded {
         log::error!(
-            "audit: the {} record could not be written to {}: {e} ({total} failed since the \
+            "audit: the {} record could not be written to {}: {e} ({} failed since the \
              library was loaded)",
             event.name(),
-            path.display()
+            path.display(),
+            WRITE_FAILED.total()
         );
     }
 }

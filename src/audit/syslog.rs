@@ -16,7 +16,6 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// authpriv, as a facility number.
 pub const FACILITY_AUTHPRIV: u8 = 10;
@@ -35,8 +34,7 @@ pub enum Severity {
 }
 
 /// Datagrams that could not be sent.
-pub(super) static FAILED: AtomicU64 = AtomicU64::new(0);
-static LAST_LOG_MS: AtomicU64 = AtomicU64::new(0);
+pub(super) static FAILED: super::failures::Failures = super::failures::Failures::new();
 
 /// RFC 5424's PRINTUSASCII text of at most `max` characters; "-" when empty.
 fn header_field(text: &str, max: usize) -> String {
@@ -73,14 +71,7 @@ pub fn send(socket: &Path, datagram: &str) {
         s.send_to(datagram.as_bytes(), socket)
     });
     if let Err(e) = result {
-        let total = FAILED.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = crate::sys::boottime().as_millis() as u64;
-        let last = LAST_LOG_MS.load(Ordering::Relaxed);
-        if (last == 0 || now.saturating_sub(last) >= 1000)
-            && LAST_LOG_MS
-                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if let Some(total) = FAILED.note() {
             log::error!(
                 "audit: cannot send to syslog at {}: {e} ({total} failed since the library was \
                  loaded)",
@@ -113,8 +104,8 @@ mod tests {
 
     #[test]
     fn a_missing_receiver_is_counted_not_waited_for() {
-        let before = FAILED.load(Ordering::Relaxed);
+        let before = FAILED.total();
         send(Path::new("/nonexistent/bg-syslog.sock"), "x");
-        assert!(FAILED.load(Ordering::Relaxed) > before);
+        assert!(FAILED.total() > before);
     }
 }
