@@ -73,6 +73,8 @@ C_TYPES = {
     "uint32_t *": ctypes.POINTER(ctypes.c_uint32),
     "struct bg_stats *": ctypes.POINTER(_ffi.bg_stats),
     "struct bg_config_key_info *": ctypes.POINTER(_ffi.bg_config_key_info),
+    "struct bg_delivery_path *": ctypes.POINTER(_ffi.bg_delivery_path),
+    "size_t *": ctypes.POINTER(ctypes.c_size_t),
     "bg_log_fn": _ffi.LOG_FN,
     "bg_drill_report_fn": _ffi.DRILL_FN,
 }
