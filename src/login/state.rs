@@ -667,10 +667,7 @@ fn parse_key(t: &str) -> Option<LimitKey> {
 }
 
 fn strict_u64(t: &str) -> Option<u64> {
-    if t.is_empty() || t.len() > 20 || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    t.parse().ok()
+    crate::text::decimal(t.as_bytes())
 }
 
 fn times(t: &str) -> Option<Vec<u64>> {
@@ -689,20 +686,15 @@ fn join(v: &[u64]) -> String {
 
 fn hash32(t: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    if t.len() != 64 {
-        return None;
-    }
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(t.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    // Lower case only: the form `encode` writes.
+    (!t.bytes().any(|b| b.is_ascii_uppercase()))
+        .then(|| hex::decode_to_slice(t, &mut out).ok())
+        .flatten()
+        .map(|()| out)
 }
 
 fn hex32(h: &[u8; 32]) -> String {
-    h.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::text::hex(h)
 }
 
 /// Why a stored state could not be read.
