@@ -42,15 +42,17 @@ static AGENT: ForkSafe<Option<Cached>> = ForkSafe::new(None);
 /// The agent to send with (a cheap clone of the shared one).
 fn agent(timeout: Duration) -> ureq::Agent {
     let pid = crate::sys::pid();
-    let mut cached = AGENT.lock();
-    if let Some(c) = cached
+    if let Some(c) = AGENT
+        .lock()
         .as_ref()
         .filter(|c| c.pid == pid && c.timeout == timeout)
     {
         return c.agent.clone();
     }
+    // Built outside the lock: it loads the trust roots (files that may be slow, even a FIFO),
+    // and the fork handlers take this lock, so a fork must never wait for that load.
     let fresh = build_agent(timeout);
-    let old = cached.replace(Cached {
+    let old = AGENT.lock().replace(Cached {
         pid,
         timeout,
         agent: fresh.clone(),
