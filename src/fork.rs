@@ -78,6 +78,15 @@ impl<T> ForkSafe<T> {
         self.mutex.lock()
     }
 
+    /// [`lock`](Self::lock), giving up at `deadline`.
+    pub(crate) fn lock_until(
+        &'static self,
+        deadline: std::time::Instant,
+    ) -> Option<MutexGuard<'static, T>> {
+        self.register();
+        self.mutex.try_lock_until(deadline)
+    }
+
     /// Enters this lock (and its reset) in the handlers' array; idempotent.
     pub(crate) fn register(&'static self) {
         if self.entry.registered.load(Ordering::Acquire) {

@@ -102,6 +102,7 @@ impl LoginStore for DirStore<'_> {
         f: &mut dyn FnMut(&mut LoginState, u64) -> bool,
     ) -> Result<()> {
         let deadline = Instant::now() + self.timeout;
+        let _turn = super::store::shared_turn(deadline, what)?;
         let lock_path = self.path("lock");
         let lock: File = open_options(true)
             .open(&lock_path)

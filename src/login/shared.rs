@@ -118,6 +118,7 @@ impl LoginStore for SharedStore<'_> {
         let lease_ms = self.lease.as_millis().max(1).to_string();
         let keys: [&[u8]; 2] = [lock.as_bytes(), state_key.as_bytes()];
         let mut damaged = None;
+        let _turn = super::store::shared_turn(std::time::Instant::now() + self.lease, what)?;
         // Sent once: the writes count attempts, so a lost reply must not be replayed.
         self.slot.session(what, false, |conn, deadline| {
             let mut pause = Duration::from_micros(200);

@@ -8,9 +8,30 @@
 //! denial), never an empty state. It must never evaluate an attempt that it has not counted
 //! in the same or an earlier transaction.
 
+use std::time::Instant;
+
 use super::state::LoginState;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::fork::ForkSafe;
+
+/// The threads of one process take their turn here before they compete with other processes
+/// for a shared store's lock (`state_dir`'s `flock`, Redis's lease), which serves no one in
+/// order: under a flood from many threads, a waiter could otherwise lose every race until its
+/// deadline and be refused. Fair within the process (parking_lot hands the lock on).
+static TURN: ForkSafe<()> = ForkSafe::new(());
+
+/// Takes this process's turn for a shared store, giving up at `deadline`.
+pub(crate) fn shared_turn(
+    deadline: Instant,
+    what: &'static str,
+) -> Result<parking_lot::MutexGuard<'static, ()>> {
+    TURN.lock_until(deadline).ok_or_else(|| {
+        let msg = format!("the login state is busy: no turn before the deadline ({what})");
+        log::error!("{msg}");
+        Error::Backend(msg)
+    })
+}
 
 /// One store of the login state.
 pub trait LoginStore {

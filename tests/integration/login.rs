@@ -198,6 +198,7 @@ on_every_store!(
     racing_processes_have_one_winner,
     addresses_are_addresses,
     thousands_of_addresses_leave_the_admin_a_way_in,
+    the_admin_gets_in_during_a_flood_of_code_guesses,
 );
 
 /// Restores the defaults when a case ends, also when it fails (the next case must not
@@ -621,6 +622,48 @@ fn thousands_of_addresses_leave_the_admin_a_way_in(store: &Store) {
     let (st, token) = complete("192.0.2.5", &outbox.code());
     assert_eq!(st, BG_OK);
     assert_eq!(session(&token), BG_OK);
+}
+
+fn the_admin_gets_in_during_a_flood_of_code_guesses(store: &Store) {
+    let outbox = Outbox::new("codeflood");
+    setup_with(&outbox, store, cheap_hash("pw"));
+    // Six threads without the password guess codes at full speed from 1,500 /64s, each
+    // attempt a transaction on the store; the admin's two steps must still get their turn.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..6u32)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                let mut backend = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let m = (t * 250 + n % 250) as u32;
+                    let ip = format!("2001:db8:{:x}:{:x}::1", 0x100 + (m >> 8), m & 0xff);
+                    backend += u32::from(complete(&ip, "123456").0 == BG_ERR_BACKEND);
+                    n += 1;
+                }
+                (n, backend)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let begun = begin("192.0.2.66", "pw");
+    let done = if begun == BG_OK {
+        complete("192.0.2.66", &outbox.code()).0
+    } else {
+        begun
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, backend): (u32, u32) = flood
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .fold((0, 0), |(a, b), (n, e)| (a + n, b + e));
+    assert_eq!((begun, done), (BG_OK, BG_OK), "the admin, during the flood");
+    assert!(sent > 6, "the flood ran ({sent} attempts)");
+    assert_eq!(
+        backend, 0,
+        "no attempt of the flood itself was refused for a busy store"
+    );
 }
 
 fn addresses_are_addresses(store: &Store) {
