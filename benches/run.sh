@@ -80,7 +80,7 @@ statedir=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 "$out/store_cost" attempt-full mem | tee -a "$out/store.txt"
 "$out/store_cost" attempt-full dir "$statedir/full" | tee -a "$out/store.txt"
 "$out/store_cost" attempt-full redis "redis://127.0.0.1:$redis_port" | tee -a "$out/store.txt" \
-  || echo "warning: the Redis store failed with 10,000 addresses tracked" >&2
+  || echo "warning: the Redis store failed after a flood from 10,000 addresses" >&2
 # A real hash (the tool's argon2id defaults): at most 5 of them are checked.
 bench_hash=$(printf 'bench password\n' | "$rel/breakglass" hash-password)
 BREAKGLASS_PASSWORD_HASH="$bench_hash" "$out/store_cost" flood "$statedir/flood" | tee -a "$out/store.txt" \
@@ -173,7 +173,8 @@ echo "c_dlopen_first_call $(cut -d' ' -f2 "$out/footprint.txt" | sort -n | sed -
   echo "timed alone, in one process; state_dir on tmpfs, Redis a loopback redis-server."
   echo
   echo "*Full*: the same (200 attempts) after one failure from each of 10,000 other addresses,"
-  echo "the most keys a state tracks: what an attempt costs during a flood from many addresses."
+  echo "of which a state keeps the 2,048 it tracks at most (its largest): what an attempt costs"
+  echo "during a flood from many addresses."
   echo
   echo "| store | median | p99 | median, full | p99, full |"
   echo "|---|---:|---:|---:|---:|"

@@ -30,8 +30,12 @@ use super::address::LimitKey;
 use super::session::TokenHash;
 use crate::otp::Otp;
 
-/// Most keys tracked at once; past it the least recently failing key is forgotten.
-pub const MAX_TRACKED: usize = 10_000;
+/// Most keys tracked at once; past it the least recently failing unlocked key is forgotten.
+/// Every transaction reads and writes the whole state (a file, a Redis value), so this bounds
+/// what one attempt costs during a flood from many addresses (about 100 KiB of state): at
+/// 10,000 a flood made each attempt slow enough on Redis that waiting attempts, the admin's
+/// among them, ran out of time.
+pub const MAX_TRACKED: usize = 2_048;
 /// Password failures remembered overall (for the alarm's count).
 const MAX_PASSWORD_LOG: usize = 1024;
 /// Ended and replaced sessions remembered, so a refused check can say why.
@@ -269,15 +273,17 @@ impl LoginState {
     /// Counts a failure of `key` (already admitted).
     fn fail_key(&mut self, key: LimitKey, now: u64, l: &Limits) -> bool {
         if !self.rows.contains_key(&key) && self.rows.len() >= MAX_TRACKED {
-            // Forget the key whose latest failure is oldest: a flood from many addresses
-            // costs old rows, never a refusal of everyone.
-            if let Some(oldest) = self
-                .rows
-                .iter()
-                .filter(|(_, r)| r.locked_until.is_none())
-                .min_by_key(|(_, r)| r.failures.last().copied().unwrap_or(0))
-                .map(|(k, _)| *k)
-            {
+            // Forget the key whose latest failure is oldest, an unlocked one if there is any: a
+            // flood from many addresses costs old rows, never a refusal of everyone, and the
+            // state never grows past the bound (a larger one would not be read back).
+            let stalest = |locked: bool| {
+                self.rows
+                    .iter()
+                    .filter(|(_, r)| locked || r.locked_until.is_none())
+                    .min_by_key(|(_, r)| r.failures.last().copied().unwrap_or(0))
+                    .map(|(k, _)| *k)
+            };
+            if let Some(oldest) = stalest(false).or_else(|| stalest(true)) {
                 self.rows.remove(&oldest);
             }
         }
@@ -1047,6 +1053,20 @@ mod tests {
                 .encode(),
             LoginState::default().encode()
         );
+    }
+
+    #[test]
+    fn a_table_full_of_locked_keys_stays_within_the_bound_and_reads_back() {
+        let one = Limits {
+            max_attempts: 1,
+            ..L
+        };
+        let mut s = LoginState::default();
+        for n in 0..(MAX_TRACKED as u32 + 50) {
+            s.reserve_password(k(n), u64::from(n), &one).unwrap();
+        }
+        assert_eq!(s.rows.len(), MAX_TRACKED);
+        assert!(LoginState::decode(s.encode().as_bytes()).is_ok());
     }
 
     #[test]
