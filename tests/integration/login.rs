@@ -637,7 +637,7 @@ fn the_admin_gets_in_during_a_flood_of_code_guesses(store: &Store) {
                 let mut n = 0u32;
                 let mut backend = 0u32;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let m = (t * 250 + n % 250) as u32;
+                    let m = t * 250 + n % 250;
                     let ip = format!("2001:db8:{:x}:{:x}::1", 0x100 + (m >> 8), m & 0xff);
                     backend += u32::from(complete(&ip, "123456").0 == BG_ERR_BACKEND);
                     n += 1;
