@@ -223,7 +223,7 @@ typedef void (*bg_log_fn)(int32_t level, const char *message, void *user_data);
 
 /**
  * Receives one line of the drill report: `channel` (such as "email ops@example.com" or
- * "webhook slack https://hooks.slack.com:443"; never a URL's path or a key), `outcome` (one of
+ * `webhook slack https://hooks.slack.com:443`; never a URL's path or a key), `outcome` (one of
  * `BG_DRILL_DELIVERED`, `BG_DRILL_REFUSED`, `BG_DRILL_TIMED_OUT`, `BG_DRILL_UNREACHABLE`), `detail`
  * (the peer's answer or the reason, "" when delivered) and the `user_data` given to
  * `bg_drill`. The strings are NUL-terminated UTF-8, valid only during the call.
@@ -412,7 +412,7 @@ bg_status bg_set_logger(bg_log_fn callback, void *user_data, int32_t max_level);
 
 /**
  * Fire drill: sends a clearly marked test alert (`"event": "break_glass_drill"`, email
- * subjects starting with "[DRILL]", PagerDuty summary "[DRILL] …", severity `info` for
+ * subjects starting with `[DRILL]`, PagerDuty summary `[DRILL] …`, severity `info` for
  * PagerDuty, Alertmanager and the JSON) through every configured alert channel, one channel
  * per `alert_emails` recipient and per webhook receiver, through the same senders as a real
  * alert (with their retries), and waits for each outcome. With `otp_email` set it also sends

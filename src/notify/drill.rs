@@ -89,7 +89,7 @@ fn report(channel: String, result: std::result::Result<(), Failure>) -> ChannelR
 }
 
 /// Sends a drill alert through every configured alert channel (one per `alert_emails`
-/// recipient, one per webhook receiver), waits up to `wait` (`None`: [`default_wait`]) for
+/// recipient, one per webhook receiver), waits up to `wait` (`None`: `default_wait`) for
 /// every outcome, and reports them in that order. `Err(NotConfigured)` when no channel is
 /// configured. Blocks the calling thread; logs each outcome.
 pub fn drill(wait: Option<Duration>) -> Result<Vec<ChannelReport>> {

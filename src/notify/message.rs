@@ -151,7 +151,7 @@ impl Alert {
         }
     }
 
-    /// The guessing alarm (see [`AlertKind::Guessing`]); its `ip` says "several addresses"
+    /// The guessing alarm (see `AlertKind::Guessing`); its `ip` says "several addresses"
     /// when more than one took part.
     pub fn guessing(
         code: bool,
