@@ -13,7 +13,9 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 use super::retry::{self, Cause, Failure};
 use crate::config::{Secret, SecretUrl};
-use crate::fork::ForkSafe;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 
 /// The header that carries the body's HMAC-SHA256.
 pub const SIGNATURE_HEADER: &str = "X-Breakglass-Signature";
@@ -37,26 +39,27 @@ struct Cached {
     agent: ureq::Agent,
 }
 
-static AGENT: ForkSafe<Option<Cached>> = ForkSafe::new(None);
+/// Lock-free (not a mutex the fork handlers would hold): the delivery workers read it on every
+/// send, and a contended lock whose waiters are parked at a fork is a hazard for the child.
+static AGENT: ArcSwapOption<Cached> = ArcSwapOption::const_empty();
 
 /// The agent to send with (a cheap clone of the shared one).
 fn agent(timeout: Duration) -> ureq::Agent {
     let pid = crate::sys::pid();
     if let Some(c) = AGENT
-        .lock()
-        .as_ref()
+        .load_full()
         .filter(|c| c.pid == pid && c.timeout == timeout)
     {
         return c.agent.clone();
     }
-    // Built outside the lock: it loads the trust roots (files that may be slow, even a FIFO),
-    // and the fork handlers take this lock, so a fork must never wait for that load.
+    // Built before it is published: it loads the trust roots (files that may be slow, even a
+    // FIFO), and nothing else waits for that load.
     let fresh = build_agent(timeout);
-    let old = AGENT.lock().replace(Cached {
+    let old = AGENT.swap(Some(Arc::new(Cached {
         pid,
         timeout,
         agent: fresh.clone(),
-    });
+    })));
     if let Some(old) = old.filter(|o| o.pid != pid) {
         // A parent's pooled connections: closing them here could end its TLS sessions (a
         // close_notify on a shared socket), so the child never touches them.
