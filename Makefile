@@ -13,6 +13,10 @@ RELDIR     := $(CURDIR)/target/release
 CWARN      := -Wall -Wextra -Wpedantic -Werror
 VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
+# Every suite runs under a bound, so a test that hangs fails its suite in minutes instead of
+# holding CI until its own limit (a hung fork test once did).
+BOUND      := timeout -k 10s 20m
+
 export BREAKGLASS_LIBRARY := $(DEVDIR)/libbreakglass.so
 export BG_TEST_PYTHON     := $(VPY)
 
@@ -85,7 +89,7 @@ test: deps build lint test-rust test-c test-valgrind test-install test-stress te
 	@echo "make test: every suite passed"
 
 test-rust:
-	$(CARGO) test
+	$(BOUND) $(CARGO) test
 
 build/c/test_breakglass: tests/c/test_breakglass.c include/breakglass.h build
 	@mkdir -p build/c
@@ -105,16 +109,16 @@ build/c/fork_server: tests/c/fork_server.c include/breakglass.h build
 	cc -std=c11 $(CWARN) -Iinclude -o $@ $< -L$(DEVDIR) -Wl,-rpath,$(DEVDIR) -lbreakglass
 
 test-c: build/c/test_breakglass build/c/header_min_std build/c/fork_server
-	build/c/test_breakglass
-	build/c/test_breakglass_cpp
-	build/c/header_min_std
-	build/c/header_min_std_cpp
-	$(PYTHON) tests/c/fork_server_test.py build/c/fork_server
+	$(BOUND) build/c/test_breakglass
+	$(BOUND) build/c/test_breakglass_cpp
+	$(BOUND) build/c/header_min_std
+	$(BOUND) build/c/header_min_std_cpp
+	$(BOUND) $(PYTHON) tests/c/fork_server_test.py build/c/fork_server
 
 test-valgrind: build/c/test_breakglass
 	@# Forked children are not checked: their copies of the parent's delivery threads' memory
 	@# look lost (those threads do not exist in a child), and they end with _exit anyway.
-	valgrind -q --child-silent-after-fork=yes --error-exitcode=1 --leak-check=full \
+	$(BOUND) valgrind -q --child-silent-after-fork=yes --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect \
 	  --suppressions=tests/c/valgrind.supp build/c/test_breakglass
 
@@ -123,10 +127,10 @@ debug: build
 # What a C user does: the build tree, a staged install, uninstall, and dynamic, static and
 # fully static links through pkg-config (tests/install/run.sh).
 test-install: build
-	bash tests/install/run.sh
+	$(BOUND) bash tests/install/run.sh
 
 test-python: deps build
-	cd bindings/python && $(VPY) -m pytest -q tests
+	cd bindings/python && $(BOUND) $(VPY) -m pytest -q tests
 
 # A wheel tagged for this machine that carries the release library, built in a freshly
 # emptied build/wheel so nothing stale is shipped: build/wheel/dist/breakglass-*.whl.
@@ -145,10 +149,10 @@ wheel: release $(VENV)/.ready
 
 # Installs the wheel into a fresh venv outside the checkout and runs the core flow there.
 test-wheel: wheel
-	cd bindings/python && BG_TEST_WHEEL_DIR=$(CURDIR)/build/wheel/dist $(VPY) -m pytest -q tests/test_wheel.py
+	cd bindings/python && BG_TEST_WHEEL_DIR=$(CURDIR)/build/wheel/dist $(BOUND) $(VPY) -m pytest -q tests/test_wheel.py
 
 test-redis: deps build
-	$(VPY) -m pytest -q tests/redis
+	$(BOUND) $(VPY) -m pytest -q tests/redis
 
 # pam_breakglass.so through libpam (pam_start_confdir), pamtester (pam_wrapper) and a real sshd
 # in a private mount namespace; the module's unit tests. BG_PAM_STORE=state_dir runs them on
@@ -156,13 +160,13 @@ test-redis: deps build
 test-pam: deps build
 	$(CARGO) fmt -p pam_breakglass --check
 	$(CARGO) clippy -q -p pam_breakglass --all-targets -- -D warnings
-	$(CARGO) test -q -p pam_breakglass
+	$(BOUND) $(CARGO) test -q -p pam_breakglass
 	@# Once on each host-wide store: state_dir (one host, what sshd needs) and slot_url.
-	BG_PAM_STORE=state_dir $(VPY) -m pytest -q tests/pam
-	BG_PAM_STORE=slot_url $(VPY) -m pytest -q tests/pam
+	BG_PAM_STORE=state_dir $(BOUND) $(VPY) -m pytest -q tests/pam
+	BG_PAM_STORE=slot_url $(BOUND) $(VPY) -m pytest -q tests/pam
 
 test-stress: build
-	bash tests/stress/run.sh
+	$(BOUND) bash tests/stress/run.sh
 
 # The package links target/release by default (bindings/go/cgo.go). examples/go_login is a
 # module of its own that uses the package through a replace directive. Both use the venv's
@@ -171,11 +175,11 @@ test-stress: build
 # is built as a user builds it, without one, and its tests find the library by LD_LIBRARY_PATH.
 test-go: $(VENV)/.ready release
 	cd bindings/go && test -z "$$(gofmt -l .)" && $(GO) vet -tags breakglass_rpath ./... \
-	  && $(GO) test -tags breakglass_rpath -count=1 ./...
+	  && $(BOUND) $(GO) test -tags breakglass_rpath -count=1 ./...
 	@# Again with a collection at every allocation and cgo pointer checks: lifetime bugs show.
-	cd bindings/go && GOGC=1 GODEBUG=cgocheck=1 $(GO) test -tags breakglass_rpath -count=1 ./...
+	cd bindings/go && GOGC=1 GODEBUG=cgocheck=1 $(BOUND) $(GO) test -tags breakglass_rpath -count=1 ./...
 	cd examples/go_login && test -z "$$(gofmt -l .)" && $(GO) vet ./... \
-	  && LD_LIBRARY_PATH=$(RELDIR) $(GO) test -count=1 ./...
+	  && LD_LIBRARY_PATH=$(RELDIR) $(BOUND) $(GO) test -count=1 ./...
 
 build/demo: examples/demo.c include/breakglass.h build
 	@mkdir -p build
@@ -193,7 +197,7 @@ demo-redis: deps build
 
 # The audit bench (benches/audit.rs) with tiny counts: it builds, runs, and its files verify.
 test-bench-smoke:
-	$(CARGO) run -q --example audit_bench -- --smoke
+	$(BOUND) $(CARGO) run -q --example audit_bench -- --smoke
 
 bench: release deps
 	@bash benches/run.sh

@@ -1,7 +1,7 @@
 //! What `fork()` must not break: the registry of the library's fork-sensitive locks and the
 //! resets a child runs.
 //!
-//! Each module declares its locks where they live, as [`ForkSafe`] statics (a parking_lot mutex
+//! Each module declares its locks where they live, as [`ForkSafe`] statics (a `sync` mutex
 //! that enters itself in a fixed array the first time it is locked, without a `Once`), with
 //! the reset a child must run for it, if any. The `pthread_atfork` handlers (registered when the
 //! library is loaded by an `.init_array` constructor, and again lazily on first use for hosts
@@ -23,8 +23,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use parking_lot::lock_api::RawMutex as _;
-use parking_lot::{Mutex, MutexGuard, RawMutex};
+use lock_api::RawMutex as _;
+
+use crate::sync::{Mutex, MutexGuard, RawLock as RawMutex};
 
 /// How many [`ForkSafe`] statics the library may have; a test checks there is room.
 const CAPACITY: usize = 32;
@@ -76,15 +77,6 @@ impl<T> ForkSafe<T> {
     pub(crate) fn lock(&'static self) -> MutexGuard<'static, T> {
         self.register();
         self.mutex.lock()
-    }
-
-    /// [`lock`](Self::lock), giving up at `deadline`.
-    pub(crate) fn lock_until(
-        &'static self,
-        deadline: std::time::Instant,
-    ) -> Option<MutexGuard<'static, T>> {
-        self.register();
-        self.mutex.try_lock_until(deadline)
     }
 
     /// Enters this lock (and its reset) in the handlers' array; idempotent.
@@ -252,13 +244,35 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
+    /// Waits for child `pid` at most 30 s; on a hang, kills it and returns `None`, so a test
+    /// that would hang fails instead (CI once lost its whole run to one that waited).
+    fn wait_bounded(pid: libc::pid_t) -> Option<i32> {
+        let born = std::time::Instant::now();
+        let mut status = 0;
+        loop {
+            // SAFETY: polls a child this test forked.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return Some(status);
+            }
+            if born.elapsed() > std::time::Duration::from_secs(30) {
+                // SAFETY: kills and reaps the stuck child this test forked.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Children forked while other threads take every library lock in turn can still take
     /// every one of them: none is inherited held.
     #[test]
     fn a_child_never_inherits_a_held_lock() {
         super::ensure_registered();
         let stop = Arc::new(AtomicBool::new(false));
-        let busy: Vec<_> = (0..3)
+        let busy: Vec<_> = (0..5)
             .map(|n| {
                 let stop = stop.clone();
                 std::thread::spawn(move || {
@@ -272,16 +286,22 @@ mod tests {
                                 let _ = crate::login::attempts_left(b"192.0.2.1");
                                 let _ = crate::otp::verify(b"000000");
                             }
-                            _ => {
+                            2 => {
                                 let _ = crate::notify::flush(std::time::Duration::ZERO);
                                 let _ = crate::net::tls::handshake_config_for_tests();
+                            }
+                            // Two threads that keep one lock contended, so that threads are
+                            // forever going to sleep on it and being woken at the fork.
+                            _ => {
+                                crate::notify::health::note("fork test", None);
+                                let _ = crate::notify::health::snapshot();
                             }
                         }
                     }
                 })
             })
             .collect();
-        for _ in 0..50 {
+        for _ in 0..200 {
             // SAFETY: the child only takes library locks (with a watchdog) and exits.
             let pid = unsafe { libc::fork() };
             if pid == 0 {
@@ -291,14 +311,14 @@ mod tests {
                     && crate::otp::generate().is_ok()
                     && crate::login::attempts_left(b"192.0.2.1").is_ok()
                     && crate::notify::flush(std::time::Duration::ZERO).is_ok()
-                    && crate::net::tls::handshake_config_for_tests();
+                    && crate::net::tls::handshake_config_for_tests()
+                    && crate::notify::health::snapshot().len() >= 2;
                 // SAFETY: _exit ends the child without running the parent's atexit handlers.
                 unsafe { libc::_exit(i32::from(!ok)) };
             }
             assert!(pid > 0, "fork failed");
-            let mut status = 0;
-            // SAFETY: waits for the child just forked.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
+            // The child's fork handler runs before its alarm is set: bounded here too.
+            let status = wait_bounded(pid).expect("a child hung in its fork handler");
             assert!(
                 libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
                 "a child hung or failed (status {status})"
@@ -350,22 +370,8 @@ mod tests {
             }
             assert!(pid > 0, "fork failed");
             // A child stuck on an inherited lock would hang here; bounded so it fails instead.
-            let mut status = 0;
-            let mut waited = 0;
-            loop {
-                // SAFETY: polls the child just forked.
-                let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-                if r == pid {
-                    break;
-                }
-                waited += 1;
-                if waited > 3000 {
-                    // SAFETY: kills the stuck child we forked.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    panic!("a child forked mid-append never got the audit lock");
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
+            let status =
+                wait_bounded(pid).expect("a child forked mid-append never got the audit lock");
             assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
         }
         stop.store(true, Ordering::Relaxed);

@@ -17,7 +17,7 @@
 //! ```
 
 #![warn(missing_docs)]
-// `unsafe` lives only in the FFI shell and the OS modules (`sys`, `fork`), each allowed below.
+// `unsafe` lives only in the FFI shell and the OS modules (`sys`, `fork`, `sync`), each allowed below.
 #![deny(unsafe_code)]
 
 pub mod audit;
@@ -34,6 +34,8 @@ pub mod notify;
 pub mod otp;
 #[cfg(feature = "redis")]
 mod redis;
+#[allow(unsafe_code)]
+mod sync;
 #[allow(unsafe_code)]
 mod sys;
 pub mod text;

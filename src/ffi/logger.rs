@@ -14,8 +14,8 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
+use crate::sync::ReaderBiasedRwLock;
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use parking_lot::RecursiveRwLock;
 
 use crate::error::{Error, Result};
 use crate::fork::ForkSafe;
@@ -105,7 +105,7 @@ impl Published {
 /// Excludes `bg_set_logger` while callbacks run: reader-biased, so a callback that logs again
 /// (whose record is then dropped) or calls other exports cannot deadlock behind a waiting
 /// `bg_set_logger`. The sink itself is in [`PUBLISHED`].
-type SinkLock = RecursiveRwLock<()>;
+type SinkLock = ReaderBiasedRwLock<()>;
 
 /// Nested generations of `fork()` that get a lock of their own.
 const GENERATIONS: usize = 64;
@@ -113,7 +113,7 @@ const GENERATIONS: usize = 64;
 /// One sink lock per generation of forks: a child uses the next one (see [`reset_in_child`]),
 /// which neither it nor any ancestor ever used, so `fork()` never has to wait for callbacks in
 /// progress and the child's reset allocates nothing.
-static SINK_LOCKS: [SinkLock; GENERATIONS] = [const { RecursiveRwLock::new(()) }; GENERATIONS];
+static SINK_LOCKS: [SinkLock; GENERATIONS] = [const { ReaderBiasedRwLock::new(()) }; GENERATIONS];
 
 /// This process's generation: the index of its lock in [`SINK_LOCKS`].
 static GENERATION: AtomicUsize = AtomicUsize::new(0);

@@ -1,7 +1,7 @@
 //! The panic boundary every export goes through.
 //!
 //! A panic must never unwind into C (that aborts the host). [`guard`] catches it and returns
-//! a per-type default, and the library stays usable: parking_lot locks are not poisoned, and
+//! a per-type default, and the library stays usable: its locks (`sync`) are not poisoned, and
 //! no lock is held across a call that can panic.
 
 use std::ffi::c_char;

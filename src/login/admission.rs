@@ -12,9 +12,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use parking_lot::Condvar;
-
 use crate::fork::ForkSafe;
+use crate::sync::Condvar;
 
 use super::address::LimitKey;
 
@@ -112,7 +111,7 @@ impl Gate {
                     _life: std::marker::PhantomData,
                 });
             }
-            if self.turn.wait_until(&mut q, deadline).timed_out() {
+            if self.turn.wait_until(&mut q, deadline) {
                 q.waiting.retain(|(t, _)| *t != ticket);
                 self.turn.notify_all();
                 return Err(Busy::Full);
@@ -180,7 +179,7 @@ mod tests {
         let peak = Arc::new(AtomicUsize::new(0));
         let held = gate.enter(k(0), MAX_WAIT).unwrap();
         let held2 = gate.enter(k(100), MAX_WAIT).unwrap();
-        let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let order = Arc::new(crate::sync::Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         for n in 1..=6u32 {
             let (g, order, running, peak) = (gate, order.clone(), running.clone(), peak.clone());

@@ -38,6 +38,7 @@ mod session;
 mod shared;
 pub mod state;
 mod store;
+mod turn;
 
 pub use crate::config::allowlist::{self, AllowList};
 pub use crate::config::LoginSettings;

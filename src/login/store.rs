@@ -13,20 +13,10 @@ use std::time::Instant;
 use super::state::LoginState;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::fork::ForkSafe;
 
-/// The threads of one process take their turn here before they compete with other processes
-/// for a shared store's lock (`state_dir`'s `flock`, Redis's lease), which serves no one in
-/// order: under a flood from many threads, a waiter could otherwise lose every race until its
-/// deadline and be refused. Fair within the process (parking_lot hands the lock on).
-static TURN: ForkSafe<()> = ForkSafe::new(());
-
-/// Takes this process's turn for a shared store, giving up at `deadline`.
-pub(crate) fn shared_turn(
-    deadline: Instant,
-    what: &'static str,
-) -> Result<parking_lot::MutexGuard<'static, ()>> {
-    TURN.lock_until(deadline).ok_or_else(|| {
+/// Takes this process's turn for a shared store (see `turn`), giving up at `deadline`.
+pub(crate) fn shared_turn(deadline: Instant, what: &'static str) -> Result<super::turn::Turn> {
+    super::turn::take(deadline).ok_or_else(|| {
         let msg = format!("the login state is busy: no turn before the deadline ({what})");
         log::error!("{msg}");
         Error::Backend(msg)

@@ -9,7 +9,7 @@
 
 use std::time::SystemTime;
 
-use parking_lot::Mutex;
+use crate::fork::ForkSafe;
 
 /// The path of the one-time code email.
 pub const CODE_EMAIL: &str = "code email";
@@ -51,7 +51,9 @@ impl PathHealth {
     }
 }
 
-pub(crate) static TABLE: Mutex<Vec<PathHealth>> = Mutex::new(Vec::new());
+/// Held across `fork()` by the fork handlers like every library lock: a child forked while a
+/// delivery worker updated a row must not find it held for ever. A child keeps the rows.
+pub(crate) static TABLE: ForkSafe<Vec<PathHealth>> = ForkSafe::new(Vec::new());
 
 /// Records the final outcome of one delivery on `path`.
 pub(crate) fn note(path: &str, failure: Option<&str>) {

@@ -17,7 +17,7 @@ use crate::otp::Otp;
 mod drill;
 mod email;
 mod event_id;
-mod health;
+pub(crate) mod health;
 mod message;
 pub(crate) mod queue;
 mod receivers;

@@ -1,4 +1,4 @@
-//! The in-process slot: at most one pending code, behind one parking_lot mutex.
+//! The in-process slot: at most one pending code, behind one mutex.
 //!
 //! Owns the process-global slot and its fork behaviour (a child starts empty). It must never
 //! decide a verification while holding the lock beyond taking the record out, never log under
@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use parking_lot::{Mutex, MutexGuard};
+use crate::sync::{Mutex, MutexGuard};
 
 use super::clock::{BootClock, Clock};
 use super::{decide, Otp, Pending, SlotBackend};

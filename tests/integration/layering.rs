@@ -2,7 +2,7 @@
 //! `src/` (outside their unit tests) must be in [`ALLOWED`], and [`ALLOWED`] itself must point
 //! one way (no cycle), so the next change cannot quietly bring a circle back.
 //!
-//! Bottom to top: `error`, `text`, `digest` (leaves) · `sys`, `fork` (the OS) · `config` (plain data: the
+//! Bottom to top: `error`, `text`, `digest` (leaves) · `sync`, `sys`, `fork` (the OS) · `config` (plain data: the
 //! key table, the value parsers, the snapshot) · `net` · `redis` · `otp` · `audit` · `notify` ·
 //! `login` · the crate root's entry points (`configure`, which also records the change in the
 //! audit trail) · `ffi`. A module may use any module below it, never one above it.
@@ -15,8 +15,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("text", &[]),
     ("digest", &[]),
+    ("sync", &[]),
     ("sys", &["error"]),
-    ("fork", &[]),
+    ("fork", &["sync"]),
     ("config", &["error", "text", "sys", "fork"]),
     ("net", &["error", "sys", "fork"]),
     (
@@ -25,11 +26,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "otp",
-        &["error", "text", "sys", "fork", "config", "net", "redis"],
+        &[
+            "error", "text", "sync", "sys", "fork", "config", "net", "redis",
+        ],
     ),
     (
         "audit",
-        &["error", "text", "digest", "sys", "fork", "config", "redis"],
+        &[
+            "error", "text", "digest", "sync", "sys", "fork", "config", "redis",
+        ],
     ),
     (
         "notify",
@@ -40,7 +45,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "login",
         &[
-            "error", "text", "digest", "sys", "fork", "config", "redis", "otp", "audit", "notify",
+            "error", "text", "digest", "sync", "sys", "fork", "config", "redis", "otp", "audit",
+            "notify",
         ],
     ),
     (
@@ -50,7 +56,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "ffi",
         &[
-            "crate", "error", "text", "sys", "fork", "config", "otp", "audit", "notify", "login",
+            "crate", "error", "text", "sync", "sys", "fork", "config", "otp", "audit", "notify",
+            "login",
         ],
     ),
 ];
