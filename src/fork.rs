@@ -185,7 +185,8 @@ static REGISTERED: AtomicBool = AtomicBool::new(false);
 /// Registers the handlers, once per process. No `Once`: a thread that loses the race goes on
 /// without waiting, so a fork at this instant cannot leave the child waiting for ever.
 pub(crate) fn ensure_registered() {
-    if REGISTERED.swap(true, Ordering::AcqRel) {
+    // A load first: every export calls this, and a swap is a write to a shared line.
+    if REGISTERED.load(Ordering::Acquire) || REGISTERED.swap(true, Ordering::AcqRel) {
         return;
     }
     // SAFETY: the handlers are plain `extern "C" fn()`s that only lock, unlock and reset;

@@ -15,6 +15,7 @@
 //! from `audit_required`, whether a success it could not record is refused.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::sync::Mutex;
@@ -164,15 +165,23 @@ pub struct AuditStats {
     pub write_failures: u64,
     /// Syslog datagrams that could not be sent.
     pub syslog_failures: u64,
+    /// Appends to the audit file that were written (one `write` each, of one or two records).
+    pub appends: u64,
+    /// Of those, the ones synced to disk (`fdatasync`) before the call went on.
+    pub synced_appends: u64,
 }
 
 static WRITE_FAILED: failures::Failures = failures::Failures::new();
+static APPENDS: AtomicU64 = AtomicU64::new(0);
+static SYNCED_APPENDS: AtomicU64 = AtomicU64::new(0);
 
 /// The audit counters since the library was loaded.
 pub fn stats() -> AuditStats {
     AuditStats {
         write_failures: WRITE_FAILED.total(),
         syslog_failures: syslog::FAILED.total(),
+        appends: APPENDS.load(Ordering::Relaxed),
+        synced_appends: SYNCED_APPENDS.load(Ordering::Relaxed),
     }
 }
 
@@ -556,7 +565,13 @@ fn write_entry(
                 held: held.as_ref(),
             };
             match file::append_both(path, &entry, &opts) {
-                Ok((h, r)) => (Outcome::Written, Some(r), h),
+                Ok((h, r)) => {
+                    APPENDS.fetch_add(1, Ordering::Relaxed);
+                    if sync {
+                        SYNCED_APPENDS.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (Outcome::Written, Some(r), h)
+                }
                 Err(e) => {
                     note_failure(event, path, &e);
                     if a.syslog {

@@ -40,6 +40,22 @@ pub fn current() -> Arc<Settings> {
     }
 }
 
+/// Runs `f` on the current settings without taking a reference of its own on them: the hot
+/// path's read (`bg_generate`, `bg_verify`), which [`current`]'s counted clone would slow by
+/// two contended atomic operations. Same snapshot rule: read once, at the start.
+pub fn with_current<R>(f: impl FnOnce(&Settings) -> R) -> R {
+    #[cfg(test)]
+    tests::READS.with(|n| n.set(n.get() + 1));
+    let loaded = SETTINGS.load();
+    match loaded.as_deref() {
+        Some(s) => f(s),
+        None => {
+            drop(loaded);
+            f(&current())
+        }
+    }
+}
+
 /// A change that `configure` published: the snapshots before and after, and the keys set.
 /// The entry point that called `configure` records it in the audit trail.
 #[derive(Debug)]

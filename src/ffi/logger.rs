@@ -138,7 +138,8 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// Makes this the `log` crate's logger, once, with the default level (warn). No `Once`: a fork
 /// while another thread installs must not leave the child waiting for it for ever.
 pub fn install() {
-    if !INSTALLED.swap(true, Ordering::AcqRel) {
+    // A load first: every export calls this, and a swap is a write to a shared line.
+    if !INSTALLED.load(Ordering::Acquire) && !INSTALLED.swap(true, Ordering::AcqRel) {
         FORK.register();
         if log::set_logger(&LOGGER).is_ok() {
             log::set_max_level(LevelFilter::Warn);

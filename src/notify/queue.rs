@@ -181,6 +181,7 @@ impl Queue {
         let seq = st.next_seq;
         st.next_seq += 1;
         let mut queued = 0u8;
+        let (mut mail_parts, mut webhook_parts) = (0usize, 0usize);
         let mut dropped = Vec::new();
         for (lane, key, work) in parts {
             let waiting = &mut st.lanes[lane.index()];
@@ -194,6 +195,10 @@ impl Queue {
             if waiting.len() < LANE_CAPACITY && room_for_key {
                 waiting.push_back((seq, key, work));
                 queued += 1;
+                match lane {
+                    Lane::Webhook => webhook_parts += 1,
+                    Lane::AlertMail | Lane::CodeMail => mail_parts += 1,
+                }
             } else {
                 dropped.push(lane);
             }
@@ -215,11 +220,21 @@ impl Queue {
             if start {
                 self.start_workers();
             }
-            // Both mail workers may be the one to take it (the alert-mail one only for alert
-            // mail); a worker that finds nothing for itself goes back to sleep.
-            self.mail_ready.notify_all();
-            // Any idle webhook worker may be the one free to take it (a busy key is skipped).
-            self.webhook_ready.notify_all();
+            // Only the lanes that got a part, so an alert without mail wakes no mail worker
+            // (every thread woken for nothing competes with the one that delivers, on a small
+            // machine for the same CPU). Both mail workers may be the one to take a mail part
+            // (the alert-mail one only for alert mail); a worker that finds nothing for itself
+            // goes back to sleep.
+            if mail_parts > 0 {
+                self.mail_ready.notify_all();
+            }
+            // Any idle webhook worker can take a part; one whose key is busy is taken when
+            // that key's worker finishes (it wakes every webhook worker then).
+            match webhook_parts {
+                0 => {}
+                1 => self.webhook_ready.notify_one(),
+                _ => self.webhook_ready.notify_all(),
+            }
         }
         Admission {
             queued: usize::from(queued),

@@ -10,6 +10,10 @@
 use std::time::Duration;
 
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+// ureq marks these "unversioned" (outside its semver promise); Cargo.lock pins the version,
+// and a change there fails to build here rather than behave differently.
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::retry::{self, Cause, Failure};
 use crate::config::{Secret, SecretUrl};
@@ -78,7 +82,7 @@ fn build_agent(timeout: Duration) -> ureq::Agent {
         .provider(TlsProvider::Rustls)
         .root_certs(RootCerts::Specific(roots))
         .build();
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .max_redirects(0)
         .http_status_as_error(false)
@@ -86,8 +90,56 @@ fn build_agent(timeout: Duration) -> ureq::Agent {
         .max_idle_age(IDLE_REUSE)
         .tls_config(tls)
         .user_agent(concat!("libbreakglass/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        DefaultConnector::default(),
+        LiteralsInPlace::default(),
+    )
+}
+
+/// ureq's resolver, except that an address written in the URL (`http://127.0.0.1:9000/`,
+/// `https://[2001:db8::1]/`) is used as it is. ureq's own resolver starts a thread for every
+/// look-up under a timeout, so that a stalled DNS server cannot outlast the request's bound;
+/// that is right for names and pure cost for an address (a thread per alert, in a system-call
+/// trace of the alarm path). Names still go through ureq's resolver, bounded as before.
+#[derive(Debug, Default)]
+struct LiteralsInPlace(DefaultResolver);
+
+impl LiteralsInPlace {
+    /// The address and port the URL names, when its host is an IP address.
+    fn literal(uri: &ureq::http::Uri) -> Option<std::net::SocketAddr> {
+        let host = uri.host()?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let ip: std::net::IpAddr = host.parse().ok()?;
+        let port = uri.port_u16().or(match uri.scheme_str()? {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        })?;
+        Some(std::net::SocketAddr::new(ip, port))
+    }
+}
+
+impl Resolver for LiteralsInPlace {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match Self::literal(uri) {
+            Some(addr) => {
+                let mut one = self.empty();
+                one.push(addr);
+                Ok(one)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
 }
 
 fn attempt(agent: &ureq::Agent, url: &str, body: &str, sig: Option<&str>) -> Result<(), Failure> {
@@ -196,6 +248,25 @@ pub fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_in_the_url_are_used_as_written_and_names_are_left_to_the_resolver() {
+        let lit = |u: &str| LiteralsInPlace::literal(&u.parse().unwrap());
+        assert_eq!(
+            lit("http://127.0.0.1:9000/h"),
+            Some("127.0.0.1:9000".parse().unwrap())
+        );
+        assert_eq!(
+            lit("https://[2001:db8::1]/h"),
+            Some("[2001:db8::1]:443".parse().unwrap())
+        );
+        assert_eq!(
+            lit("http://10.0.0.1/h?t=x"),
+            Some("10.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(lit("https://hooks.example.com/h"), None);
+        assert_eq!(lit("https://127.0.0.1.example.com/h"), None);
+    }
 
     #[test]
     fn signature_matches_a_known_vector() {

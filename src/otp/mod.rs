@@ -66,7 +66,7 @@ fn with_backend<R>(settings: &config::Settings, f: impl FnOnce(&dyn SlotBackend)
 
 /// Issues a new code, replacing any pending one, and returns it.
 pub fn generate() -> Result<Otp> {
-    generate_with(&config::current())
+    config::with_current(generate_with)
 }
 
 /// [`generate`] under the caller's snapshot of the settings.
@@ -81,9 +81,8 @@ pub(crate) fn generate_with(settings: &config::Settings) -> Result<Otp> {
 /// Returns `Ok(())` only for a match within the TTL; the denials are [`Error::Invalid`],
 /// [`Error::Expired`], [`Error::NoPendingOtp`] and, with a shared slot, [`Error::Backend`].
 pub fn verify(submitted: &[u8]) -> Result<()> {
-    let settings = config::current();
     let code = Otp::parse(submitted);
-    with_backend(&settings, |slot| slot.verify(code.as_ref()))
+    config::with_current(|settings| with_backend(settings, |slot| slot.verify(code.as_ref())))
 }
 
 /// Consumes the pending code without a candidate: what a verify with a missing argument does.

@@ -1092,63 +1092,44 @@ fn a_burst_of_settings_is_one_record() {
     teardown();
 }
 
+/// The trail does the same work for a right and a wrong password: one synced append each
+/// (`login_begun` is held and written with the record that ends the attempt), so it adds the
+/// same time to both. With `login_begun` synced on its own, a right password paid a
+/// second sync, which told the two apart by timing (the size of that gap is in `make bench`,
+/// not here: a timed assertion fails on a busy machine).
 #[test]
-fn a_right_and_a_wrong_password_take_the_same_time_with_the_trail_on() {
+fn a_right_and_a_wrong_password_cost_the_trail_the_same_work() {
     let _g = serial();
-    // On the real disk (not tmpfs): the sync is what costs.
-    let dir = Dir::new("timing");
+    let dir = Dir::new("same-work");
     let log = dir.path("audit.log");
-    // The code emails go to a tmpfs: on the same ext4 disk, creating each one would join the
-    // audit's fdatasync (one journal for the whole filesystem) on the right password's path
-    // only, which is the file mailer's cost, not the trail's.
-    let shm = PathBuf::from(format!("/dev/shm/bg-audit-timing-{}", std::process::id()));
+    let shm = PathBuf::from(format!("/dev/shm/bg-audit-work-{}", std::process::id()));
     std::fs::create_dir_all(&shm).unwrap();
     setup_fast(&dir, &[("mailer", format!("file://{}", shm.display()))]);
-    // A right password also issues and queues a code, so it is a little slower than a wrong
-    // one with or without a trail. What the trail must not do is add more to one than to the
-    // other: its cost for each is the median with it on minus the median with it off, taken
-    // in alternating blocks so that drift in the machine's load falls on both alike.
-    let mut t: [[Vec<std::time::Duration>; 2]; 2] = Default::default(); // [trail on][right]
-    for block in 0..8 {
-        let on = block % 2 == 1;
-        let value = on.then(|| log.display().to_string());
-        assert_eq!(configure("audit_log", value.as_deref()), BG_OK);
-        for i in 0..50 {
-            for ok in [i % 2 == 0, i % 2 != 0] {
-                breakglass::login::reset_all();
-                let start = std::time::Instant::now();
-                let st = begin(IP, if ok { FAST_PASSWORD } else { "wrong horse" });
-                let took = start.elapsed();
-                assert_eq!(st, if ok { BG_OK } else { BG_WRONG_PASSWORD });
-                t[usize::from(on)][usize::from(ok)].push(took);
-                if ok {
-                    assert_eq!(delivery::bg_flush(10_000), BG_OK);
-                }
-            }
+    assert_eq!(
+        configure("audit_log", Some(&log.display().to_string())),
+        BG_OK
+    );
+    // The configuration burst is written now, not by the first call below.
+    assert_eq!(delivery::bg_flush(10_000), BG_OK);
+    let mut work = Vec::new();
+    for ok in [true, false, true, false] {
+        breakglass::login::reset_all();
+        let before = audit::stats();
+        let st = begin(IP, if ok { FAST_PASSWORD } else { "wrong horse" });
+        let after = audit::stats();
+        assert_eq!(st, if ok { BG_OK } else { BG_WRONG_PASSWORD });
+        // Synced appends only: the delivery worker may append its unsynced `code_delivered`
+        // while a right password's call is still returning.
+        work.push(after.synced_appends - before.synced_appends);
+        if ok {
+            assert_eq!(delivery::bg_flush(10_000), BG_OK);
         }
     }
-    let median = |v: &mut Vec<std::time::Duration>| {
-        v.sort();
-        v[v.len() / 2].as_secs_f64()
-    };
-    let [[mut off_wrong, mut off_right], [mut on_wrong, mut on_right]] = t;
-    let cost_right = median(&mut on_right) - median(&mut off_right);
-    let cost_wrong = median(&mut on_wrong) - median(&mut off_wrong);
-    eprintln!(
-        "the trail costs a right password {:.3} ms, a wrong one {:.3} ms",
-        cost_right * 1e3,
-        cost_wrong * 1e3
-    );
     teardown();
     let _ = std::fs::remove_dir_all(&shm);
-    // A second sync on the right password's path alone makes its cost about twice the
-    // wrong one's; the same work gives about the same.
-    assert!(cost_wrong > 0.0, "the trail costs something: {cost_wrong}");
-    assert!(
-        cost_right < 1.5 * cost_wrong,
-        "the trail costs a right password {:.3} ms but a wrong one {:.3} ms",
-        cost_right * 1e3,
-        cost_wrong * 1e3
+    assert_eq!(
+        work, [1; 4],
+        "synced appends per call: right, wrong, right, wrong"
     );
 }
 
