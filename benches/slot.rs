@@ -11,6 +11,12 @@ use rand::TryRng;
 use subtle::ConstantTimeEq;
 
 fn main() {
+    // The library's one-time set-up (fork handlers, logger, default settings) happens on the
+    // first call; its cost is in BENCHMARKS.md's start-up figures, not here. (The generates
+    // also have a fixed sample size: divan sizes samples from the first one, and a slow first
+    // call left c_abi_generate at one call per sample, each carrying the timer's own cost.)
+    let _ = ffi_code();
+    let _ = breakglass::verify(b"000000");
     divan::main();
 }
 
@@ -23,7 +29,7 @@ fn ffi_code() -> [c_char; 7] {
     buf
 }
 
-#[divan::bench]
+#[divan::bench(sample_size = 800)]
 fn c_abi_generate() -> [c_char; 7] {
     ffi_code()
 }
@@ -35,7 +41,7 @@ fn c_abi_verify(bencher: divan::Bencher) {
         .bench_local_refs(|code| unsafe { bg_verify(code.as_ptr()) });
 }
 
-#[divan::bench]
+#[divan::bench(sample_size = 800)]
 fn safe_api_generate() -> breakglass::Otp {
     breakglass::generate().unwrap()
 }
@@ -67,7 +73,7 @@ fn hand_rolled_generate() -> [u8; 6] {
     code
 }
 
-#[divan::bench]
+#[divan::bench(sample_size = 800)]
 fn hand_rolled_generate_mutex_getrandom() -> [u8; 6] {
     hand_rolled_generate()
 }

@@ -22,7 +22,10 @@ mod state_dir;
 mod urls;
 
 pub use allowlist::AllowList;
-pub use global::{configure, configure_from_env, current, from_env, reset, with_current, Change};
+pub use global::{
+    configure, configure_from_env, current, from_env, reset, slot_facts, with_current, Change,
+    SlotFacts,
+};
 pub use keys::{find as find_key, Key, Kind, KEYS};
 pub use password_hash::StoredHash;
 pub use secret::Secret;

@@ -66,6 +66,13 @@ fn with_backend<R>(settings: &config::Settings, f: impl FnOnce(&dyn SlotBackend)
 
 /// Issues a new code, replacing any pending one, and returns it.
 pub fn generate() -> Result<Otp> {
+    // The hot path: the in-process slot needs only the code's life, read in one atomic load.
+    let facts = config::slot_facts();
+    if !facts.shared {
+        let code = Otp::generate()?;
+        memory_slot::GLOBAL.store(&code, facts.otp_ttl)?;
+        return Ok(code);
+    }
     config::with_current(generate_with)
 }
 
@@ -82,6 +89,9 @@ pub(crate) fn generate_with(settings: &config::Settings) -> Result<Otp> {
 /// [`Error::Expired`], [`Error::NoPendingOtp`] and, with a shared slot, [`Error::Backend`].
 pub fn verify(submitted: &[u8]) -> Result<()> {
     let code = Otp::parse(submitted);
+    if !config::slot_facts().shared {
+        return memory_slot::GLOBAL.verify(code.as_ref());
+    }
     config::with_current(|settings| with_backend(settings, |slot| slot.verify(code.as_ref())))
 }
 
