@@ -87,9 +87,9 @@ pub fn current() -> Arc<Settings> {
     }
 }
 
-/// Runs `f` on the current settings without taking a reference of its own on them: the hot
-/// path's read (`bg_generate`, `bg_verify`), which [`current`]'s counted clone would slow by
-/// two contended atomic operations. Same snapshot rule: read once, at the start.
+/// Runs `f` on the current settings without taking a reference of its own on them (what
+/// [`current`]'s counted clone costs: two contended atomic operations): `bg_generate` and
+/// `bg_verify` on a shared slot. Same snapshot rule: read once, at the start.
 pub fn with_current<R>(f: impl FnOnce(&Settings) -> R) -> R {
     #[cfg(test)]
     tests::READS.with(|n| n.set(n.get() + 1));

@@ -14,11 +14,11 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
-use crate::sync::ReaderBiasedRwLock;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use crate::error::{Error, Result};
 use crate::fork::ForkSafe;
+use crate::sync::ReaderBiasedRwLock;
 
 /// Log callback: `level` is 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is a
 /// NUL-terminated UTF-8 string valid only during the call; `user_data` is what was passed to

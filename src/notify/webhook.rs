@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
-// ureq marks these "unversioned" (outside its semver promise); Cargo.lock pins the version,
-// and a change there fails to build here rather than behave differently.
+// ureq marks these "unversioned" (outside its semver promise): Cargo.lock pins the version,
+// and an upgrade must look at `LiteralsInPlace` again (its unit test covers the parsing).
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
