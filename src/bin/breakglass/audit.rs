@@ -380,25 +380,29 @@ fn follow_file(path: &Path, wanted: &dyn Fn(&Record) -> bool) -> std::io::Result
             continue;
         }
         // Rotated (or replaced): the old file has been read to its end; the files rotated
-        // since are read whole, then the new one from its start.
+        // since are read whole, then the new one from its start. The new file is opened
+        // before the rotated ones are listed: a rotation between the two then only adds one
+        // more rotated file (whose records the new file's reading skips by seq), where the
+        // other order read a later file's records first and passed over a whole file rotated
+        // in between (CI saw 10 of 12 logins under load).
         match std::fs::metadata(path) {
             Ok(m) if m.ino() != ino => {
-                for rotated in audit::rotated_files(path) {
-                    // NAME.SEQ holds records up to SEQ: the ones read already are skipped.
-                    let upto = rotated
-                        .extension()
-                        .and_then(|e| e.to_str()?.parse::<u64>().ok())
-                        .unwrap_or(u64::MAX);
-                    if upto <= last_seq {
-                        continue;
-                    }
-                    if let Ok(data) = std::fs::read(&rotated) {
-                        if !show(&data, &mut last_seq) {
-                            return Ok(());
+                if let Ok(next) = std::fs::File::open(path) {
+                    for rotated in audit::rotated_files(path) {
+                        // NAME.SEQ holds records up to SEQ: the ones read already are skipped.
+                        let upto = rotated
+                            .extension()
+                            .and_then(|e| e.to_str()?.parse::<u64>().ok())
+                            .unwrap_or(u64::MAX);
+                        if upto <= last_seq {
+                            continue;
+                        }
+                        if let Ok(data) = std::fs::read(&rotated) {
+                            if !show(&data, &mut last_seq) {
+                                return Ok(());
+                            }
                         }
                     }
-                }
-                if let Ok(next) = std::fs::File::open(path) {
                     ino = next.metadata()?.ino();
                     f = next;
                     partial.clear();
