@@ -101,10 +101,16 @@ def _message(driver: object) -> str:
 
 
 def _click(driver: object, selector: str) -> None:
-    """Clicks a submit button and waits until the next page has replaced this one."""
+    """Clicks a submit button and waits until the next page has replaced this one and has
+    finished loading. (Staleness alone is not enough: the old page goes stale as the next one
+    starts loading, and under load an element found that early belonged to a document that
+    was replaced before the next click, "Node with given id does not belong to the document".)"""
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, selector).click()
     WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def _submit(driver: object, field: str, text: str) -> None:
