@@ -7,33 +7,13 @@
 
 use std::ffi::c_char;
 use std::hint::black_box;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use breakglass::ffi::bg_status::BG_OK;
 use breakglass::ffi::slot::bg_generate;
-use rand::rngs::SysRng;
-use rand::TryRng;
 
-/// What a user would write instead: one OS draw, six digits, stored under a mutex.
-static HAND_ROLLED: Mutex<Option<[u8; 6]>> = Mutex::new(None);
-
-fn hand_rolled() -> [u8; 6] {
-    let n = loop {
-        let x = SysRng.try_next_u32().unwrap();
-        if x < 4_294_000_000 {
-            break x % 1_000_000;
-        }
-    };
-    let mut code = *b"000000";
-    let mut m = n;
-    for d in code.iter_mut().rev() {
-        *d = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
-    *HAND_ROLLED.lock().unwrap() = Some(code);
-    code
-}
+#[path = "shared/hand_rolled.rs"]
+mod hand_rolled;
 
 fn c_abi() -> [c_char; 7] {
     let mut buf = [0 as c_char; 7];
@@ -61,10 +41,10 @@ fn main() {
     // One-time set-up (fork handlers, logger, default settings) outside the figures.
     c_abi();
     breakglass::generate().unwrap();
-    hand_rolled();
+    hand_rolled::generate();
     let (mut c, mut safe, mut hand) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..blocks {
-        hand.push(block(per_block, hand_rolled));
+        hand.push(block(per_block, hand_rolled::generate));
         c.push(block(per_block, c_abi));
         safe.push(block(per_block, || breakglass::generate().unwrap()));
     }

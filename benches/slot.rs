@@ -3,12 +3,12 @@
 //! `make bench` runs it; results go into BENCHMARKS.md.
 
 use std::ffi::c_char;
-use std::sync::Mutex;
 
 use breakglass::ffi::slot::{bg_generate, bg_verify};
-use rand::rngs::SysRng;
-use rand::TryRng;
 use subtle::ConstantTimeEq;
+
+#[path = "shared/hand_rolled.rs"]
+mod hand_rolled;
 
 fn main() {
     // The library's one-time set-up (fork handlers, logger, default settings) happens on the
@@ -53,37 +53,17 @@ fn safe_api_verify(bencher: divan::Bencher) {
         .bench_local_refs(|code| breakglass::verify(code.as_str().as_bytes()));
 }
 
-/// What a user would write instead: one pending code under a mutex.
-static HAND_ROLLED: Mutex<Option<[u8; 6]>> = Mutex::new(None);
-
-fn hand_rolled_generate() -> [u8; 6] {
-    let n = loop {
-        let x = SysRng.try_next_u32().unwrap();
-        if x < 4_294_000_000 {
-            break x % 1_000_000;
-        }
-    };
-    let mut code = *b"000000";
-    let mut m = n;
-    for d in code.iter_mut().rev() {
-        *d = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
-    *HAND_ROLLED.lock().unwrap() = Some(code);
-    code
-}
-
 #[divan::bench(sample_size = 800)]
 fn hand_rolled_generate_mutex_getrandom() -> [u8; 6] {
-    hand_rolled_generate()
+    hand_rolled::generate()
 }
 
 #[divan::bench]
 fn hand_rolled_verify_mutex_subtle(bencher: divan::Bencher) {
     bencher
-        .with_inputs(hand_rolled_generate)
+        .with_inputs(hand_rolled::generate)
         .bench_local_refs(|code| {
-            let pending = HAND_ROLLED.lock().unwrap().take();
+            let pending = hand_rolled::PENDING.lock().unwrap().take();
             pending.is_some_and(|p| bool::from(p.ct_eq(code)))
         });
 }
